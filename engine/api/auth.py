@@ -1,0 +1,35 @@
+"""Who may call: the master key as a Bearer token (or `x-api-key`), compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from engine.errors import AuthenticationFailed
+
+__all__ = ["presented_key", "require_key"]
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    authorization = connection.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+    return connection.headers.get("x-api-key")
+
+
+def require_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Litestar guard: a no-op without a master key, else the key must match."""
+    expected = connection.app.state.gateway.settings.master_key
+    if not expected:
+        return
+    key = presented_key(connection)
+    if key is None:
+        raise AuthenticationFailed(
+            "missing API key: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    if not hmac.compare_digest(key.encode(), expected.encode()):
+        raise AuthenticationFailed("invalid API key")

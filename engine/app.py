@@ -1,0 +1,64 @@
+"""create_app(settings) -> Litestar: routes, error rendering and the gateway's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from engine.api.chat import chat_completions
+from engine.api.health import liveness, readiness
+from engine.api.models import list_models
+from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
+from engine.gateway import Gateway
+from engine.mapping.loader import MappingRegistry
+from engine.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("turnout")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024  # base64 images make chat bodies large
+
+
+def _render(error: TurnoutError) -> Response[bytes]:
+    return Response(
+        error.to_json(), status_code=error.status, media_type="application/json", headers=error.headers
+    )
+
+
+def _turnout_error(_request: Request[Any, Any, Any], exc: TurnoutError) -> Response[bytes]:
+    return _render(exc)
+
+
+def _http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if exc.status_code == 404:
+        return _render(NotFound("no such route; the API lives under /v1 (e.g. /v1/chat/completions)"))
+    if exc.status_code == 413:
+        return _render(PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes"))
+    error = InvalidRequest(str(exc.detail), status=exc.status_code)
+    if exc.status_code == 405:
+        error.type = "invalid_request_error"
+        error.code = "method_not_allowed"
+    return _render(error)
+
+
+def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unexpected error", exc_info=exc)
+    return _render(TurnoutError("internal error in the gateway; see its log"))
+
+
+def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -> Litestar:
+    gateway = Gateway(settings, registry)
+    return Litestar(
+        route_handlers=[chat_completions, list_models, liveness, readiness],
+        lifespan=[gateway.lifespan],
+        state=State({"gateway": gateway}),
+        exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=None,
+        logging_config=None,
+    )

@@ -1,0 +1,83 @@
+"""Before serving: migrate the database and import the config file (or the default alias set) into SQL.
+
+Runs synchronously, before the server's event loop exists (Alembic starts its own loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from engine.config.importer import ImportReport, remove_source, sync_source
+from engine.config.litellm import load_model_set, parse_litellm_config
+from engine.config.plan import ImportPlan
+from engine.config.secrets import SecretBox, resolve_env_ref
+from engine.mapping.loader import MappingRegistry
+from engine.settings import Settings
+from engine.store.db import create_engine, session_factory
+from engine.store.migrate import upgrade_to_head
+
+__all__ = ["CONFIG_SOURCE", "DEFAULTS_SOURCE", "import_plan", "prepare"]
+
+log = logging.getLogger("turnout")
+
+CONFIG_SOURCE = "config"
+DEFAULTS_SOURCE = "defaults"
+
+
+def prepare(settings: Settings, registry: MappingRegistry) -> Settings:
+    """Migrate, import, and return the settings with the config file's own settings applied."""
+    if settings.migrate_on_start:
+        upgrade_to_head(settings.database_url)
+    catalog = registry.catalog()
+    if settings.config is not None:
+        plan = parse_litellm_config(settings.config, catalog)
+        asyncio.run(import_plan(settings, registry, plan, CONFIG_SOURCE, replaces=DEFAULTS_SOURCE))
+        return apply_config_settings(settings, plan)
+    plan = load_model_set(default_model_set(settings), catalog)
+    asyncio.run(import_plan(settings, registry, plan, DEFAULTS_SOURCE))
+    return settings
+
+
+def default_model_set(settings: Settings) -> Path:
+    return settings.mappings_dir / "models" / "defaults.yaml"
+
+
+async def import_plan(
+    settings: Settings,
+    registry: MappingRegistry,
+    plan: ImportPlan,
+    source: str,
+    *,
+    replaces: str | None = None,
+) -> ImportReport:
+    for warning in plan.warnings:
+        log.warning("%s: %s", plan.origin, warning)
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            if replaces is not None:
+                await remove_source(session, replaces)
+            report = await sync_source(
+                session, plan, source, registry.catalog(), SecretBox.from_settings(settings)
+            )
+    finally:
+        await engine.dispose()
+    log.info("imported %s as %r: %s", plan.origin, source, report)
+    return report
+
+
+def apply_config_settings(settings: Settings, plan: ImportPlan) -> Settings:
+    """general_settings / litellm_settings from the file, unless the environment set them explicitly."""
+    updates: dict[str, Any] = {}
+    explicit = settings.model_fields_set
+    master_key = resolve_env_ref(plan.settings.get("master_key"))
+    if master_key and "master_key" not in explicit:
+        updates["master_key"] = master_key
+    if "drop_params" in plan.settings and "drop_params" not in explicit:
+        updates["drop_params"] = bool(plan.settings["drop_params"])
+    if plan.settings.get("request_timeout") and "request_timeout" not in explicit:
+        updates["request_timeout"] = float(plan.settings["request_timeout"])
+    return settings.model_copy(update=updates) if updates else settings

@@ -1,0 +1,50 @@
+"""The canonical format: OpenAI's Chat Completions JSON plus a few documented extensions.
+
+Every provider mapping translates to and from it. The extensions are `reasoning_content` on messages
+and deltas (reasoning text) and the `think` request field (Ollama-style switch for thinking models).
+This module lists each operation's canonical parameters so the loader can insist that every mapping
+accounts for every one of them (mapped, dropped with a warning, or rejected).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OPERATION_PARAMETERS"]
+
+CHAT_PARAMETERS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+        "think",  # extension: true/false or a level, as Ollama's API takes it
+        "metadata",
+        "store",
+        "service_tier",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "functions",  # deprecated by OpenAI, still sent by old clients
+        "function_call",
+    }
+)
+
+OPERATION_PARAMETERS: dict[str, frozenset[str]] = {"chat": CHAT_PARAMETERS}

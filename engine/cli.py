@@ -1,0 +1,116 @@
+"""The `turnout` command: serve | mappings check | import."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.settings import Settings
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate, import the config and serve the API")
+    serve.add_argument(
+        "--config", type=Path, help="LiteLLM-format config file (default: the default alias set)"
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; TURNOUT_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 4000; TURNOUT_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    mappings = commands.add_parser("mappings", help="work with mapping files")
+    mappings_commands = mappings.add_subparsers(dest="mappings_command", required=True)
+    check = mappings_commands.add_parser("check", help="validate every mapping; errors name file:line")
+    check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+    imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
+    imports.add_argument("config", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for name in ("config", "host", "port"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "mappings":
+        return _check_mappings(args.dir or settings.mappings_dir)
+    if args.command == "import":
+        return _import(settings.model_copy(update={"config": args.config}))
+    return _serve(settings, args.workers)
+
+
+def _check_mappings(folder: Path) -> int:
+    from engine.mapping.loader import check_folder
+
+    problems = check_folder(folder)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        count = len(list((folder / "providers").glob("*.yaml")))
+        print(f"{count} provider mappings in {folder}: all valid")
+    return 1 if problems else 0
+
+
+def _import(settings: Settings) -> int:
+    from engine.bootstrap import prepare
+    from engine.config.plan import ConfigError
+    from engine.mapping.loader import load_registry
+
+    try:
+        prepare(settings, load_registry(settings.mappings_dir))
+    except ConfigError as exc:
+        print(f"turnout: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(settings: Settings, workers: int) -> int:
+    import os
+
+    import uvicorn
+
+    from engine.app import create_app
+    from engine.bootstrap import prepare
+    from engine.config.plan import ConfigError
+    from engine.mapping.compiler import MappingLoadError
+    from engine.mapping.loader import load_registry
+
+    try:
+        registry = load_registry(settings.mappings_dir)
+        settings = prepare(settings, registry)
+    except (ConfigError, MappingLoadError) as exc:
+        print(f"turnout: {exc}", file=sys.stderr)
+        return 2
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "access_log": settings.access_log,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers > 1:
+        # workers rebuild the app from the environment; the import above has already run once
+        os.environ.update(_settings_environment(settings))
+        uvicorn.run("engine.asgi:app", workers=workers, **common)
+        return 0
+    uvicorn.run(create_app(settings, registry=registry), **common)
+    return 0
+
+
+def _settings_environment(settings: Settings) -> dict[str, str]:
+    values = settings.model_dump(exclude={"config"}, exclude_none=True)
+    env = {f"TURNOUT_{k.upper()}": str(v) for k, v in values.items()}
+    env["TURNOUT_MIGRATE_ON_START"] = "false"
+    return env

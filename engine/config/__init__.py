@@ -1,0 +1,1 @@
+"""Config files (LiteLLM's proxy format and Turnout's default alias sets) as an import format into SQL."""

@@ -1,0 +1,267 @@
+"""LiteLLM proxy configs (YAML or JSON) parsed into an `ImportPlan`.
+
+Unknown keys are warned about once per key path, never fatal; structural problems raise `ConfigError`
+naming the file and the entry. Provider knowledge comes from the `ProviderCatalog` only.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.config.catalog import ProviderCatalog
+from engine.config.plan import ConfigError, DeploymentSpec, ImportPlan
+from engine.routing.table import Capabilities
+
+__all__ = ["load_model_set", "parse_litellm_config", "parse_litellm_data"]
+
+PRIVACY_TIERS = ("local", "self-hosted", "third-party")
+_SETTINGS = {"general_settings": {"master_key"}, "litellm_settings": {"drop_params", "request_timeout"}}
+_ROUTING_PARAMS = {
+    "model", "custom_llm_provider", "api_base", "base_url", "api_key", "api_version", "timeout",
+    "stream_timeout", "weight", "order", "priority", "rpm", "tpm", "tags",
+}  # fmt: skip
+# LiteLLM's own client knobs: meaningless to an upstream, so not passed on as parameter defaults.
+_LITELLM_ONLY_PARAMS = {
+    "max_retries", "mock_response", "use_in_pass_through", "use_litellm_proxy", "litellm_credential_name",
+    "merge_reasoning_content_in_choices", "region_name", "organization", "model_info",
+    "configurable_clientside_auth_params",
+}  # fmt: skip
+COST_KEYS = {
+    "input_cost_per_token": "input_token",
+    "output_cost_per_token": "output_token",
+    "cache_read_input_token_cost": "cached_input_token",
+    "output_cost_per_reasoning_token": "reasoning_token",
+    "input_cost_per_second": "audio_second",
+    "input_cost_per_character": "character",
+    "output_cost_per_image": "image",
+}
+CAPABILITY_FLAGS = {
+    "supports_function_calling": "tools",
+    "supports_tools": "tools",
+    "supports_vision": "vision",
+    "supports_reasoning": "reasoning",
+    "supports_native_streaming": "streaming",
+    "supports_system_messages": "system_messages",
+    "supports_response_schema": "json_schema",
+}
+_CONTEXT_KEYS = ("max_tokens", "max_input_tokens", "max_output_tokens")
+_QUIET_INFO = {"id", "mode", "tags", "privacy_tier", "litellm_provider", *_CONTEXT_KEYS, *COST_KEYS}
+
+
+class _Parser:
+    def __init__(self, origin: str, catalog: ProviderCatalog) -> None:
+        self.origin = origin
+        self.catalog = catalog
+        self.warnings: dict[str, None] = {}  # ordered set
+
+    def warn(self, path: str) -> None:
+        self.warnings.setdefault(f"{path} is not used by Turnout", None)
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.origin}: {where}: {problem}")
+
+    def number(self, value: Any, where: str, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(where, f"{key} must be a number")
+        return float(value)
+
+    def integer(self, value: Any, where: str, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"{key} must be an integer")
+        return value
+
+    def text(self, value: Any, where: str, key: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(where, f"{key} must be a string")
+        return str(value)
+
+    def tags(self, value: Any, where: str, key: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+            raise self.fail(where, f"{key} must be a list of strings")
+        return list(value)
+
+    def price(self, value: Any, where: str, key: str) -> Decimal:
+        try:
+            return Decimal(str(self.number(value, where, key)))
+        except InvalidOperation as exc:  # inf / nan
+            raise self.fail(where, f"{key} must be a finite number") from exc
+
+    def provider(self, params: dict[str, Any], where: str) -> tuple[str, str]:
+        """(mapping name, upstream model) from `model` and `custom_llm_provider`."""
+        model = params["model"]
+        custom = params.get("custom_llm_provider")
+        if custom is not None:
+            known = self.catalog.by_prefix(str(custom))
+            if known is not None:
+                prefix, sep, rest = model.partition("/")
+                same = sep and rest and self.catalog.by_prefix(prefix) == known
+                return known.name, rest if same else model
+            self.warnings.setdefault(f"{where}: custom_llm_provider {custom!r} has no mapping", None)
+        prefix, sep, rest = model.partition("/")
+        known = self.catalog.by_prefix(prefix) if sep and rest else None
+        if known is not None:
+            return known.name, rest
+        return self.catalog.default_provider, model
+
+    def settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for section, keys in _SETTINGS.items():
+            values = data.get(section)
+            if values is None:
+                continue
+            if not isinstance(values, dict):
+                raise self.fail(section, "must be a mapping")
+            for key, value in values.items():
+                if key in keys:
+                    found[key] = value
+                else:
+                    self.warn(f"{section}.{key}")
+        if "request_timeout" in found:
+            timeout = self.number(found["request_timeout"], "litellm_settings", "request_timeout")
+            found["request_timeout"] = timeout
+        if "drop_params" in found and not isinstance(found["drop_params"], bool):
+            raise self.fail("litellm_settings", "drop_params must be true or false")
+        return found
+
+    def entry(self, raw: Any, index: int, seen: dict[str, int]) -> DeploymentSpec:
+        where = f"model_list[{index}]"
+        if not isinstance(raw, dict):
+            raise self.fail(where, "must be a mapping")
+        alias = raw.get("model_name")
+        if not isinstance(alias, str) or not alias:
+            raise self.fail(where, "model_name is missing")
+        where = f"model_list[{index}] ({alias})"
+        params = raw.get("litellm_params")
+        info = raw.get("model_info") or {}
+        if not isinstance(params, dict) or not isinstance(params.get("model"), str) or not params["model"]:
+            raise self.fail(where, "litellm_params.model is missing")
+        if not isinstance(info, dict):
+            raise self.fail(where, "model_info must be a mapping")
+        for key in raw.keys() - {"model_name", "litellm_params", "model_info"}:
+            self.warn(f"model_list[].{key}")
+        number = seen.get(alias, 0)
+        seen[alias] = number + 1
+        source_key = self.text(info.get("id"), where, "model_info.id") or f"{alias}#{number}"
+        provider, upstream = self.provider(params, where)
+        return DeploymentSpec(
+            alias=alias,
+            source_key=source_key,
+            provider=provider,
+            upstream_model=upstream,
+            **self.endpoint(params, info, where),
+            **self.routing(params, where),
+            **self.model_info(info, params, where),
+        )
+
+    def endpoint(self, params: dict[str, Any], info: dict[str, Any], where: str) -> dict[str, Any]:
+        tier = info.get("privacy_tier")
+        if tier is not None and tier not in PRIVACY_TIERS:
+            raise self.fail(where, f"model_info.privacy_tier must be one of {', '.join(PRIVACY_TIERS)}")
+        base = params.get("api_base", params.get("base_url"))
+        return {
+            "api_base": self.text(base, where, "litellm_params.api_base"),
+            "api_key": self.text(params.get("api_key"), where, "litellm_params.api_key"),
+            "api_version": self.text(params.get("api_version"), where, "litellm_params.api_version"),
+            "privacy_tier": tier,
+        }
+
+    def routing(self, params: dict[str, Any], where: str) -> dict[str, Any]:
+        timeout = params.get("timeout", params.get("stream_timeout"))
+        order = params.get("order", params.get("priority", 0))
+        extra: dict[str, Any] = {}
+        for key, value in params.items():
+            if key in _LITELLM_ONLY_PARAMS:
+                self.warn(f"model_list[].litellm_params.{key}")
+            elif key not in _ROUTING_PARAMS and key not in COST_KEYS:
+                extra[key] = value
+        return {
+            "weight": self.number(params.get("weight", 1.0), where, "litellm_params.weight"),
+            "priority": self.integer(order, where, "litellm_params.order"),
+            "timeout": None if timeout is None else self.number(timeout, where, "litellm_params.timeout"),
+            "params": extra,
+            "limits": {key: self.integer(params[key], where, key) for key in ("rpm", "tpm") if key in params},
+        }
+
+    def model_info(self, info: dict[str, Any], params: dict[str, Any], where: str) -> dict[str, Any]:
+        flags: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in info.items():
+            if key.startswith("supports_"):
+                if not isinstance(value, bool):
+                    raise self.fail(where, f"model_info.{key} must be true or false")
+                (flags if key in CAPABILITY_FLAGS else extra)[CAPABILITY_FLAGS.get(key, key)] = value
+            elif key not in _QUIET_INFO:
+                self.warn(f"model_list[].model_info.{key}")
+        sizes: dict[str, Any] = {
+            key: self.integer(info[key], where, f"model_info.{key}") for key in _CONTEXT_KEYS if key in info
+        }
+        costs = {
+            unit: self.price(source[key], where, key)
+            for source in (params, info)  # model_info wins over litellm_params
+            for key, unit in COST_KEYS.items()
+            if key in source
+        }
+        mode = self.text(info.get("mode"), where, "model_info.mode") or "chat"
+        tags = self.tags(params.get("tags"), where, "litellm_params.tags")
+        tags += [tag for tag in self.tags(info.get("tags"), where, "model_info.tags") if tag not in tags]
+        return {
+            "mode": mode,
+            "tags": tuple(tags),
+            "capabilities": Capabilities(**{**flags, **sizes}),
+            "extra_capabilities": extra,
+            "costs": costs,
+        }
+
+    def plan(self, data: Any) -> ImportPlan:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.origin}: the file must hold a mapping with a model_list")
+        model_list = data.get("model_list") or []
+        if not isinstance(model_list, list):
+            raise ConfigError(f"{self.origin}: model_list must be a list")
+        for key in data.keys() - {"model_list", *_SETTINGS}:
+            self.warn(str(key))
+        settings = self.settings(data)
+        seen: dict[str, int] = {}
+        deployments = [self.entry(raw, index, seen) for index, raw in enumerate(model_list)]
+        keys = [spec.source_key for spec in deployments]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ConfigError(f"{self.origin}: model_info.id repeated: {', '.join(duplicates)}")
+        return ImportPlan(self.origin, deployments, settings, list(self.warnings))
+
+
+def parse_litellm_data(data: Any, catalog: ProviderCatalog, *, origin: str = "<config>") -> ImportPlan:
+    """An already-decoded config document into a plan."""
+    return _Parser(origin, catalog).plan(data)
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    is_json = path.suffix.lower() == ".json"
+    try:
+        return json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if is_json else 'YAML'}: {exc}") from exc
+
+
+def parse_litellm_config(path: Path | str, catalog: ProviderCatalog) -> ImportPlan:
+    """A LiteLLM proxy config file (YAML or JSON) into a plan."""
+    path = Path(path)
+    return parse_litellm_data(_read(path), catalog, origin=str(path))
+
+
+def load_model_set(path: Path | str, catalog: ProviderCatalog) -> ImportPlan:
+    """One of Turnout's default alias sets (`mappings/models/*.yaml`, LiteLLM's model_list format)."""
+    return parse_litellm_config(path, catalog)

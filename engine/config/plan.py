@@ -1,0 +1,48 @@
+"""What a config file asks for, before it touches SQL: the importer turns an `ImportPlan` into rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from engine.routing.table import Capabilities
+
+__all__ = ["ConfigError", "DeploymentSpec", "ImportPlan"]
+
+
+class ConfigError(ValueError):
+    """A config file Turnout cannot import; the message names the file and the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """One `model_list` entry. `api_base` and `api_key` may be `os.environ/NAME` references."""
+
+    alias: str
+    source_key: str  # model_info.id, else "<model_name>#<n>" (n: index among entries of that name)
+    provider: str  # provider mapping name from the catalog
+    upstream_model: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    privacy_tier: str | None = None  # None: the mapping's default
+    mode: str = "chat"
+    weight: float = 1.0
+    priority: int = 0
+    timeout: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # per-model parameter defaults
+    limits: dict[str, Any] = field(default_factory=dict)  # rpm / tpm
+    tags: tuple[str, ...] = ()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    extra_capabilities: dict[str, Any] = field(default_factory=dict)  # other supports_* flags
+    costs: dict[str, Decimal] = field(default_factory=dict)  # unit -> price per unit
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    origin: str  # the file it came from, for messages
+    deployments: list[DeploymentSpec] = field(default_factory=list)
+    # master_key (may be an `os.environ/NAME` reference), drop_params, request_timeout
+    settings: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,161 @@
+"""Every error Turnout answers with, rendered in OpenAI's shape: {"error": {message, type, param, code}}.
+
+    TurnoutError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error   bad JSON, bad fields, unsupported parameters
+    │   └── PayloadTooLarge           413 invalid_request_error
+    ├── AuthenticationFailed          401 authentication_error    missing or wrong key
+    ├── PermissionDenied              403 permission_error
+    ├── NotFound                      404 not_found_error         unknown route
+    │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
+    ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
+    └── UpstreamError                 502 upstream_error          anything the backend did wrong
+        ├── UpstreamUnavailable       502                         connection refused / reset before an answer
+        ├── UpstreamTimeout           504 timeout_error
+        ├── UpstreamBadResponse       502                         malformed JSON, broken or truncated stream
+        └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
+
+Messages never contain credentials or upstream URLs (query strings can hold keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "AuthenticationFailed",
+    "InvalidRequest",
+    "MappingFailed",
+    "ModelNotFound",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "TurnoutError",
+    "UpstreamBadResponse",
+    "UpstreamError",
+    "UpstreamStatus",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+_encode = msgspec.json.Encoder().encode
+
+
+class TurnoutError(Exception):
+    status = 500
+    type = "api_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def to_json(self) -> bytes:
+        return _encode(self.body())
+
+
+class InvalidRequest(TurnoutError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class AuthenticationFailed(TurnoutError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(TurnoutError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(TurnoutError):
+    status = 404
+    type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class MappingFailed(TurnoutError):
+    code = "mapping_error"
+
+
+class UpstreamError(TurnoutError):
+    status = 502
+    type = "upstream_error"
+    # whether another deployment may be tried (nothing has reached the client yet)
+    retryable = False
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout_error"
+    code = "upstream_timeout"
+    retryable = True
+
+
+class UpstreamBadResponse(UpstreamError):
+    code = "upstream_bad_response"
+
+
+# The backend's status, passed on; types as OpenAI names them. 529 (overloaded) is not an HTTP status
+# clients know, so it becomes 503.
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class UpstreamStatus(UpstreamError):
+    def __init__(self, upstream_status: int, message: str, **kwargs: Any) -> None:
+        status = 503 if upstream_status == 529 else upstream_status
+        if not 400 <= status <= 599:
+            status = 502
+        kwargs.setdefault(
+            "type", _STATUS_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        )
+        super().__init__(message, status=status, **kwargs)
+        self.upstream_status = upstream_status
+        self.retryable = upstream_status in (408, 429, 500, 502, 503, 504, 529)

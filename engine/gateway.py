@@ -1,0 +1,89 @@
+"""The composition root: everything one running gateway owns, created and closed by the app lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from engine.config.secrets import SecretBox
+from engine.mapping.loader import MappingRegistry, load_registry
+from engine.pipeline.chat import ChatPipeline, PipelineOptions
+from engine.routing.table import RoutingTable
+from engine.settings import Settings
+from engine.store.db import create_engine, session_factory
+from engine.store.load import load_routing_table
+from engine.upstream import UpstreamClient
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("turnout")
+
+
+class Gateway:
+    def __init__(self, settings: Settings, registry: MappingRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.table = RoutingTable()
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._client: UpstreamClient | None = None
+        self._chat: ChatPipeline | None = None
+
+    @property
+    def chat(self) -> ChatPipeline:
+        assert self._chat is not None, "the gateway has not started"
+        return self._chat
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        settings = self.settings
+        if self.registry is None:
+            self.registry = load_registry(settings.mappings_dir)
+        self._engine = create_engine(settings.database_url)
+        self._sessions = session_factory(self._engine)
+        await self.reload()
+        self._client = UpstreamClient(
+            pool_size=settings.pool_size,
+            pool_size_per_host=settings.pool_size_per_host,
+            connect_timeout=settings.connect_timeout,
+        )
+        options = PipelineOptions(
+            drop_params=settings.drop_params,
+            request_timeout=settings.request_timeout,
+            image_fetch_timeout=settings.image_fetch_timeout,
+            image_fetch_max_bytes=settings.image_fetch_max_bytes,
+        )
+        self._chat = ChatPipeline(self.registry, lambda: self.table, self._client, options)
+        log.info(
+            "turnout ready: %d aliases, %d provider mappings",
+            len(self.table.aliases),
+            len(self.registry.providers),
+        )
+        try:
+            yield
+        finally:
+            await self._client.close()
+            await self._engine.dispose()
+
+    async def reload(self) -> None:
+        """Rebuild the in-memory routing table from SQL and swap it in whole."""
+        assert self._sessions is not None and self.registry is not None
+        secrets = SecretBox.from_settings(self.settings)
+        async with self._sessions() as session:
+            self.table = await load_routing_table(session, self.registry.catalog(), secrets)
+
+    async def database_ok(self) -> bool:
+        if self._engine is None:
+            return False
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # readiness reports, it does not raise
+            log.warning("readiness: database unreachable", exc_info=True)
+            return False
+        return True

@@ -1,0 +1,247 @@
+"""YAML tree + Jinja expressions -> one Python function per mapping section.
+
+A section such as a request body is generated once at load as the source of a single function whose
+return expression builds the whole output; evaluating it per request is one call, with no per-leaf
+template rendering. Constructs (`$for`, `$if`, `$switch`, `$merge`, `$let`, `$literal`) are described in
+mappings/README.md. Each leaf carries its YAML line, so a failure at run time names file:line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.mapping.expressions import EXPRESSION_GLOBALS, ExpressionError, compile_expression
+from engine.mapping.expressions import parse_template_string as split_template
+from engine.mapping.runtime import RUNTIME_GLOBALS, MappingRuntimeError
+from engine.mapping.yaml_lines import line_of, plain
+
+__all__ = ["CompiledSection", "MappingLoadError", "compile_section"]
+
+_CONSTRUCTS = {
+    "$for",
+    "$as",
+    "$index",
+    "$do",
+    "$flat",
+    "$where",
+    "$if",
+    "$then",
+    "$else",
+    "$switch",
+    "$cases",
+    "$default",
+    "$merge",
+    "$let",
+    "$in",
+    "$literal",
+}
+_HEADS = ("$for", "$if", "$switch", "$merge", "$let", "$literal")
+_counter = itertools.count()
+
+
+class MappingLoadError(ValueError):
+    """A mapping that cannot load; the message starts with file:line."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSection:
+    """A compiled section: call it with the section's variables, positionally, in `variables` order."""
+
+    function: Callable[..., Any]
+    variables: tuple[str, ...]
+    where: str  # file:line of the section
+    source: str  # the generated Python, for `turnout mappings check --show`
+    line_map: dict[int, int]  # generated line -> YAML line
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return self.function(*args)
+        except MappingRuntimeError:
+            raise
+        except Exception as exc:  # any failure inside mapping code is the mapping's, named by line
+            raise MappingRuntimeError(self._failing_line(exc), f"{type(exc).__name__}: {exc}") from exc
+
+    def _failing_line(self, exc: BaseException) -> str:
+        tb = exc.__traceback__
+        line = 0
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        marked = [y for g, y in sorted(self.line_map.items()) if g <= line]
+        yaml_line = marked[-1] if marked else 0
+        file = self.where.rsplit(":", 1)[0]
+        return f"{file}:{yaml_line}" if yaml_line else self.where
+
+    @property
+    def _filename(self) -> str:
+        return f"<mapping {self.where}>"
+
+
+def compile_section(tree: Any, variables: Sequence[str], file: str, line: int = 0) -> CompiledSection:
+    """Compile `tree` into a function of `variables`. Raises MappingLoadError naming file:line."""
+    gen = _Generator(file, variables)
+    body = gen.node(tree, line)
+    params = ", ".join(gen.python_name(v) for v in variables)
+    source = f"def _section({params}):\n    return (\n{body}\n    )\n"
+    where = f"{file}:{line}"
+    namespace: dict[str, Any] = {**RUNTIME_GLOBALS, **EXPRESSION_GLOBALS, **gen.constants}
+    try:
+        code = compile(source, f"<mapping {where}>", "exec")
+    except SyntaxError as exc:  # a bug in the generator, not in the mapping; say so plainly
+        raise MappingLoadError(f"{where}: internal error compiling mapping: {exc}") from exc
+    exec(code, namespace)
+    line_map = {}
+    for number, text in enumerate(source.splitlines(), start=1):
+        marker = text.rfind("# L")
+        if marker >= 0:
+            line_map[number] = int(text[marker + 3 :])
+    return CompiledSection(namespace["_section"], tuple(variables), where, source, line_map)
+
+
+class _Generator:
+    def __init__(self, file: str, variables: Sequence[str]) -> None:
+        self.file = file
+        self.scopes: list[dict[str, str]] = [{v: self.python_name(v) for v in variables}]
+        self.constants: dict[str, Any] = {}
+
+    @staticmethod
+    def python_name(name: str) -> str:
+        return f"v_{name}"
+
+    def lookup(self, name: str) -> str | None:
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        return None
+
+    def fail(self, line: int, message: str) -> MappingLoadError:
+        return MappingLoadError(f"{self.file}:{line}: {message}")
+
+    def expression(self, source: str, line: int) -> str:
+        try:
+            code = compile_expression(source, self.lookup)
+        except ExpressionError as exc:
+            raise self.fail(line, str(exc)) from exc
+        return f"\n{code}  # L{line}\n"
+
+    def node(self, value: Any, line: int) -> str:
+        if isinstance(value, dict):
+            own = line_of(value) or line
+            if any(isinstance(k, str) and k.startswith("$") for k in value):
+                return self.construct(value, own)
+            pairs = []
+            for key, item in value.items():
+                pairs += [repr(plain(key)), self.node(item, line_of(item, value, key) or own)]
+            return f"_obj({', '.join(pairs)})"
+        if isinstance(value, list):
+            return f"_list([{', '.join(self.node(item, line_of(item) or line) for item in value)}])"
+        if isinstance(value, str):
+            return self.string(value, line_of(value) or line)
+        return repr(value)
+
+    def string(self, text: str, line: int) -> str:
+        try:
+            parts = split_template(text)
+        except ExpressionError as exc:
+            raise self.fail(line, str(exc)) from exc
+        if parts is None:
+            return repr(str(text))
+        if len(parts) == 1 and parts[0][0]:
+            return self.expression(parts[0][1], line)
+        pieces = [self.expression(src, line) if is_expr else repr(src) for is_expr, src in parts]
+        return f"_interp({', '.join(pieces)})"
+
+    def bare_expression(self, value: Any, line: int, construct: str) -> str:
+        """The value of `$for`/`$if`/`$switch`: an expression with or without `{{ }}`."""
+        if isinstance(value, bool) or value is None:
+            return repr(value)
+        if not isinstance(value, str):
+            raise self.fail(line, f"{construct} needs an expression")
+        text = value.strip()
+        if text.startswith("{{") and text.endswith("}}") and text.count("{{") == 1:
+            text = text[2:-2].strip()
+        return self.expression(text, line)
+
+    def construct(self, spec: dict[str, Any], line: int) -> str:
+        unknown = [k for k in spec if k not in _CONSTRUCTS]
+        if unknown:
+            raise self.fail(line, f"unknown or mixed keys beside a construct: {', '.join(map(str, unknown))}")
+        heads = [h for h in _HEADS if h in spec]
+        if len(heads) != 1:
+            raise self.fail(line, f"a construct needs exactly one of {', '.join(_HEADS)}")
+        builder: Callable[[dict[str, Any], int], str] = getattr(self, "construct_" + heads[0][1:])
+        return builder(spec, line)
+
+    def local(self, spec: dict[str, Any], key: str, default: str, line: int) -> str:
+        name = spec.get(key, default)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise self.fail(line, f"{key} must be a plain name")
+        return str(name)
+
+    def construct_for(self, spec: dict[str, Any], line: int) -> str:
+        source = self.bare_expression(spec["$for"], line, "$for")
+        item = self.local(spec, "$as", "item", line)
+        index = self.local(spec, "$index", "index", line)
+        n = next(_counter)
+        self.scopes.append({item: f"v_{item}_{n}", index: f"v_{index}_{n}"})
+        try:
+            body = self.node(spec["$do"], line) if "$do" in spec else f"v_{item}_{n}"
+            where = f" if {self.bare_expression(spec['$where'], line, '$where')}" if "$where" in spec else ""
+        finally:
+            self.scopes.pop()
+        gather = "_flat" if spec.get("$flat") else "_list"
+        loop = f"for v_{index}_{n}, v_{item}_{n} in enumerate(_iter(v_src_{n}))"
+        # absent in, absent out: a $for over a missing list leaves its key out rather than sending []
+        return f"_each({source}, lambda v_src_{n}: {gather}([{body} {loop}{where}]))"
+
+    def construct_if(self, spec: dict[str, Any], line: int) -> str:
+        condition = self.bare_expression(spec["$if"], line, "$if")
+        then = self.node(spec["$then"], line) if "$then" in spec else "True"
+        other = self.node(spec["$else"], line) if "$else" in spec else "MISSING"
+        return f"({then} if {condition} else {other})"
+
+    def construct_switch(self, spec: dict[str, Any], line: int) -> str:
+        subject = self.bare_expression(spec["$switch"], line, "$switch")
+        cases = spec.get("$cases")
+        if not isinstance(cases, dict) or not cases:
+            raise self.fail(line, "$switch needs a $cases mapping")
+        branches = ", ".join(
+            f"{plain(k)!r}: (lambda: {self.node(v, line_of(v, cases, k) or line)})" for k, v in cases.items()
+        )
+        default = self.node(spec["$default"], line) if "$default" in spec else "MISSING"
+        return f"_switch({subject}, {{{branches}}}, (lambda: {default}))"
+
+    def construct_merge(self, spec: dict[str, Any], line: int) -> str:
+        parts = spec["$merge"]
+        if not isinstance(parts, list):
+            raise self.fail(line, "$merge needs a list")
+        return f"_merge({', '.join(self.node(p, line_of(p) or line) for p in parts)})"
+
+    def construct_let(self, spec: dict[str, Any], line: int) -> str:
+        bindings = spec["$let"]
+        if not isinstance(bindings, dict) or "$in" not in spec:
+            raise self.fail(line, "$let needs a mapping of names and an $in")
+        values = [self.node(v, line_of(v, bindings, k) or line) for k, v in bindings.items()]
+        n = next(_counter)
+        names = {str(k): f"v_{k}_{n}" for k in bindings}
+        if not all(k.isidentifier() for k in names):
+            raise self.fail(line, "$let names must be plain names")
+        self.scopes.append(names)
+        try:
+            body = self.node(spec["$in"], line)
+        finally:
+            self.scopes.pop()
+        return f"(lambda {', '.join(names.values())}: {body})({', '.join(values)})"
+
+    def construct_literal(self, spec: dict[str, Any], line: int) -> str:
+        name = f"_const{len(self.constants)}"
+        self.constants[name] = plain(spec["$literal"])
+        return name
+
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))

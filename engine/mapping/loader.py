@@ -1,0 +1,293 @@
+"""Load, validate and compile every provider mapping in a folder; errors name file:line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from engine.canonical import OPERATION_PARAMETERS
+from engine.config.catalog import ProviderCatalog, ProviderDefaults
+from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
+from engine.mapping.spec import Action, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
+from engine.mapping.yaml_lines import LineDict, load_yaml, plain
+
+__all__ = ["MappingLoadError", "MappingRegistry", "load_registry"]
+
+PRIVACY_TIERS = ("local", "self-hosted", "third-party")
+_TOP_KEYS = {
+    "name",
+    "description",
+    "extends",
+    "privacy_tier",
+    "api_base",
+    "litellm_prefixes",
+    "headers",
+    "operations",
+    "errors",
+    "default_provider",
+}
+_OPERATION_KEYS = {"method", "url", "headers", "request", "response", "stream", "params", "inline_images"}
+_STREAM_KEYS = {"framing", "passthrough", "start", "event", "update", "done", "error"}
+_PARAM_KEYS = {"supported", "dropped", "rejected", "native", "other", "limits", "defaults"}
+_ACTIONS = ("pass", "drop", "reject")
+
+REQUEST_VARS = ("request", "deployment")
+RESPONSE_VARS = ("response", "request", "deployment")
+STREAM_VARS = ("event", "event_type", "state", "request", "deployment")
+ERROR_VARS = ("status", "body", "text", "headers", "deployment")
+
+
+class MappingRegistry:
+    """Every loaded provider mapping by name, and the catalog the config importer needs."""
+
+    def __init__(self, providers: dict[str, ProviderMapping], default_provider: str) -> None:
+        self.providers = providers
+        self.default_provider = default_provider
+
+    def get(self, name: str) -> ProviderMapping | None:
+        return self.providers.get(name)
+
+    def catalog(self) -> ProviderCatalog:
+        defaults = {
+            m.name: ProviderDefaults(m.name, m.privacy_tier, m.api_base, m.prefixes)
+            for m in self.providers.values()
+        }
+        return ProviderCatalog(defaults, self.default_provider)
+
+
+def load_registry(folder: Path) -> MappingRegistry:
+    """Load `<folder>/providers/*.yaml`. Raises MappingLoadError (the first problem found)."""
+    raw = {path.stem: _load_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
+    providers: dict[str, ProviderMapping] = {}
+    default_provider = ""
+    for stem in raw:
+        tree = _resolve_extends(stem, raw, ())
+        mapping = _build_provider(stem, tree)
+        providers[mapping.name] = mapping
+        if tree.get("default_provider") is True:
+            default_provider = mapping.name
+    if not providers:
+        raise MappingLoadError(f"{folder / 'providers'}: no provider mappings found")
+    return MappingRegistry(providers, default_provider or next(iter(providers)))
+
+
+def check_folder(folder: Path) -> list[str]:
+    """Every problem `turnout mappings check` reports, one per file (empty when all is well)."""
+    problems = []
+    raw: dict[str, LineDict] = {}
+    for path in sorted((folder / "providers").glob("*.yaml")):
+        try:
+            raw[path.stem] = _load_file(path)
+        except MappingLoadError as exc:
+            problems.append(str(exc))
+    for stem in raw:
+        try:
+            _build_provider(stem, _resolve_extends(stem, raw, ()))
+        except MappingLoadError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _load_file(path: Path) -> LineDict:
+    try:
+        tree = load_yaml(path)
+    except Exception as exc:  # YAML's own errors carry the line
+        raise MappingLoadError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(tree, LineDict):
+        raise MappingLoadError(f"{path}:1: a provider mapping must be a YAML mapping")
+    _tag_file(tree, str(path))
+    return tree
+
+
+def _tag_file(value: Any, file: str) -> None:
+    if isinstance(value, dict):
+        value.file = file  # type: ignore[attr-defined]
+        for item in value.values():
+            _tag_file(item, file)
+    elif isinstance(value, list):
+        for item in value:
+            _tag_file(item, file)
+    elif isinstance(value, str) and hasattr(value, "line"):
+        value.file = file  # type: ignore[attr-defined]
+
+
+def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...]) -> LineDict:
+    tree = raw[stem]
+    parent_name = tree.get("extends")
+    if parent_name is None:
+        return tree
+    where = f"{tree.file}:{tree.key_lines.get('extends', 1)}"  # type: ignore[attr-defined]
+    if parent_name not in raw:
+        raise MappingLoadError(f"{where}: extends unknown mapping {parent_name!r}")
+    if parent_name in seen or parent_name == stem:
+        raise MappingLoadError(f"{where}: extends forms a cycle through {parent_name!r}")
+    parent = _resolve_extends(str(parent_name), raw, (*seen, stem))
+    merged = _deep_merge(parent, tree)
+    merged.pop("default_provider", None) if "default_provider" not in tree else None
+    return merged
+
+
+def _deep_merge(base: LineDict, overlay: LineDict) -> LineDict:
+    out = LineDict(base)
+    out.line, out.key_lines = overlay.line, {**base.key_lines, **overlay.key_lines}
+    out.file = overlay.file  # type: ignore[attr-defined]
+    for key, value in overlay.items():
+        current = base.get(key)
+        is_construct = isinstance(value, dict) and any(str(k).startswith("$") for k in value)
+        if isinstance(current, LineDict) and isinstance(value, LineDict) and not is_construct:
+            out[key] = _deep_merge(current, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _fail(tree: Any, key: Any, message: str) -> MappingLoadError:
+    line = tree.key_lines.get(key, tree.line) if isinstance(tree, LineDict) else 0
+    return MappingLoadError(f"{getattr(tree, 'file', '?')}:{line}: {message}")
+
+
+def _check_keys(tree: LineDict, allowed: set[str], what: str) -> None:
+    for key in tree:
+        if key not in allowed:
+            raise _fail(tree, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _section(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection:
+    value = tree[key]
+    file = str(getattr(value, "file", None) or getattr(tree, "file", "?"))
+    return compile_section(value, variables, file, tree.key_lines.get(key, tree.line))
+
+
+def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
+    _check_keys(tree, _TOP_KEYS, "a provider mapping")
+    name = str(tree.get("name", stem))
+    tier = str(tree.get("privacy_tier", "third-party"))
+    if tier not in PRIVACY_TIERS:
+        raise _fail(tree, "privacy_tier", f"privacy_tier must be one of {', '.join(PRIVACY_TIERS)}")
+    operations_tree = tree.get("operations")
+    if not isinstance(operations_tree, LineDict) or not operations_tree:
+        raise _fail(tree, "operations", "a provider mapping needs an `operations` mapping")
+    provider_headers = tree.get("headers")
+    operations = {
+        str(op): _build_operation(str(op), spec, operations_tree, provider_headers)
+        for op, spec in operations_tree.items()
+    }
+    prefixes = tree.get("litellm_prefixes", [])
+    return ProviderMapping(
+        name=name,
+        file=str(getattr(tree, "file", stem)),
+        description=str(tree.get("description", "")),
+        privacy_tier=tier,
+        api_base=str(tree["api_base"]).rstrip("/") if tree.get("api_base") else None,
+        prefixes=tuple(str(p) for p in prefixes),
+        operations=operations,
+        errors=_section(tree, "errors", ERROR_VARS) if "errors" in tree else None,
+    )
+
+
+def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: Any) -> Operation:
+    if name not in OPERATION_PARAMETERS:
+        raise _fail(parent, name, f"unknown operation {name!r} (known: {', '.join(OPERATION_PARAMETERS)})")
+    if not isinstance(spec, LineDict):
+        raise _fail(parent, name, f"operation {name!r} must be a mapping")
+    _check_keys(spec, _OPERATION_KEYS, f"operation {name!r}")
+    for required in ("url", "request", "response"):
+        if required not in spec:
+            raise _fail(spec, None, f"operation {name!r} needs `{required}`")
+    headers = _merged_headers(provider_headers, spec.get("headers"), spec)
+    response = None if spec["response"] == "passthrough" else _section(spec, "response", RESPONSE_VARS)
+    return Operation(
+        name=name,
+        method=str(spec.get("method", "POST")).upper(),
+        url=_section(spec, "url", REQUEST_VARS),
+        headers=headers,
+        request=_section(spec, "request", REQUEST_VARS),
+        response=response,
+        stream=_build_stream(spec["stream"], spec) if "stream" in spec else None,
+        params=_build_params(name, spec.get("params"), spec),
+        inline_images=bool(spec.get("inline_images", False)),
+    )
+
+
+def _merged_headers(provider: Any, operation: Any, where: LineDict) -> CompiledSection | None:
+    if provider is None and operation is None:
+        return None
+    merged = LineDict({**(provider or {}), **(operation or {})})
+    merged.line = getattr(operation or provider, "line", where.line)
+    merged.key_lines = {**getattr(provider, "key_lines", {}), **getattr(operation, "key_lines", {})}
+    merged.file = getattr(operation or provider, "file", getattr(where, "file", "?"))  # type: ignore[attr-defined]
+    return compile_section(merged, REQUEST_VARS, merged.file, merged.line)  # type: ignore[attr-defined]
+
+
+def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
+    if not isinstance(spec, LineDict):
+        raise _fail(parent, "stream", "`stream` must be a mapping")
+    _check_keys(spec, _STREAM_KEYS, "stream")
+    framing = spec.get("framing")
+    if framing not in ("sse", "ndjson"):
+        raise _fail(spec, "framing", "stream framing must be sse or ndjson")
+    passthrough = bool(spec.get("passthrough", False))
+    if passthrough:
+        return StreamSpec(cast(Any, framing), True)
+    if "event" not in spec:
+        raise _fail(spec, None, "a translated stream needs `event` (or `passthrough: true`)")
+    step = LineDict(
+        {"chunks": spec["event"], "state": spec.get("update", {}), "done": spec.get("done", False)}
+    )
+    step.line, step.file = spec.line, spec.file  # type: ignore[attr-defined]
+    step.key_lines = {
+        "chunks": spec.key_lines["event"],
+        "state": spec.key_lines.get("update", spec.line),
+        "done": spec.key_lines.get("done", spec.line),
+    }
+    return StreamSpec(
+        framing=cast(Any, framing),
+        passthrough=False,
+        start=_section(spec, "start", REQUEST_VARS) if "start" in spec else None,
+        event=compile_section(step, STREAM_VARS, step.file, spec.key_lines["event"]),  # type: ignore[attr-defined]
+        error=_section(spec, "error", STREAM_VARS) if "error" in spec else None,
+    )
+
+
+def _names(tree: LineDict, key: str) -> Iterator[str]:
+    value = tree.get(key, [])
+    if value == "*":
+        return iter(())
+    if not isinstance(value, list):
+        raise _fail(tree, key, f"`{key}` must be a list of parameter names")
+    return (str(v) for v in value)
+
+
+def _build_params(operation: str, spec: Any, parent: LineDict) -> ParamPolicy:
+    canonical = OPERATION_PARAMETERS[operation]
+    if spec is None:
+        raise _fail(parent, None, f"operation {operation!r} needs `params` accounting for every parameter")
+    _check_keys(spec, _PARAM_KEYS, "params")
+    actions: dict[str, Action] = {}
+    everything = spec.get("supported") == "*"
+    for name in canonical if everything else _names(spec, "supported"):
+        actions[name] = "pass"
+    for name in _names(spec, "native"):
+        actions[name] = "pass"
+    for key, action in (("dropped", "drop"), ("rejected", "reject")):
+        for name in _names(spec, key):
+            actions[name] = cast(Action, action)
+    missing = sorted(canonical - actions.keys())
+    if missing:
+        raise _fail(
+            spec, None, f"params leave these {operation} parameters unaccounted for: {', '.join(missing)}"
+        )
+    other = spec.get("other", "reject")
+    if other not in _ACTIONS:
+        raise _fail(spec, "other", f"`other` must be one of {', '.join(_ACTIONS)}")
+    return ParamPolicy(actions, cast(Action, other), _build_limits(spec), plain(spec.get("defaults", {})))
+
+
+def _build_limits(spec: LineDict) -> dict[str, Limit]:
+    limits = {}
+    for name, rule in (spec.get("limits") or {}).items():
+        if not isinstance(rule, dict) or not set(rule) <= {"min", "max", "clamp"}:
+            raise _fail(spec, "limits", f"limit for {name!r} takes min, max and clamp")
+        limits[str(name)] = Limit(rule.get("min"), rule.get("max"), bool(rule.get("clamp", False)))
+    return limits

@@ -1,0 +1,1 @@
+"""The request pipeline: canonical request -> deployment -> provider request -> canonical answer."""

@@ -1,0 +1,166 @@
+"""One chat completion, from the client's bytes to the answer: the hot path.
+
+validate -> alias -> for each deployment in order: parameter policy -> mapping -> upstream -> mapping
+back. A deployment that fails before answering (unreachable, timeout, 429, 5xx) hands over to the next
+one; once an answer has started, it is the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import InvalidRequest, ModelNotFound, UpstreamError
+from engine.mapping.loader import MappingRegistry
+from engine.mapping.spec import Operation, ProviderMapping
+from engine.pipeline.images import inline_remote_images
+from engine.pipeline.params import apply_policy, layer_parameters
+from engine.pipeline.streaming import passthrough_stream, translated_stream
+from engine.pipeline.translate import decode_json, deployment_view, encode_json, evaluate, upstream_error
+from engine.pipeline.validate import decode_chat_request
+from engine.routing.table import Deployment, RoutingTable
+from engine.upstream import UpstreamClient, UpstreamResponse
+
+__all__ = ["ChatPipeline", "Outcome", "PipelineOptions"]
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    drop_params: bool = False
+    request_timeout: float = 600.0
+    image_fetch_timeout: float = 10.0
+    image_fetch_max_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer: a JSON body, or a stream of SSE bytes, and headers for the client."""
+
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ChatPipeline:
+    def __init__(
+        self,
+        registry: MappingRegistry,
+        table: Callable[[], RoutingTable],
+        client: UpstreamClient,
+        options: PipelineOptions,
+    ) -> None:
+        self._registry = registry
+        self._table = table
+        self._client = client
+        self._options = options
+        self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
+
+    async def complete(self, raw: bytes) -> Outcome:
+        request = decode_chat_request(raw)
+        alias = self._table().get(request["model"])
+        if alias is None:
+            raise ModelNotFound(
+                f"the model {request['model']!r} is not configured here; GET /v1/models lists the models",
+                param="model",
+            )
+        last_error: UpstreamError | None = None
+        for attempt, deployment in enumerate(alias.deployments, start=1):
+            try:
+                outcome = await self._attempt(request, deployment)
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                last_error = exc
+                continue
+            outcome.headers["x-turnout-attempts"] = str(attempt)
+            return outcome
+        if last_error is None:
+            raise InvalidRequest(f"the model {alias.name!r} has no deployment", param="model")
+        raise last_error
+
+    def _view(self, deployment: Deployment) -> dict[str, Any]:
+        cached = self._views.get(deployment.id)
+        if cached is None or cached[0] is not deployment:  # the table was reloaded
+            cached = (deployment, deployment_view(deployment))
+            self._views[deployment.id] = cached
+        return cached[1]
+
+    def _operation(self, deployment: Deployment) -> tuple[ProviderMapping, Operation]:
+        mapping = self._registry.get(deployment.provider)
+        operation = mapping.operations.get("chat") if mapping is not None else None
+        if mapping is None or operation is None:
+            raise InvalidRequest(
+                f"the model {deployment.alias!r} is served by {deployment.provider!r}, which offers no chat "
+                "completions",
+                param="model",
+                code="unsupported_operation",
+            )
+        return mapping, operation
+
+    async def _attempt(self, request: dict[str, Any], deployment: Deployment) -> Outcome:
+        mapping, operation = self._operation(deployment)
+        if request.get("stream") and operation.stream is None:
+            raise InvalidRequest(f"{mapping.name} cannot stream chat completions", param="stream")
+        label = f"{mapping.name} ({deployment.upstream_model})"
+        view = self._view(deployment)
+        effective = layer_parameters(request, deployment.params, operation.params.defaults)
+        effective, dropped = apply_policy(
+            effective, operation.params, drop_params=self._options.drop_params, provider=mapping.name
+        )
+        if operation.inline_images:
+            effective = await inline_remote_images(
+                effective,
+                self._client,
+                timeout=self._options.image_fetch_timeout,
+                max_bytes=self._options.image_fetch_max_bytes,
+            )
+        response = await self._send(operation, effective, view, deployment, label)
+        headers = {"x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}"}
+        if dropped:
+            headers["x-turnout-warning"] = (
+                f"dropped parameters {mapping.name} does not support: {', '.join(dropped)}"
+            )
+        if response.status >= 400:
+            raw = await response.read()
+            raise upstream_error(mapping.errors, response.status, raw, response.headers, view, label)
+        if effective.get("stream"):
+            return Outcome(stream=self._stream(operation, response, effective, view, label), headers=headers)
+        raw = await response.read()
+        if operation.response is None:
+            decode_json(raw, label)  # passthrough still refuses malformed JSON
+            return Outcome(body=raw, headers=headers)
+        translated = evaluate(operation.response, decode_json(raw, label), effective, view)
+        return Outcome(body=encode_json(translated), headers=headers)
+
+    async def _send(
+        self,
+        operation: Operation,
+        request: dict[str, Any],
+        view: dict[str, Any],
+        deployment: Deployment,
+        label: str,
+    ) -> UpstreamResponse:
+        url = evaluate(operation.url, request, view)
+        headers = dict(evaluate(operation.headers, request, view)) if operation.headers is not None else {}
+        body = encode_json(evaluate(operation.request, request, view))
+        headers.setdefault("content-type", "application/json")
+        timeout = deployment.timeout or self._options.request_timeout
+        return await self._client.send(
+            operation.method, url, headers=headers, body=body, timeout=timeout, label=label
+        )
+
+    def _stream(
+        self,
+        operation: Operation,
+        response: UpstreamResponse,
+        request: dict[str, Any],
+        view: dict[str, Any],
+        label: str,
+    ) -> AsyncIterator[bytes]:
+        spec = operation.stream
+        if spec is None or spec.passthrough:
+            return passthrough_stream(response, label)
+        return translated_stream(response, spec, request, view, label)

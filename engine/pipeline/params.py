@@ -1,0 +1,83 @@
+"""Parameter precedence and policy, applied before a mapping sees the request.
+
+Precedence (seed 003): what the client sent, then the deployment's per-model overrides, then the
+mapping's defaults. Then the mapping's policy decides, per parameter: pass, drop (with a warning the
+client sees in `x-turnout-warning`), or reject (400 — or drop with a warning when drop_params is on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import InvalidRequest
+from engine.mapping.spec import Limit, ParamPolicy
+
+__all__ = ["apply_policy", "layer_parameters"]
+
+
+def layer_parameters(
+    request: dict[str, Any], overrides: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """request over overrides over defaults; nested mappings (e.g. `options`) merge one level deep."""
+    if not overrides and not defaults:
+        return request
+    merged: dict[str, Any] = {}
+    for layer in (defaults, overrides, request):
+        for key, value in layer.items():
+            current = merged.get(key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                merged[key] = {**current, **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def apply_policy(
+    request: dict[str, Any], policy: ParamPolicy, *, drop_params: bool, provider: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The request the mapping will see, and the names of parameters dropped on the way."""
+    actions, other = policy.actions, policy.other
+    dropped: list[str] = []
+    rejected: list[str] = []
+    for key in request:
+        action = actions.get(key, other)
+        if action == "pass":
+            continue
+        if action == "reject" and not drop_params:
+            rejected.append(key)
+        else:
+            dropped.append(key)
+    if rejected:
+        raise InvalidRequest(
+            f"{provider} does not support the parameter(s) {', '.join(rejected)}; remove them or enable "
+            "drop_params to have them dropped with a warning",
+            param=rejected[0],
+            code="unsupported_parameter",
+        )
+    if dropped:
+        request = {k: v for k, v in request.items() if k not in dropped}
+    if policy.limits:
+        request = _apply_limits(request, policy.limits, provider)
+    return request, dropped
+
+
+def _apply_limits(request: dict[str, Any], limits: Mapping[str, Limit], provider: str) -> dict[str, Any]:
+    for name, limit in limits.items():
+        value = request.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        low = limit.minimum is not None and value < limit.minimum
+        high = limit.maximum is not None and value > limit.maximum
+        if not (low or high):
+            continue
+        if not limit.clamp:
+            bounds = f"between {limit.minimum} and {limit.maximum}"
+            raise InvalidRequest(
+                f"{name}={value} is out of range for {provider}: it must be {bounds}",
+                param=name,
+                code="parameter_out_of_range",
+            )
+        bound = limit.minimum if low else limit.maximum
+        request = {**request, name: bound}
+    return request

@@ -1,0 +1,131 @@
+"""Streams to the client: upstream bytes -> canonical SSE chunks, ending in `data: [DONE]`.
+
+An error after the first byte has gone out cannot change the HTTP status any more, so it is sent as a
+final `data: {"error": ...}` event and the stream ends (the OpenAI SDK raises it as an APIError).
+When the client goes away, the generator is closed and the upstream connection with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError, UpstreamStatus
+from engine.mapping.framing import DONE, decoder_for
+from engine.mapping.runtime import MappingRuntimeError
+from engine.mapping.spec import StreamSpec
+from engine.pipeline.translate import encode_json, evaluate
+from engine.upstream import UpstreamResponse
+
+__all__ = ["passthrough_stream", "translated_stream"]
+
+log = logging.getLogger("turnout.stream")
+_decode = msgspec.json.Decoder().decode
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+def sse_event(payload: Any) -> bytes:
+    return b"data: " + encode_json(payload) + b"\n\n"
+
+
+def error_event(error: TurnoutError) -> bytes:
+    return b"data: " + error.to_json() + b"\n\n"
+
+
+async def passthrough_stream(response: UpstreamResponse, label: str) -> AsyncIterator[bytes]:
+    """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`."""
+    tail = b""
+    try:
+        async for data in response.chunks():
+            tail = (tail + data)[-64:]
+            yield data
+        if DONE.encode() not in tail:
+            yield error_event(UpstreamBadResponse(f"{label} ended the stream before it was complete"))
+    except UpstreamError as exc:
+        yield error_event(exc)
+    finally:
+        response.close()
+
+
+async def translated_stream(
+    response: UpstreamResponse, spec: StreamSpec, request: dict[str, Any], view: dict[str, Any], label: str
+) -> AsyncIterator[bytes]:
+    """Translate each upstream event with the mapping's one compiled step function."""
+    state: dict[str, Any] = dict(evaluate(spec.start, request, view)) if spec.start is not None else {}
+    decoder = decoder_for(spec.framing)
+    finished = False
+    try:
+        async for data in response.chunks():
+            for raw in decoder.feed(data):
+                out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label)
+                if out:
+                    yield out
+        for raw in decoder.close():
+            out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label)
+            if out:
+                yield out
+        if not finished:
+            raise UpstreamBadResponse(f"{label} ended the stream before it was complete")
+        yield DONE_EVENT
+    except _StreamEnded:
+        yield DONE_EVENT
+    except TurnoutError as exc:
+        if not isinstance(exc, UpstreamError):
+            log.warning("stream translation failed: %s", exc.message)
+        yield error_event(exc)
+    finally:
+        response.close()
+
+
+class _StreamEnded(Exception):
+    """The upstream's end marker arrived (e.g. SSE `[DONE]`)."""
+
+
+def _step(
+    data: bytes,
+    event_type: str | None,
+    spec: StreamSpec,
+    state: dict[str, Any],
+    request: dict[str, Any],
+    view: dict[str, Any],
+    label: str,
+) -> tuple[bytes, bool]:
+    if data == b"[DONE]":
+        raise _StreamEnded
+    try:
+        event = _decode(data)
+    except msgspec.DecodeError:
+        raise UpstreamBadResponse(f"{label} sent a malformed stream event") from None
+    if spec.error is not None:
+        problem = evaluate(spec.error, event, event_type, state, request, view)
+        if problem:
+            raise _in_band_error(problem, label)
+    assert spec.event is not None
+    try:
+        step = spec.event(event, event_type, state, request, view)
+    except MappingRuntimeError as exc:
+        raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
+    state.update(step.get("state") or {})
+    chunks = step.get("chunks")
+    if isinstance(chunks, dict):
+        chunks = [chunks]
+    out = b"".join(sse_event(chunk) for chunk in chunks or ())
+    return out, bool(step.get("done"))
+
+
+def _in_band_error(problem: Any, label: str) -> UpstreamStatus:
+    if isinstance(problem, dict):
+        message = str(problem.get("message") or problem)
+        code = problem.get("code")
+        given = problem.get("status")
+        status = given if isinstance(given, int) else 502
+    else:
+        message, code, status = str(problem), None, 502
+    return UpstreamStatus(
+        status,
+        f"{label} reported an error mid-stream: {message}",
+        code=str(code) if code is not None else None,
+    )

@@ -1,0 +1,78 @@
+"""Calling compiled mapping sections, with their failures turned into the right errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from engine.errors import MappingFailed, UpstreamBadResponse, UpstreamStatus
+from engine.mapping.compiler import CompiledSection
+from engine.mapping.runtime import MISSING, MappingRuntimeError
+from engine.routing.table import Deployment
+
+__all__ = ["decode_json", "deployment_view", "encode_json", "evaluate", "upstream_error"]
+
+encode_json = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_json(data: bytes, label: str) -> Any:
+    try:
+        return _decode(data)
+    except msgspec.DecodeError as exc:
+        raise UpstreamBadResponse(f"{label} answered with malformed JSON ({exc})") from None
+
+
+def evaluate(section: CompiledSection, *args: Any) -> Any:
+    try:
+        return section(*args)
+    except MappingRuntimeError as exc:
+        raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
+
+
+def deployment_view(deployment: Deployment) -> dict[str, Any]:
+    """What mappings see as `deployment` (a plain dict: cheap lookups, nothing else reachable)."""
+    return {
+        "model": deployment.upstream_model,
+        "alias": deployment.alias,
+        "provider": deployment.provider,
+        "api_base": (deployment.api_base or "").rstrip("/") or MISSING,
+        "api_key": deployment.api_key or MISSING,
+        "api_version": deployment.api_version or MISSING,
+        "params": dict(deployment.params),
+        "timeout": deployment.timeout,
+    }
+
+
+def upstream_error(
+    errors: CompiledSection | None,
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    view: dict[str, Any],
+    label: str,
+) -> UpstreamStatus:
+    """The backend's error answer as an OpenAI-style error that names the backend."""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        body: Any = _decode(raw) if raw else MISSING
+    except msgspec.DecodeError:
+        body = MISSING
+    fields: dict[str, Any] = {}
+    if errors is not None:
+        try:
+            fields = errors(status, body, text, dict(headers), view) or {}
+        except MappingRuntimeError:
+            fields = {}
+    message = fields.get("message") or text[:500] or f"HTTP {status}"
+    passed = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    code = fields.get("code")
+    return UpstreamStatus(
+        status,
+        f"{label} returned HTTP {status}: {message}",
+        code=str(code) if code is not None else None,
+        param=fields.get("param") if isinstance(fields.get("param"), str) else None,
+        headers=passed,
+    )

@@ -1,0 +1,134 @@
+"""Validation of canonical chat requests: types and ranges checked by msgspec, errors in OpenAI's shape.
+
+The structs only validate; mappings receive the plain decoded JSON, so unknown (provider-native)
+fields survive for the parameter policy to judge.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from engine.errors import InvalidRequest
+
+__all__ = ["decode_chat_request"]
+
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+
+
+class _ImageUrl(Struct):
+    url: str
+    detail: str | None = None
+
+
+class TextPart(Struct, tag="text", tag_field="type"):
+    text: str
+
+
+class ImagePart(Struct, tag="image_url", tag_field="type"):
+    image_url: _ImageUrl
+
+
+class AudioPart(Struct, tag="input_audio", tag_field="type"):
+    input_audio: dict[str, Any]
+
+
+class FilePart(Struct, tag="file", tag_field="type"):
+    file: dict[str, Any]
+
+
+class RefusalPart(Struct, tag="refusal", tag_field="type"):
+    refusal: str
+
+
+Part = TextPart | ImagePart | AudioPart | FilePart | RefusalPart
+
+
+class _FunctionCall(Struct):
+    name: str
+    arguments: str
+
+
+class _ToolCall(Struct):
+    function: _FunctionCall
+    id: str | None = None
+    type: str = "function"
+
+
+class _Message(Struct):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[Part] | None = None
+    name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+    reasoning_content: str | None = None
+
+
+class _FunctionDef(Struct):
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _Tool(Struct):
+    function: _FunctionDef
+    type: Literal["function"] = "function"
+
+
+class _ResponseFormat(Struct):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatRequest(Struct):
+    model: Annotated[str, Meta(min_length=1)]
+    messages: Annotated[list[_Message], Meta(min_length=1)]
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    n: PositiveInt | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: _ResponseFormat | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    think: bool | Literal["low", "medium", "high"] | None = None
+    user: str | None = None
+
+
+_validate = msgspec.json.Decoder(ChatRequest).decode
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_chat_request(body: bytes) -> dict[str, Any]:
+    """The request as plain JSON data, after checking it against the canonical schema."""
+    try:
+        _validate(body)
+    except msgspec.ValidationError as exc:
+        raise _invalid(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    data: dict[str, Any] = _decode(body)
+    return data
+
+
+def _invalid(detail: str) -> InvalidRequest:
+    # msgspec says e.g. "Expected `float` <= 2.0, got `3.5` - at `$.temperature`"
+    message, _, where = detail.rpartition(" - at `")
+    param = where.rstrip("`").removeprefix("$").lstrip(".") if where else None
+    if not message:
+        message, param = detail, None
+    return InvalidRequest(f"invalid request: {message}" + (f" (at {param})" if param else ""), param=param)

@@ -1,0 +1,79 @@
+"""The routing table the request path reads: immutable snapshots built from SQL, swapped whole on reload.
+
+Requests never query the database for routing; `engine.store.load.load_routing_table` builds one of
+these and the app replaces its reference atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Alias", "Capabilities", "Cost", "Deployment", "RoutingTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a deployment can do. None means "not stated" (treated as allowed until a check says otherwise)."""
+
+    tools: bool | None = None
+    vision: bool | None = None
+    reasoning: bool | None = None
+    streaming: bool | None = None
+    system_messages: bool | None = None
+    json_schema: bool | None = None
+    max_tokens: int | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A price per unit of one usage field, e.g. ("input_token", Decimal("0.000001"))."""
+
+    unit: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One upstream model behind an alias, with its provider endpoint and credentials resolved."""
+
+    id: int
+    alias: str
+    provider: str  # provider mapping name, e.g. the file stem in mappings/providers/
+    upstream_model: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # plaintext, memory only
+    api_version: str | None = None
+    mode: str = "chat"
+    params: Mapping[str, Any] = field(default_factory=dict)  # per-model parameter defaults (seed 003)
+    timeout: float | None = None
+    weight: float = 1.0
+    priority: int = 0
+    privacy_tier: str = "third-party"
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    costs: tuple[Cost, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A model name clients ask for, served by one or more deployments in priority order."""
+
+    name: str
+    deployments: tuple[Deployment, ...]
+    mode: str = "chat"
+    created: int = 0  # unix seconds, shown by GET /v1/models
+    source: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    aliases: Mapping[str, Alias] = field(default_factory=dict)
+
+    def get(self, name: str) -> Alias | None:
+        return self.aliases.get(name)

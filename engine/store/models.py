@@ -1,0 +1,12 @@
+"""Every model imported in one place, so `Base.metadata` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from engine.store.alias import AliasRow
+from engine.store.base import Base
+from engine.store.capability import CapabilityRow
+from engine.store.cost import COST_UNITS, CostRow
+from engine.store.deployment import DeploymentRow
+from engine.store.provider import ProviderRow
+
+__all__ = ["COST_UNITS", "AliasRow", "Base", "CapabilityRow", "CostRow", "DeploymentRow", "ProviderRow"]
