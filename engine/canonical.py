@@ -1,7 +1,7 @@
 """The canonical format: OpenAI's Chat Completions JSON plus a few documented extensions.
 
 Every provider mapping translates to and from it. The extensions are `reasoning_content` on messages
-and deltas (reasoning text) and the `think` request field (Ollama-style switch for thinking models).
+and deltas (reasoning text) and the `think` request field (an on/off or level switch for thinking models).
 This module lists each operation's canonical parameters so the loader can insist that every mapping
 accounts for every one of them (mapped, dropped with a warning, or rejected).
 """
@@ -34,7 +34,7 @@ CHAT_PARAMETERS = frozenset(
         "parallel_tool_calls",
         "response_format",
         "reasoning_effort",
-        "think",  # extension: true/false or a level, as Ollama's API takes it
+        "think",  # extension: true/false or a level ("low" | "medium" | "high")
         "metadata",
         "store",
         "service_tier",

@@ -16,7 +16,7 @@ class ProviderDefaults:
     name: str  # the mapping's name (file stem), stored in SQL
     privacy_tier: str  # local | self-hosted | third-party
     api_base: str | None  # used when a deployment gives none
-    prefixes: tuple[str, ...] = ()  # LiteLLM model prefixes that resolve to this mapping ("ollama", ...)
+    prefixes: tuple[str, ...] = ()  # LiteLLM model prefixes that resolve to this mapping
 
 
 @dataclass(frozen=True, slots=True)

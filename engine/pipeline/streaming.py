@@ -38,11 +38,14 @@ def error_event(error: TurnoutError) -> bytes:
 async def passthrough_stream(response: UpstreamResponse, label: str) -> AsyncIterator[bytes]:
     """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`."""
     tail = b""
+    upstream_error_seen = False
     try:
         async for data in response.chunks():
             tail = (tail + data)[-64:]
+            # an upstream's own in-band error already ends the stream for the client; do not add a second
+            upstream_error_seen = upstream_error_seen or b'{"error"' in data
             yield data
-        if DONE.encode() not in tail:
+        if DONE.encode() not in tail and not upstream_error_seen:
             yield error_event(UpstreamBadResponse(f"{label} ended the stream before it was complete"))
     except UpstreamError as exc:
         yield error_event(exc)

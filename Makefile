@@ -1,0 +1,44 @@
+# Turnout: `make run` serves the gateway, `make test` checks everything, `make bench` measures it.
+# Each target creates the virtual environment and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 4000
+CONFIG ?=
+
+.PHONY: install run test lint format bench check-mappings clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/turnout serve --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG),)
+
+lint: install
+	$(BIN)/ruff check engine tests bench
+	$(BIN)/ruff format --check engine tests bench
+	$(BIN)/mypy
+	$(BIN)/turnout mappings check
+
+test: lint
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format engine tests bench
+	$(BIN)/ruff check --fix engine tests bench
+
+bench: install
+	$(BIN)/python -m bench.run
+
+check-mappings: install
+	$(BIN)/turnout mappings check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache turnout.db .turnout
