@@ -57,9 +57,13 @@ class SseDecoder(FrameDecoder):
 
     def feed(self, data: bytes) -> Iterator[RawEvent]:
         buffer = self._buffer + data if self._buffer else data
+        held = b""
         if b"\r" in buffer:
+            if buffer.endswith(b"\r"):  # maybe half of a \r\n split across network chunks: wait for more
+                buffer, held = buffer[:-1], b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, self._buffer = buffer.split(b"\n")
+        *lines, rest = buffer.split(b"\n")
+        self._buffer = rest + held
         for line in lines:
             yield from self._line(line)
 
