@@ -55,8 +55,10 @@ def summary(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
     return {
-        "p50": round(percentile(values, 50), 3), "p90": round(percentile(values, 90), 3),
-        "p99": round(percentile(values, 99), 3), "mean": round(sum(values) / len(values), 3),
+        "p50": round(percentile(values, 50), 3),
+        "p90": round(percentile(values, 90), 3),
+        "p99": round(percentile(values, 99), 3),
+        "mean": round(sum(values) / len(values), 3),
         "max": round(max(values), 3),
     }
 
@@ -154,8 +156,13 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         cpu_after = tree_cpu_seconds(args.cpu_pid) if args.cpu_pid else 0.0
     count = len(tally.latencies_ms)
     result: dict[str, Any] = {
-        "url": args.url, "dialect": args.dialect, "stream": args.stream, "concurrency": args.concurrency,
-        "elapsed_s": round(elapsed, 3), "requests": count, "failures": tally.failures,
+        "url": args.url,
+        "dialect": args.dialect,
+        "stream": args.stream,
+        "concurrency": args.concurrency,
+        "elapsed_s": round(elapsed, 3),
+        "requests": count,
+        "failures": tally.failures,
         "rps": round(count / elapsed, 1) if elapsed > 0 else 0.0,
         "latency_ms": summary(tally.latencies_ms),
         "first_chunk_ms": summary(tally.first_chunk_ms) if args.stream else None,
@@ -169,10 +176,16 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True, help="full endpoint URL (loopback only)")
-    parser.add_argument("--dialect", choices=("openai", "ollama"), default="openai",
-                        help="request body and stream framing: OpenAI (SSE) or Ollama /api/chat (NDJSON)")
+    parser.add_argument(
+        "--dialect",
+        choices=("openai", "ollama"),
+        default="openai",
+        help="request body and stream framing: OpenAI (SSE) or Ollama /api/chat (NDJSON)",
+    )
     parser.add_argument("--model", default="gpt-3.5-turbo")
     parser.add_argument("--api-key", default="")
     parser.add_argument("--stream", action="store_true")

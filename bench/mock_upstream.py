@@ -40,14 +40,21 @@ def _dumps(obj: Any) -> bytes:
 
 def _response(status: bytes, content_type: bytes, body: bytes) -> bytes:
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: " + content_type
-        + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\nconnection: keep-alive\r\n\r\n" + body
+        b"HTTP/1.1 "
+        + status
+        + b"\r\ncontent-type: "
+        + content_type
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: keep-alive\r\n\r\n"
+        + body
     )
 
 
 def _chunked(content_type: bytes, parts: list[bytes]) -> bytes:
     head = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type
+        b"HTTP/1.1 200 OK\r\ncontent-type: "
+        + content_type
         + b"\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n"
     )
     return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
@@ -69,16 +76,28 @@ class Responses:
 def _openai(model: str, words: list[str]) -> tuple[bytes, bytes, bytes]:
     usage = {"prompt_tokens": 9, "completion_tokens": len(words), "total_tokens": 9 + len(words)}
     body = {
-        "id": CHAT_ID, "object": "chat.completion", "created": CREATED, "model": model,
+        "id": CHAT_ID,
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": model,
         "system_fingerprint": "fp_mock",
-        "choices": [{
-            "index": 0, "message": {"role": "assistant", "content": "".join(words), "refusal": None},
-            "logprobs": None, "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(words), "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": usage,
     }
-    head = {"id": CHAT_ID, "object": "chat.completion.chunk", "created": CREATED, "model": model,
-            "system_fingerprint": "fp_mock"}
+    head = {
+        "id": CHAT_ID,
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+    }
 
     def event(choices: list[Any], **extra: Any) -> bytes:
         return b"data: " + _dumps({**head, "choices": choices, **extra}) + b"\n\n"
@@ -94,19 +113,44 @@ def _openai(model: str, words: list[str]) -> tuple[bytes, bytes, bytes]:
 
 def _ollama(model: str, words: list[str]) -> tuple[bytes, bytes]:
     final = {
-        "done": True, "done_reason": "stop", "total_duration": 123456789, "load_duration": 1234567,
-        "prompt_eval_count": 9, "prompt_eval_duration": 2345678, "eval_count": len(words),
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 123456789,
+        "load_duration": 1234567,
+        "prompt_eval_count": 9,
+        "prompt_eval_duration": 2345678,
+        "eval_count": len(words),
         "eval_duration": 98765432,
     }
-    body = {"model": model, "created_at": CREATED_AT,
-            "message": {"role": "assistant", "content": "".join(words)}, **final}
+    body = {
+        "model": model,
+        "created_at": CREATED_AT,
+        "message": {"role": "assistant", "content": "".join(words)},
+        **final,
+    }
     lines = [
-        _dumps({"model": model, "created_at": CREATED_AT, "message": {"role": "assistant", "content": w},
-                "done": False}) + b"\n"
+        _dumps(
+            {
+                "model": model,
+                "created_at": CREATED_AT,
+                "message": {"role": "assistant", "content": w},
+                "done": False,
+            }
+        )
+        + b"\n"
         for w in words
     ]
-    lines.append(_dumps({"model": model, "created_at": CREATED_AT,
-                         "message": {"role": "assistant", "content": ""}, **final}) + b"\n")
+    lines.append(
+        _dumps(
+            {
+                "model": model,
+                "created_at": CREATED_AT,
+                "message": {"role": "assistant", "content": ""},
+                **final,
+            }
+        )
+        + b"\n"
+    )
     ndjson = _chunked(b"application/x-ndjson", lines)
     return _response(b"200 OK", b"application/json; charset=utf-8", _dumps(body)), ndjson
 
@@ -116,11 +160,17 @@ def build_responses(model: str, chunks: int) -> Responses:
     openai_json, openai_sse, openai_sse_usage = _openai(model, words)
     ollama_json, ollama_ndjson = _ollama(model, words)
     return Responses(
-        openai_json=openai_json, openai_sse=openai_sse, openai_sse_usage=openai_sse_usage,
-        ollama_json=ollama_json, ollama_ndjson=ollama_ndjson,
+        openai_json=openai_json,
+        openai_sse=openai_sse,
+        openai_sse_usage=openai_sse_usage,
+        ollama_json=ollama_json,
+        ollama_ndjson=ollama_ndjson,
         health=_response(b"200 OK", b"application/json", b'{"status":"ok"}'),
-        not_found=_response(b"404 Not Found", b"application/json",
-                            b'{"error":{"message":"not found","type":"invalid_request_error"}}'),
+        not_found=_response(
+            b"404 Not Found",
+            b"application/json",
+            b'{"error":{"message":"not found","type":"invalid_request_error"}}',
+        ),
     )
 
 
@@ -195,7 +245,7 @@ class MockProtocol(asyncio.Protocol):
 
 def _dechunk(buffer: bytes, pos: int) -> tuple[bytes, int] | None:
     """A chunked request body starting at pos: (body, end offset), or None while incomplete."""
-    parts = []
+    parts: list[bytes] = []
     while True:
         line_end = buffer.find(b"\r\n", pos)
         if line_end < 0:
@@ -221,7 +271,9 @@ async def serve(host: str, port: int, responses: Responses) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--model", default="mock-model", help="model name echoed in responses")

@@ -36,8 +36,9 @@ def prepare(settings: Settings, registry: MappingRegistry) -> Settings:
         plan = parse_litellm_config(settings.config, catalog)
         asyncio.run(import_plan(settings, registry, plan, CONFIG_SOURCE, replaces=DEFAULTS_SOURCE))
         return apply_config_settings(settings, plan)
+    # file-sourced rows mirror what the gateway was started with: the default set replaces a config's
     plan = load_model_set(default_model_set(settings), catalog)
-    asyncio.run(import_plan(settings, registry, plan, DEFAULTS_SOURCE))
+    asyncio.run(import_plan(settings, registry, plan, DEFAULTS_SOURCE, replaces=CONFIG_SOURCE))
     return settings
 
 

@@ -131,4 +131,8 @@ def _invalid(detail: str) -> InvalidRequest:
     param = where.rstrip("`").removeprefix("$").lstrip(".") if where else None
     if not message:
         message, param = detail, None
+    # "Object missing required field `messages`" names the field in the message, not in the path
+    missing = message.partition("missing required field `")[2].rstrip("`")
+    if missing:
+        param = f"{param}.{missing}" if param else missing
     return InvalidRequest(f"invalid request: {message}" + (f" (at {param})" if param else ""), param=param)
