@@ -62,14 +62,9 @@ def _check_mappings(folder: Path) -> int:
 
 
 def _import(settings: Settings) -> int:
-    from engine.bootstrap import prepare
-    from engine.config.plan import ConfigError
-    from engine.mapping.loader import load_registry
-
-    try:
-        prepare(settings, load_registry(settings.mappings_dir))
-    except ConfigError as exc:
-        print(f"turnout: {exc}", file=sys.stderr)
+    result = _prepare(settings)
+    if isinstance(result, str):
+        print(f"turnout: {result}", file=sys.stderr)
         return 2
     return 0
 
@@ -80,15 +75,11 @@ def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from engine.app import create_app
-    from engine.bootstrap import prepare
-    from engine.config.plan import ConfigError
-    from engine.mapping.compiler import MappingLoadError
     from engine.mapping.loader import load_registry
 
     try:
-        registry = load_registry(settings.mappings_dir)
-        settings = prepare(settings, registry)
-    except (ConfigError, MappingLoadError) as exc:
+        settings = _prepare_in_child(settings)
+    except _PrepareFailed as exc:
         print(f"turnout: {exc}", file=sys.stderr)
         return 2
     common: dict[str, Any] = {
@@ -105,8 +96,41 @@ def _serve(settings: Settings, workers: int) -> int:
         os.environ.update(_settings_environment(settings))
         uvicorn.run("engine.asgi:app", workers=workers, **common)
         return 0
-    uvicorn.run(create_app(settings, registry=registry), **common)
+    uvicorn.run(create_app(settings, registry=load_registry(settings.mappings_dir)), **common)
     return 0
+
+
+class _PrepareFailed(Exception):
+    pass
+
+
+def _prepare(settings: Settings) -> Settings | str:
+    """Migrate and import (in a child process); the resolved settings, or the error to print."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from engine.bootstrap import prepare
+    from engine.config.plan import ConfigError
+    from engine.mapping.compiler import MappingLoadError
+    from engine.mapping.loader import load_registry
+
+    try:
+        return prepare(settings, load_registry(settings.mappings_dir))
+    except (ConfigError, MappingLoadError) as exc:
+        return str(exc)
+
+
+def _prepare_in_child(settings: Settings) -> Settings:
+    """Alembic, the importer and their imports stay out of the serving process (~12 MB of memory)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result = pool.submit(_prepare, settings).result()
+    if isinstance(result, str):
+        raise _PrepareFailed(result)
+    return result
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:

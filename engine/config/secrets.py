@@ -12,10 +12,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import Any
 
 from engine.settings import Settings
 from engine.store.db import sqlite_path
@@ -49,6 +46,9 @@ def resolve_env_ref(value: str | None) -> str | None:
 
 
 def _derive(material: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
 
 
@@ -70,11 +70,21 @@ def _key_file_material(path: Path) -> bytes:
 class SecretBox:
     """Encrypts and decrypts provider credentials for storage in SQL."""
 
-    __slots__ = ("_fernet", "_mac_key")
+    __slots__ = ("_fernet", "_mac_key", "_material")
 
     def __init__(self, key_material: bytes) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(key_material, _HKDF_INFO)))
-        self._mac_key = _derive(key_material, _HKDF_INFO + b" fingerprint")
+        # keys are derived on first use: `cryptography` costs ~6 MB of memory, and a gateway whose
+        # credentials are all environment references never needs it
+        self._material = key_material
+        self._fernet: Any = None
+        self._mac_key: bytes | None = None
+
+    def _cipher(self) -> Any:
+        if self._fernet is None:
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(base64.urlsafe_b64encode(_derive(self._material, _HKDF_INFO)))
+        return self._fernet
 
     def __repr__(self) -> str:
         return "SecretBox(<hidden>)"
@@ -92,14 +102,18 @@ class SecretBox:
 
     def fingerprint(self, plaintext: str) -> str:
         """A keyed digest that identifies a credential without revealing it (used to deduplicate)."""
+        if self._mac_key is None:
+            self._mac_key = _derive(self._material, _HKDF_INFO + b" fingerprint")
         return hmac.new(self._mac_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str) -> str:
-        return self._fernet.encrypt(plaintext.encode()).decode("ascii")
+        return str(self._cipher().encrypt(plaintext.encode()).decode("ascii"))
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
-            return self._fernet.decrypt(token.encode("ascii")).decode()
+            return str(self._cipher().decrypt(token.encode("ascii")).decode())
         except (InvalidToken, UnicodeError) as exc:
             message = "a stored provider credential cannot be decrypted (was the salt key changed?)"
             raise SecretError(message) from exc

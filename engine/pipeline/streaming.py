@@ -46,11 +46,18 @@ async def passthrough_stream(response: UpstreamResponse, label: str) -> AsyncIte
             upstream_error_seen = upstream_error_seen or b'{"error"' in data
             yield data
         if DONE.encode() not in tail and not upstream_error_seen:
-            yield error_event(UpstreamBadResponse(f"{label} ended the stream before it was complete"))
+            problem = UpstreamBadResponse(f"{label} ended the stream before it was complete")
+            yield _event_boundary(tail) + error_event(problem)
     except UpstreamError as exc:
-        yield error_event(exc)
+        yield _event_boundary(tail) + error_event(exc)
     finally:
         response.close()
+
+
+def _event_boundary(tail: bytes) -> bytes:
+    """A blank line when the upstream stopped mid-event, so that the error event is an event of its own
+    (otherwise its `data:` line would be glued to the unfinished one and lost to the client)."""
+    return b"" if not tail or tail.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")) else b"\n\n"
 
 
 async def translated_stream(

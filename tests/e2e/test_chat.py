@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import openai
 
-from tests.e2e.conftest import Backend, sse_events
+from tests.e2e.conftest import OLLAMA, Backend, sse_events
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer
 
 
 def test_chat_answer(client: openai.OpenAI, fake: FakeUpstream, backend: Backend) -> None:
@@ -61,7 +60,7 @@ def test_stream_with_usage(client: openai.OpenAI, fake: FakeUpstream, backend: B
         assert sent["stream_options"] == {"include_usage": True}
 
 
-def test_stream_bytes_end_with_done(gateway: GatewayServer, fake: FakeUpstream, backend: Backend) -> None:
+def test_stream_bytes_end_with_done(http: httpx.Client, fake: FakeUpstream, backend: Backend) -> None:
     backend.stream(fake, "stream_text")
     body = {
         "model": backend.alias,
@@ -69,8 +68,7 @@ def test_stream_bytes_end_with_done(gateway: GatewayServer, fake: FakeUpstream, 
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    with httpx.Client(base_url=gateway.url, timeout=10) as http:
-        response = http.post("/v1/chat/completions", json=body)
+    response = http.post("/v1/chat/completions", json=body)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.content.endswith(b"data: [DONE]\n\n")
@@ -82,7 +80,7 @@ def test_stream_bytes_end_with_done(gateway: GatewayServer, fake: FakeUpstream, 
 
 def test_stream_without_usage_has_no_usage_chunk(client: openai.OpenAI, fake: FakeUpstream) -> None:
     # only the translating backend decides about the usage chunk; a passthrough forwards what it gets
-    Backend("ollama", "ollama-model", "/api/chat").stream(fake, "stream_text")
+    OLLAMA.stream(fake, "stream_text")
     chunks = list(
         client.chat.completions.create(
             model="ollama-model", messages=[{"role": "user", "content": "Hello!"}], stream=True
@@ -107,7 +105,7 @@ def test_multi_turn_with_system(client: openai.OpenAI, fake: FakeUpstream, backe
 
 
 def test_developer_role_becomes_system_for_ollama(client: openai.OpenAI, fake: FakeUpstream) -> None:
-    Backend("ollama", "ollama-model", "/api/chat").answer(fake, "system")
+    OLLAMA.answer(fake, "system")
     client.chat.completions.create(
         model="ollama-model",
         messages=[{"role": "developer", "content": "Talk like a pirate."}, {"role": "user", "content": "Hi"}],

@@ -22,7 +22,8 @@ WEATHER_TOOL: dict[str, Any] = {
         },
     },
 }
-QUESTION = {"role": "user", "content": "Weather in Paris?"}
+QUESTION: Any = {"role": "user", "content": "Weather in Paris?"}
+TOOLS: Any = [WEATHER_TOOL]
 
 
 def test_tool_call_round_trip(client: openai.OpenAI, fake: FakeUpstream, backend: Backend) -> None:
@@ -30,8 +31,8 @@ def test_tool_call_round_trip(client: openai.OpenAI, fake: FakeUpstream, backend
     first = client.chat.completions.create(
         model=backend.alias,
         messages=[QUESTION],
-        tools=[WEATHER_TOOL],
-        tool_choice="auto",  # type: ignore[list-item]
+        tools=TOOLS,
+        tool_choice="auto",
     )
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -52,7 +53,7 @@ def test_tool_call_round_trip(client: openai.OpenAI, fake: FakeUpstream, backend
         choice.message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18, "sky": "sunny"}'},
     ]
-    second = client.chat.completions.create(model=backend.alias, messages=history, tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    second = client.chat.completions.create(model=backend.alias, messages=history, tools=TOOLS)
     assert second.choices[0].message.content is not None and "sunny" in second.choices[0].message.content
     sent = fake.last.json["messages"]
     assistant, result = sent[1], sent[2]
@@ -76,8 +77,8 @@ def test_tool_choice_none_sends_no_tools_to_ollama(client: openai.OpenAI, fake: 
     client.chat.completions.create(
         model=OLLAMA.alias,
         messages=[QUESTION],
-        tools=[WEATHER_TOOL],
-        tool_choice="none",  # type: ignore[list-item]
+        tools=TOOLS,
+        tool_choice="none",
     )
     assert "tools" not in fake.last.json
 
@@ -87,11 +88,15 @@ def test_parallel_tool_calls(client: openai.OpenAI, fake: FakeUpstream, backend:
     answer = client.chat.completions.create(
         model=backend.alias,
         messages=[{"role": "user", "content": "Weather in Paris and London?"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=TOOLS,
     )
     calls = answer.choices[0].message.tool_calls
     assert calls is not None
-    assert [json.loads(c.function.arguments)["location"] for c in calls] == ["Paris, France", "London, UK"]
+    assert all(c.type == "function" for c in calls)
+    assert [json.loads(c.function.arguments)["location"] for c in calls if c.type == "function"] == [
+        "Paris, France",
+        "London, UK",
+    ]
     assert len({c.id for c in calls}) == 2 and all(c.id.startswith("call_") for c in calls)
     assert answer.choices[0].finish_reason == "tool_calls"
 
@@ -102,7 +107,7 @@ def test_parallel_tool_calls(client: openai.OpenAI, fake: FakeUpstream, backend:
         answer.choices[0].message.model_dump(exclude_none=True),
         *({"role": "tool", "tool_call_id": c.id, "content": f"result {i}"} for i, c in enumerate(calls)),
     ]
-    client.chat.completions.create(model=backend.alias, messages=history, tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    client.chat.completions.create(model=backend.alias, messages=history, tools=TOOLS)
     results = [m for m in fake.last.json["messages"] if m["role"] == "tool"]
     if backend.is_ollama:
         assert [(m["tool_name"], m["content"]) for m in results] == [
@@ -176,7 +181,7 @@ def test_streamed_tool_calls(client: openai.OpenAI, fake: FakeUpstream, backend:
         client.chat.completions.create(
             model=backend.alias,
             messages=[{"role": "user", "content": "Weather in Paris and London?"}],
-            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            tools=TOOLS,
             stream=True,
         )
     )
@@ -196,8 +201,8 @@ def test_streamed_golden_tool_call(client: openai.OpenAI, fake: FakeUpstream, ba
         client.chat.completions.create(
             model=backend.alias,
             messages=[QUESTION],
-            tools=[WEATHER_TOOL],
-            stream=True,  # type: ignore[list-item]
+            tools=TOOLS,
+            stream=True,
         )
     )
     deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ()]
