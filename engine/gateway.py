@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,6 +65,11 @@ class Gateway:
             len(self.table.aliases),
             len(self.registry.providers),
         )
+        # Everything built so far (imported modules, compiled mappings) lives as long as the process.
+        # Freezing it keeps the cyclic GC from rescanning ~100k objects: a full pass drops from ~30 ms
+        # to microseconds, which was the source of multi-millisecond p99 spikes.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
