@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.config.catalog import ProviderCatalog, ProviderDefaults
+from engine.config.catalog import ProviderCatalog
 from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import parse_litellm_data
 from engine.config.plan import ConfigError, ImportPlan
@@ -22,21 +22,11 @@ from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
 from engine.store.migrate import upgrade_to_head
 from engine.store.models import AliasRow, Base, CapabilityRow, CostRow, DeploymentRow, ProviderRow
+from tests.support.catalog import TEST_CATALOG
 
 T = TypeVar("T")
 
-CATALOG = ProviderCatalog(
-    providers={
-        "ollama": ProviderDefaults("ollama", "local", "http://localhost:11434", ("ollama", "ollama_chat")),
-        "openai": ProviderDefaults(
-            "openai",
-            "third-party",
-            "https://api.openai.com/v1",
-            ("openai", "hosted_vllm", "lm_studio", "llamafile"),
-        ),
-    },
-    default_provider="openai",
-)
+CATALOG = TEST_CATALOG
 SECRET = "sk-very-secret-literal-key-123"
 BOX = SecretBox(b"test salt key")
 

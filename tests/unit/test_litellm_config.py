@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.config.litellm import load_model_set, parse_litellm_config, parse_litellm_data
 from engine.config.plan import ConfigError, ImportPlan
 from engine.settings import project_path
+from tests.support.catalog import TEST_CATALOG
 
-CATALOG = ProviderCatalog(
-    providers={
-        "ollama": ProviderDefaults("ollama", "local", "http://localhost:11434", ("ollama", "ollama_chat")),
-        "openai": ProviderDefaults(
-            "openai",
-            "third-party",
-            "https://api.openai.com/v1",
-            ("openai", "hosted_vllm", "lm_studio", "llamafile"),
-        ),
-    },
-    default_provider="openai",
-)
+CATALOG = TEST_CATALOG
 
 SEED_LIKE = """
 model_list:
