@@ -33,51 +33,58 @@ REMOTE_IMAGE = "https://example.com/cat.png"
 
 @dataclass(frozen=True)
 class Backend:
+    """tests/golden/fixtures/<provider>/backend.yaml: how to route to it and where it is reached."""
+
     model: str  # LiteLLM-style model string of the deployment
     path: str  # where the upstream receives chat requests
+    stream_path: str  # where it receives streamed chat requests (the same for most backends)
     api_base_suffix: str = ""
+    not_applicable: dict[str, str] | None = None  # scenario -> why this backend cannot serve it
+    extra_params: dict[str, Any] | None = None  # more litellm_params (api_version, ...)
 
 
-BACKENDS = {
-    "ollama": Backend("ollama/test-model", "/api/chat"),
-    "openai": Backend("openai/test-model", "/v1/chat/completions", "/v1"),
-}
+def _load_backends() -> dict[str, Backend]:
+    backends = {}
+    for spec in sorted((HERE / "fixtures").glob("*/backend.yaml")):
+        data = yaml.safe_load(spec.read_text())
+        backends[spec.parent.name] = Backend(
+            model=data["model"],
+            path=data["paths"]["chat"],
+            stream_path=data["paths"].get("chat_stream", data["paths"]["chat"]),
+            api_base_suffix=data.get("api_base_suffix", ""),
+            not_applicable=data.get("not_applicable") or {},
+            extra_params=data.get("litellm_params") or {},
+        )
+    return backends
 
-NOT_APPLICABLE: dict[tuple[str, str], str] = {}
+
+BACKENDS = _load_backends()
 
 
 @dataclass
 class Harness:
     fake: FakeUpstream
-    gateways: dict[str, GatewayServer]
+    gateway: GatewayServer
 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """One fake upstream and one gateway with an alias `golden-<provider>` per backend."""
     with FakeUpstream() as fake:
-        gateways: dict[str, GatewayServer] = {}
-        stack = []
-        for name, backend in BACKENDS.items():
-            config = {
-                "model_list": [
-                    {
-                        "model_name": "test-alias",
-                        "litellm_params": {
-                            "model": backend.model,
-                            "api_base": fake.url + backend.api_base_suffix,
-                            "api_key": "sk-upstream-secret",
-                        },
-                    }
-                ]
+        model_list = [
+            {
+                "model_name": f"golden-{name}",
+                "litellm_params": {
+                    **(backend.extra_params or {}),
+                    "model": backend.model,
+                    "api_base": fake.url + backend.api_base_suffix,
+                    "api_key": "sk-upstream-secret",
+                },
             }
-            context = running_gateway(tmp_path_factory.mktemp(name), config)
-            gateways[name] = context.__enter__()
-            stack.append(context)
-        try:
-            yield Harness(fake, gateways)
-        finally:
-            for context in reversed(stack):
-                context.__exit__(None, None, None)
+            for name, backend in BACKENDS.items()
+        ]
+        with running_gateway(tmp_path_factory.mktemp("golden"), {"model_list": model_list}) as gateway:
+            yield Harness(fake, gateway)
 
 
 def _fixture(provider: str, scenario: str) -> tuple[str, Path]:
@@ -120,15 +127,28 @@ def normalize(value: Any) -> Any:
     return value
 
 
+_PINNED = {
+    "content-type",
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+}
+
+
 def _upstream_request(fake: FakeUpstream) -> dict[str, Any]:
     sent = next(r for r in reversed(fake.requests) if r.method == "POST")
-    headers = {k: v for k, v in sent.headers.items() if k in ("content-type", "authorization")}
-    if "authorization" in headers:  # pin that the key is sent, never the key itself
-        headers["authorization"] = re.sub(r"sk-[\w-]+", "<upstream key>", headers["authorization"])
+    # the headers that carry auth, versions and content type; keys are pinned as sent, never shown
+    headers = {k: re.sub(r"sk-[\w-]+", "<upstream key>", v) for k, v in sent.headers.items() if k in _PINNED}
     body = msgspec.json.decode(
         msgspec.json.encode(sent.json).replace(fake.url.encode(), b"http://upstream.test")
     )
-    return {"method": sent.method, "path": sent.path, "headers": headers, "body": body}
+    snapshot = {"method": sent.method, "path": sent.path, "headers": headers, "body": body}
+    if sent.query:
+        snapshot["query"] = {k: re.sub(r"sk-[\w-]+", "<upstream key>", v) for k, v in sent.query.items()}
+    return snapshot
 
 
 def _events(raw: str) -> list[Any]:
@@ -143,9 +163,9 @@ def _events(raw: str) -> list[Any]:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("provider", sorted(BACKENDS))
 def test_golden(provider: str, scenario: str, harness: Harness, golden: SnapshotAssertion) -> None:
-    if (provider, scenario) in NOT_APPLICABLE:
-        pytest.skip(f"not applicable: {NOT_APPLICABLE[provider, scenario]}")
     backend = BACKENDS[provider]
+    if scenario in (backend.not_applicable or {}):
+        pytest.skip(f"not applicable to {provider}: {(backend.not_applicable or {})[scenario]}")
     fake = harness.fake
     request = yaml.safe_load((HERE / "scenarios" / f"{scenario}.yaml").read_text())["request"]
     request = msgspec.json.decode(
@@ -154,9 +174,10 @@ def test_golden(provider: str, scenario: str, harness: Harness, golden: Snapshot
     fake.clear()
     fake.add("GET", "/cat.png", body=PNG, content_type="image/png")
     kind, fixture = _fixture(provider, scenario)
-    _script(fake, backend.path, kind, fixture)
+    _script(fake, backend.stream_path if request.get("stream") else backend.path, kind, fixture)
 
-    answer = httpx.post(f"{harness.gateways[provider].v1}/chat/completions", json=request, timeout=10)
+    request["model"] = f"golden-{provider}"
+    answer = httpx.post(f"{harness.gateway.v1}/chat/completions", json=request, timeout=10)
 
     assert _upstream_request(fake) == golden(name="request")
     turnout_headers = {
