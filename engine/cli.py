@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.settings import Settings
 
-__all__ = ["main"]
+__all__ = ["main", "prepare_child"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,15 +122,35 @@ def _prepare(settings: Settings) -> Settings | str:
 
 
 def _prepare_in_child(settings: Settings) -> Settings:
-    """Alembic, the importer and their imports stay out of the serving process (~12 MB of memory)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Alembic, the importer and their imports stay out of the serving process (~12 MB of memory).
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_prepare, settings).result()
+    A plain subprocess that exits, rather than multiprocessing, which would leave a resource-tracker
+    interpreter running beside the server. Settings travel over stdin/stdout, never the command line.
+    """
+    import subprocess
+
+    child = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import prepare_child; prepare_child()"],
+        # only what was set explicitly (CLI, environment), so the config file can fill in the rest
+        input=settings.model_dump_json(exclude_unset=True),
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise _PrepareFailed(child.stdout.strip() or f"preparation failed (exit {child.returncode})")
+    return Settings.model_validate_json(child.stdout)
+
+
+def prepare_child() -> None:
+    """The child side of `_prepare_in_child`: settings in on stdin, resolved settings out on stdout."""
+    import json
+
+    result = _prepare(Settings(**json.loads(sys.stdin.read())))
     if isinstance(result, str):
-        raise _PrepareFailed(result)
-    return result
+        print(result)
+        raise SystemExit(2)
+    print(result.model_dump_json())
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:

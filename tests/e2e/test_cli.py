@@ -37,9 +37,9 @@ def _turnout(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _config(tmp_path: Path, upstream_url: str) -> Path:
+def _config(tmp_path: Path, upstream_url: str, **sections: object) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"model_list": [OLLAMA.entry(upstream_url)]}))
+    path.write_text(yaml.safe_dump({"model_list": [OLLAMA.entry(upstream_url)], **sections}))
     return path
 
 
@@ -61,8 +61,8 @@ def test_serve(tmp_path: Path) -> None:
     port = free_port()
     with FakeUpstream() as fake:
         OLLAMA.answer(fake, "simple")
-        command = [sys.executable, "-m", "engine", "serve", "--config", str(_config(tmp_path, fake.url)),
-                   "--port", str(port)]  # fmt: skip
+        config = _config(tmp_path, fake.url, general_settings={"master_key": "sk-cli-master"})
+        command = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
         process = subprocess.Popen(
             command,
             env=_env(tmp_path),
@@ -74,7 +74,9 @@ def test_serve(tmp_path: Path) -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(url, process)
-            client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=10)
+            # the config's own settings reach the server (they are applied in a child process)
+            assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
+            client = openai.OpenAI(base_url=url + "/v1", api_key="sk-cli-master", max_retries=0, timeout=10)
             answer = client.chat.completions.create(
                 model=OLLAMA.alias, messages=[{"role": "user", "content": "Hi"}]
             )
