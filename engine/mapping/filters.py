@@ -137,6 +137,76 @@ def _nonempty(value: Any) -> Any:
     return value
 
 
+_SELECT_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "equalto": lambda a, b: a == b,
+    "==": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "!=": lambda a, b: a != b,
+    "in": lambda a, b: a in b,
+    "defined": lambda a, _b: a is not MISSING,
+    "truthy": lambda a, _b: bool(a),
+}
+
+
+def _attr_path(item: Any, attribute: str) -> Any:
+    current = item
+    for step in attribute.split("."):
+        current = current.get(step, MISSING) if isinstance(current, dict) else MISSING
+    return current
+
+
+def _selectattr(items: Any, attribute: str, test: str = "truthy", value: Any = None) -> list[Any]:
+    """Jinja's selectattr: the items whose (dotted) attribute passes the test (equalto, ne, in, ...)."""
+    check = _SELECT_TESTS[test]
+    return [item for item in items if check(_attr_path(item, attribute), value)]
+
+
+def _rejectattr(items: Any, attribute: str, test: str = "truthy", value: Any = None) -> list[Any]:
+    check = _SELECT_TESTS[test]
+    return [item for item in items if not check(_attr_path(item, attribute), value)]
+
+
+def _group_consecutive(items: Any, attribute: str) -> list[list[Any]]:
+    """Runs of neighbouring items with the same attribute value, e.g. messages of the same role."""
+    groups: list[list[Any]] = []
+    for item in items:
+        if groups and _attr_path(groups[-1][0], attribute) == _attr_path(item, attribute):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _flatten(items: Any) -> list[Any]:
+    """A list of lists as one list (single values kept, absent ones left out)."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            out.extend(i for i in item if i is not MISSING)
+        elif item is not MISSING:
+            out.append(item)
+    return out
+
+
+def _merge(mapping: Any, *others: Any) -> dict[Any, Any]:
+    """A new mapping: this one updated with the others (absent ones skipped)."""
+    out = dict(mapping)
+    for other in others:
+        if isinstance(other, dict):
+            out.update(other)
+    return out
+
+
+def _strip_keys(value: Any, *keys: str) -> Any:
+    """The value with these keys removed from every mapping inside it (e.g. unsupported schema keywords)."""
+    drop = set(keys)
+    if isinstance(value, dict):
+        return {k: _strip_keys(v, *keys) for k, v in value.items() if k not in drop}
+    if isinstance(value, list):
+        return [_strip_keys(v, *keys) for v in value]
+    return value
+
+
 def _with_suffix(text: str, suffix: str) -> str:
     """`text` ending in `suffix` (added unless already there), trailing slashes folded."""
     base = text.rstrip("/")
@@ -203,6 +273,15 @@ _RAW_FILTERS: dict[str, Callable[..., Any]] = {
     "map": _map,
     "tool_call_name": _tool_call_name,
     "nonempty": _nonempty,
+    "selectattr": _selectattr,
+    "rejectattr": _rejectattr,
+    "group_consecutive": _group_consecutive,
+    "flatten": _flatten,
+    "merge": _merge,
+    "strip_keys": _strip_keys,
+    "split": lambda s, sep=None, limit=-1: s.split(sep, limit),
+    "startswith": lambda s, prefix: isinstance(s, str) and s.startswith(prefix),
+    "endswith": lambda s, suffix: isinstance(s, str) and s.endswith(suffix),
     # Turnout's
     "text": _text,
     "image_urls": _image_urls,

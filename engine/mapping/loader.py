@@ -9,7 +9,7 @@ from typing import Any, cast
 from engine.canonical import OPERATION_PARAMETERS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
-from engine.mapping.spec import Action, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
+from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
 from engine.mapping.yaml_lines import LineDict, load_yaml, plain
 
 __all__ = ["MappingLoadError", "MappingRegistry", "load_registry"]
@@ -26,8 +26,20 @@ _TOP_KEYS = {
     "operations",
     "errors",
     "default_provider",
+    "discovery",
 }
-_OPERATION_KEYS = {"method", "url", "headers", "request", "response", "stream", "params", "inline_images"}
+_DISCOVERY_KEYS = {"method", "url", "models"}
+_OPERATION_KEYS = {
+    "method",
+    "url",
+    "headers",
+    "request",
+    "response",
+    "stream",
+    "params",
+    "inline_images",
+    "response_error",
+}
 _STREAM_KEYS = {"framing", "passthrough", "start", "event", "update", "done", "error"}
 _PARAM_KEYS = {"supported", "dropped", "rejected", "native", "other", "limits", "defaults"}
 _ACTIONS = ("pass", "drop", "reject")
@@ -135,7 +147,9 @@ def _deep_merge(base: LineDict, overlay: LineDict) -> LineDict:
     for key, value in overlay.items():
         current = base.get(key)
         is_construct = isinstance(value, dict) and any(str(k).startswith("$") for k in value)
-        if isinstance(current, LineDict) and isinstance(value, LineDict) and not is_construct:
+        if value is None:  # an overlay removes what it does not want from its parent (e.g. a header)
+            out.pop(key, None)
+        elif isinstance(current, LineDict) and isinstance(value, LineDict) and not is_construct:
             out[key] = _deep_merge(current, value)
         else:
             out[key] = value
@@ -183,6 +197,22 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
         prefixes=tuple(str(p) for p in prefixes),
         operations=operations,
         errors=_section(tree, "errors", ERROR_VARS) if "errors" in tree else None,
+        headers=_merged_headers(provider_headers, None, tree),
+        discovery=_build_discovery(tree["discovery"], tree) if tree.get("discovery") is not None else None,
+    )
+
+
+def _build_discovery(spec: Any, parent: LineDict) -> Discovery:
+    if not isinstance(spec, LineDict):
+        raise _fail(parent, "discovery", "`discovery` must be a mapping with url and models")
+    _check_keys(spec, _DISCOVERY_KEYS, "discovery")
+    for required in ("url", "models"):
+        if required not in spec:
+            raise _fail(spec, None, f"discovery needs `{required}`")
+    return Discovery(
+        method=str(spec.get("method", "GET")).upper(),
+        url=_section(spec, "url", REQUEST_VARS),
+        models=_section(spec, "models", RESPONSE_VARS),
     )
 
 
@@ -207,6 +237,7 @@ def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: A
         stream=_build_stream(spec["stream"], spec) if "stream" in spec else None,
         params=_build_params(name, spec.get("params"), spec),
         inline_images=bool(spec.get("inline_images", False)),
+        response_error=_section(spec, "response_error", RESPONSE_VARS) if "response_error" in spec else None,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from engine.mapping.compiler import CompiledSection
 
-__all__ = ["Framing", "Operation", "ParamPolicy", "ProviderMapping", "StreamSpec"]
+__all__ = ["Discovery", "Framing", "Operation", "ParamPolicy", "ProviderMapping", "StreamSpec"]
 
 Framing = Literal["sse", "ndjson"]
 Action = Literal["pass", "drop", "reject"]
@@ -51,6 +51,17 @@ class Operation:
     stream: StreamSpec | None
     params: ParamPolicy
     inline_images: bool = False  # fetch http(s) image URLs and hand the mapping data: URLs
+    # (response, request, deployment) -> truthy when a 200 answer is really an error (e.g. a blocked prompt)
+    response_error: CompiledSection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """How to ask a backend which models it serves."""
+
+    method: str
+    url: CompiledSection  # (request, deployment) -> str; `request` is empty here
+    models: CompiledSection  # (response, request, deployment) -> list of upstream model names
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +74,5 @@ class ProviderMapping:
     prefixes: tuple[str, ...]
     operations: Mapping[str, Operation]
     errors: CompiledSection | None  # (status, body, text, deployment) -> {message, type, code, param}
+    headers: CompiledSection | None = None  # provider-level headers, (request, deployment) -> mapping
+    discovery: Discovery | None = None

@@ -14,10 +14,18 @@ from typing import Any
 from engine.errors import InvalidRequest, ModelNotFound, UpstreamError
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
+from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.images import inline_remote_images
 from engine.pipeline.params import apply_policy, layer_parameters
 from engine.pipeline.streaming import passthrough_stream, translated_stream
-from engine.pipeline.translate import decode_json, deployment_view, encode_json, evaluate, upstream_error
+from engine.pipeline.translate import (
+    decode_json,
+    deployment_view,
+    encode_json,
+    evaluate,
+    mapped_error,
+    upstream_error,
+)
 from engine.pipeline.validate import decode_chat_request
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
@@ -106,6 +114,7 @@ class ChatPipeline:
             raise InvalidRequest(f"{mapping.name} cannot stream chat completions", param="stream")
         label = f"{mapping.name} ({deployment.upstream_model})"
         view = self._view(deployment)
+        request, lacking = gate_capabilities(request, deployment, drop_params=self._options.drop_params)
         effective = layer_parameters(request, deployment.params, operation.params.defaults)
         effective, dropped = apply_policy(
             effective, operation.params, drop_params=self._options.drop_params, provider=mapping.name
@@ -119,10 +128,9 @@ class ChatPipeline:
             )
         response = await self._send(operation, effective, view, deployment, label)
         headers = {"x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}"}
-        if dropped:
-            headers["x-turnout-warning"] = (
-                f"dropped parameters {mapping.name} does not support: {', '.join(dropped)}"
-            )
+        warning = _warning(mapping.name, deployment, dropped, lacking)
+        if warning:
+            headers["x-turnout-warning"] = warning
         if response.status >= 400:
             raw = await response.read()
             raise upstream_error(mapping.errors, response.status, raw, response.headers, view, label)
@@ -132,7 +140,12 @@ class ChatPipeline:
         if operation.response is None:
             decode_json(raw, label)  # passthrough still refuses malformed JSON
             return Outcome(body=raw, headers=headers)
-        translated = evaluate(operation.response, decode_json(raw, label), effective, view)
+        answer = decode_json(raw, label)
+        if operation.response_error is not None:
+            problem = evaluate(operation.response_error, answer, effective, view)
+            if problem:
+                raise mapped_error(problem, label, "refused to answer")
+        translated = evaluate(operation.response, answer, effective, view)
         return Outcome(body=encode_json(translated), headers=headers)
 
     async def _send(
@@ -164,3 +177,12 @@ class ChatPipeline:
         if spec is None or spec.passthrough:
             return passthrough_stream(response, label)
         return translated_stream(response, spec, request, view, label)
+
+
+def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:
+    parts = []
+    if lacking:
+        parts.append(f"removed {', '.join(lacking)}: {deployment.alias!r} does not support it")
+    if dropped:
+        parts.append(f"dropped parameters {provider} does not support: {', '.join(dropped)}")
+    return "; ".join(parts)

@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError, UpstreamStatus
+from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError
 from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
-from engine.pipeline.translate import encode_json, evaluate
+from engine.pipeline.translate import encode_json, evaluate, mapped_error
 from engine.upstream import UpstreamResponse
 
 __all__ = ["passthrough_stream", "translated_stream"]
@@ -112,7 +112,7 @@ def _step(
     if spec.error is not None:
         problem = evaluate(spec.error, event, event_type, state, request, view)
         if problem:
-            raise _in_band_error(problem, label)
+            raise mapped_error(problem, label, "reported an error mid-stream")
     assert spec.event is not None
     try:
         step = spec.event(event, event_type, state, request, view)
@@ -124,18 +124,3 @@ def _step(
         chunks = [chunks]
     out = b"".join(sse_event(chunk) for chunk in chunks or ())
     return out, bool(step.get("done"))
-
-
-def _in_band_error(problem: Any, label: str) -> UpstreamStatus:
-    if isinstance(problem, dict):
-        message = str(problem.get("message") or problem)
-        code = problem.get("code")
-        given = problem.get("status")
-        status = given if isinstance(given, int) else 502
-    else:
-        message, code, status = str(problem), None, 502
-    return UpstreamStatus(
-        status,
-        f"{label} reported an error mid-stream: {message}",
-        code=str(code) if code is not None else None,
-    )

@@ -12,7 +12,7 @@ from engine.mapping.compiler import CompiledSection
 from engine.mapping.runtime import MISSING, MappingRuntimeError
 from engine.routing.table import Deployment
 
-__all__ = ["decode_json", "deployment_view", "encode_json", "evaluate", "upstream_error"]
+__all__ = ["decode_json", "deployment_view", "encode_json", "evaluate", "mapped_error", "upstream_error"]
 
 encode_json = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -43,6 +43,12 @@ def deployment_view(deployment: Deployment) -> dict[str, Any]:
         "api_version": deployment.api_version or MISSING,
         "params": dict(deployment.params),
         "timeout": deployment.timeout,
+        "max_output_tokens": deployment.capabilities.max_output_tokens or MISSING,
+        "capabilities": {
+            name: getattr(deployment.capabilities, name)
+            for name in deployment.capabilities.__slots__
+            if getattr(deployment.capabilities, name) is not None
+        },
     }
 
 
@@ -76,3 +82,15 @@ def upstream_error(
         param=fields.get("param") if isinstance(fields.get("param"), str) else None,
         headers=passed,
     )
+
+
+def mapped_error(problem: Any, label: str, when: str) -> UpstreamStatus:
+    """An error a mapping recognised inside an answer: text, or {message, code, status}."""
+    if isinstance(problem, dict):
+        message = str(problem.get("message") or problem)
+        code = problem.get("code")
+        given = problem.get("status")
+        status = given if isinstance(given, int) else 502
+    else:
+        message, code, status = str(problem), None, 502
+    return UpstreamStatus(status, f"{label} {when}: {message}", code=str(code) if code is not None else None)
