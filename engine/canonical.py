@@ -1,7 +1,8 @@
 """The canonical format: OpenAI's Chat Completions JSON plus a few documented extensions.
 
 Every provider mapping translates to and from it. The extensions are `reasoning_content` on messages
-and deltas (reasoning text) and the `think` request field (an on/off or level switch for thinking models).
+and deltas (reasoning text), `thinking_blocks` beside it (signed reasoning blocks a client sends back
+unchanged) and the `think` request field (an on/off or level switch for thinking models).
 This module lists each operation's canonical parameters so the loader can insist that every mapping
 accounts for every one of them (mapped, dropped with a warning, or rejected).
 """
