@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from engine.config.secrets import SecretBox
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.chat import ChatPipeline, PipelineOptions
+from engine.routing.discovery import Discovery
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
 from engine.store.db import create_engine, session_factory
@@ -34,11 +35,17 @@ class Gateway:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._client: UpstreamClient | None = None
         self._chat: ChatPipeline | None = None
+        self._discovery: Discovery | None = None
 
     @property
     def chat(self) -> ChatPipeline:
         assert self._chat is not None, "the gateway has not started"
         return self._chat
+
+    @property
+    def discovery(self) -> Discovery:
+        assert self._discovery is not None, "the gateway has not started"
+        return self._discovery
 
     @asynccontextmanager
     async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
@@ -60,6 +67,7 @@ class Gateway:
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
         )
         self._chat = ChatPipeline(self.registry, lambda: self.table, self._client, options)
+        self._discovery = Discovery(self.registry, self._client)
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
             len(self.table.aliases),

@@ -1,7 +1,13 @@
-"""Health: liveness (the process answers) and readiness (database reachable, mappings loaded)."""
+"""Health: liveness (the process answers) and readiness (database reachable, mappings loaded).
+
+Readiness also says how many backends answered their discovery question. That is information, not a
+condition: a gateway whose backends are down still serves errors that say so, and other replicas
+would find the same backends down.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
@@ -26,7 +32,17 @@ async def readiness(request: Request[Any, Any, Any]) -> Response[bytes]:
         "database": "ok" if database else "unreachable",
         "mappings": len(gateway.registry.providers) if mappings else 0,
         "aliases": len(gateway.table.aliases),
+        "backends": await _backends(gateway),
     }
     return Response(
         encode_json(body), media_type="application/json", status_code=200 if body["status"] == "ok" else 503
     )
+
+
+async def _backends(gateway: Any) -> dict[str, int]:
+    try:
+        reports = await asyncio.wait_for(gateway.discovery.reports(gateway.table), timeout=3)
+    except TimeoutError:
+        return {"reachable": 0, "unreachable": 0, "still_checking": 1}
+    reachable = sum(1 for r in reports.values() if r.reachable)
+    return {"reachable": reachable, "unreachable": len(reports) - reachable}

@@ -1,0 +1,100 @@
+"""Which models each backend says it serves, asked through its mapping's `discovery` section.
+
+One question per distinct endpoint (mapping, base URL, credential), all at once, with a short timeout;
+answers are cached for `ttl` seconds so that /v1/models and readiness do not hammer backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import TurnoutError
+from engine.mapping.loader import MappingRegistry
+from engine.mapping.runtime import MappingRuntimeError
+from engine.pipeline.translate import decode_json, deployment_view
+from engine.routing.table import Deployment, RoutingTable
+from engine.upstream import UpstreamClient
+
+__all__ = ["Discovery", "EndpointReport", "endpoint_key"]
+
+EndpointKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReport:
+    provider: str
+    models: tuple[str, ...] | None  # None: the backend could not be asked or did not answer
+    error: str | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.models is not None
+
+
+def endpoint_key(deployment: Deployment) -> EndpointKey:
+    return (deployment.provider, deployment.api_base or "", deployment.api_key or "")
+
+
+class Discovery:
+    def __init__(
+        self, registry: MappingRegistry, client: UpstreamClient, *, timeout: float = 2.5, ttl: float = 30.0
+    ) -> None:
+        self._registry = registry
+        self._client = client
+        self._timeout = timeout
+        self._ttl = ttl
+        self._cache: tuple[float, RoutingTable, dict[EndpointKey, EndpointReport]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def reports(self, table: RoutingTable) -> dict[EndpointKey, EndpointReport]:
+        """A report per endpoint whose mapping can list models (cached; refreshed after `ttl`)."""
+        async with self._lock:
+            cached = self._cache
+            if cached is not None and cached[1] is table and time.monotonic() - cached[0] < self._ttl:
+                return cached[2]
+            endpoints = self._endpoints(table)
+            answers = await asyncio.gather(*(self._ask(d) for d in endpoints.values()))
+            reports = dict(zip(endpoints, answers, strict=True))
+            self._cache = (time.monotonic(), table, reports)
+            return reports
+
+    def _endpoints(self, table: RoutingTable) -> dict[EndpointKey, Deployment]:
+        endpoints: dict[EndpointKey, Deployment] = {}
+        for alias in table.aliases.values():
+            for deployment in alias.deployments:
+                mapping = self._registry.get(deployment.provider)
+                if mapping is not None and mapping.discovery is not None:
+                    endpoints.setdefault(endpoint_key(deployment), deployment)
+        return endpoints
+
+    async def _ask(self, deployment: Deployment) -> EndpointReport:
+        mapping = self._registry.get(deployment.provider)
+        assert mapping is not None and mapping.discovery is not None
+        view = deployment_view(deployment)
+        label = f"{mapping.name} discovery"
+        try:
+            url = mapping.discovery.url({}, view)
+            headers: Mapping[str, Any] = mapping.headers({}, view) if mapping.headers is not None else {}
+            response = await self._client.send(
+                mapping.discovery.method,
+                url,
+                headers=dict(headers),
+                body=None,
+                timeout=self._timeout,
+                label=label,
+            )
+            raw = await response.read()
+            if response.status != 200:
+                return EndpointReport(mapping.name, None, f"HTTP {response.status}")
+            models = mapping.discovery.models(decode_json(raw, label), {}, view)
+        except TurnoutError as exc:
+            return EndpointReport(mapping.name, None, exc.message)
+        except MappingRuntimeError as exc:
+            return EndpointReport(mapping.name, None, f"mapping failed at {exc.where}: {exc.detail}")
+        if not isinstance(models, list):
+            return EndpointReport(mapping.name, None, "the discovery mapping did not give a list")
+        return EndpointReport(mapping.name, tuple(str(m) for m in models if isinstance(m, str)))
