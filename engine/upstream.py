@@ -71,11 +71,17 @@ class UpstreamClient:
         body: bytes | None,
         timeout: float,
         label: str,
-        read_timeout: float | None = None,
+        streaming: bool = False,
     ) -> UpstreamResponse:
-        """Send one request and wait for the status line and headers. `label` names the backend in errors."""
+        """Send one request and wait for the status line and headers. `label` names the backend in errors.
+
+        `timeout` bounds the whole exchange, except for streams, where it bounds each silence (the wait
+        for headers, and between chunks): a long generation that keeps talking is not cut off.
+        """
         client_timeout = aiohttp.ClientTimeout(
-            total=timeout, sock_connect=self._connect_timeout, sock_read=read_timeout
+            total=None if streaming else timeout,
+            sock_connect=self._connect_timeout,
+            sock_read=timeout if streaming else None,
         )
         try:
             response = await self._session.request(

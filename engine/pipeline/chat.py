@@ -162,7 +162,13 @@ class ChatPipeline:
         headers.setdefault("content-type", "application/json")
         timeout = deployment.timeout or self._options.request_timeout
         return await self._client.send(
-            operation.method, url, headers=headers, body=body, timeout=timeout, label=label
+            operation.method,
+            url,
+            headers=headers,
+            body=body,
+            timeout=timeout,
+            label=label,
+            streaming=bool(request.get("stream")),
         )
 
     def _stream(

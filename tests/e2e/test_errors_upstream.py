@@ -101,6 +101,27 @@ def test_upstream_timeout(http: httpx.Client, fake: FakeUpstream, backend: Backe
     assert fake.wait_for_disconnect(5)  # the gateway gave up on the upstream request
 
 
+def test_a_long_stream_that_keeps_talking_is_not_cut_off(
+    http: httpx.Client, fake: FakeUpstream, backend: Backend
+) -> None:
+    """For streams the timeout (1 s here) bounds each silence, not the whole generation."""
+    backend.stream(fake, "stream_text", chunk_delay=0.3)  # 2+ s in all, never 1 s quiet
+    body = {"model": backend.alias, "messages": HI, "stream": True}
+    response = http.post("/v1/chat/completions", json=body)
+    events = sse_events(response.content)
+    assert events[-1] == "[DONE]"
+    assert not any(isinstance(e, dict) and "error" in e for e in events)
+
+
+def test_a_stream_that_goes_quiet_times_out(http: httpx.Client, fake: FakeUpstream, backend: Backend) -> None:
+    backend.stream(fake, "stream_text", chunk_delay=1.5)  # the first chunk, then 1.5 s of silence
+    response = http.post(
+        "/v1/chat/completions", json={"model": backend.alias, "messages": HI, "stream": True}
+    )
+    last = sse_events(response.content)[-1]
+    assert isinstance(last, dict) and last["error"]["code"] == "upstream_timeout"
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_malformed_upstream_json(
     http: httpx.Client, fake: FakeUpstream, backend: Backend, stream: bool
