@@ -27,6 +27,7 @@ _TOP_KEYS = {
     "errors",
     "default_provider",
     "discovery",
+    "abstract",
 }
 _DISCOVERY_KEYS = {"method", "url", "models"}
 _OPERATION_KEYS = {
@@ -74,6 +75,8 @@ def load_registry(folder: Path) -> MappingRegistry:
     providers: dict[str, ProviderMapping] = {}
     default_provider = ""
     for stem in raw:
+        if raw[stem].get("abstract") is True:  # a shared base for `extends`, not a provider itself
+            continue
         tree = _resolve_extends(stem, raw, ())
         mapping = _build_provider(stem, tree)
         providers[mapping.name] = mapping
@@ -94,6 +97,8 @@ def check_folder(folder: Path) -> list[str]:
         except MappingLoadError as exc:
             problems.append(str(exc))
     for stem in raw:
+        if raw[stem].get("abstract") is True:
+            continue
         try:
             _build_provider(stem, _resolve_extends(stem, raw, ()))
         except MappingLoadError as exc:
@@ -136,7 +141,9 @@ def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...])
         raise MappingLoadError(f"{where}: extends forms a cycle through {parent_name!r}")
     parent = _resolve_extends(str(parent_name), raw, (*seen, stem))
     merged = _deep_merge(parent, tree)
-    merged.pop("default_provider", None) if "default_provider" not in tree else None
+    for own in ("default_provider", "abstract"):  # said of one file, never inherited
+        if own not in tree:
+            merged.pop(own, None)
     return merged
 
 

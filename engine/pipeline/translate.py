@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,6 +75,8 @@ def upstream_error(
             fields = {}
     message = fields.get("message") or text[:500] or f"HTTP {status}"
     passed = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    if not passed and fields.get("retry_after") not in (None, MISSING, ""):
+        passed = _retry_after(fields["retry_after"])
     code = fields.get("code")
     return UpstreamStatus(
         status,
@@ -94,3 +97,12 @@ def mapped_error(problem: Any, label: str, when: str) -> UpstreamStatus:
     else:
         message, code, status = str(problem), None, 502
     return UpstreamStatus(status, f"{label} {when}: {message}", code=str(code) if code is not None else None)
+
+
+def _retry_after(value: Any) -> dict[str, str]:
+    """A `retry_after` a mapping read from an error body (seconds, or "28s"), as a whole-seconds header."""
+    try:
+        seconds = float(str(value).strip().removesuffix("s"))
+    except ValueError:
+        return {}
+    return {"retry-after": str(max(0, math.ceil(seconds)))}

@@ -76,9 +76,11 @@ def test_fixture_kind_and_framing(provider: str, name: str) -> None:
         assert set(error) == {"status", "headers", "body"}
         code = name.removeprefix("error_")
         assert error["status"] == int(code) if code.isdigit() else 400 <= error["status"] < 500
-        assert "error" in error["body"]
+        body = error["body"]  # providers shape errors differently: {"error": ...}, {"object": "error", ...}
+        assert "error" in body or body.get("object") == "error" or "message" in body or "detail" in body
         if error["status"] == 429:
-            assert "retry-after" in error["headers"]
+            in_body = BACKENDS[provider].get("retry_after_in_body")  # why there is no header, if so
+            assert "retry-after" in error["headers"] or in_body
     elif request.get("stream"):
         assert kind == "stream.txt"
         parse = parse_ndjson if FRAMING[provider] == "ndjson" else parse_sse
@@ -87,9 +89,13 @@ def test_fixture_kind_and_framing(provider: str, name: str) -> None:
         events = parse(path.read_text())
         assert len(events) >= 2
         if name == "error_midstream":
-            assert isinstance(events[-1], dict) and (
-                "error" in events[-1] or events[-1].get("type") == "error"
-            )
+            last = events[-1]
+            assert isinstance(last, dict)
+            ended_in_error = "error" in last or last.get("type") == "error"
+            finish = [c.get("finish_reason") for c in last.get("choices") or []]
+            assert (
+                ended_in_error or "error" in finish
+            )  # some servers end a failed stream with finish_reason error
     else:
         assert kind == "response.json"
         assert isinstance(json.loads(path.read_text()), dict)
