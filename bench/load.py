@@ -3,8 +3,11 @@
 --concurrency workers each send requests back to back on their own keep-alive connection for
 --warmup seconds (not measured), then for --duration seconds. Prints one JSON object: requests/s,
 latency percentiles (send -> end of body), and for streams the time to the first chunk (the first
-SSE `data:` event, or the first NDJSON line). With --cpu-pid, the CPU time (utime + stime from
-/proc) that process tree spent during the measured phase, per request.
+SSE `data:` event, or the first NDJSON line for Ollama). --dialect picks the request body and headers:
+OpenAI Chat Completions, Ollama /api/chat, Anthropic /v1/messages or Gemini generateContent (for
+Gemini, --url is the whole models/<model>:generateContent or :streamGenerateContent?alt=sse URL).
+With --cpu-pid, the CPU time (utime + stime from /proc) that process tree spent during the measured
+phase, per request.
 
     python bench/load.py --url http://127.0.0.1:4000/v1/chat/completions --model gpt-3.5-turbo \\
         --api-key sk-... --concurrency 32 --duration 8
@@ -63,17 +66,52 @@ def summary(values: list[float]) -> dict[str, float] | None:
     }
 
 
+DIALECTS = ("openai", "ollama", "anthropic", "gemini")
+
+
 def request_body(dialect: str, model: str, stream: bool) -> bytes:
-    """The chat request: OpenAI Chat Completions, or Ollama's /api/chat ("stream" always explicit)."""
+    """The chat request in a dialect. Ollama's "stream" is always explicit; Gemini names the model and
+    the streaming in the URL, not the body."""
+    if dialect == "gemini":
+        gemini = {
+            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": 64},
+        }
+        return json.dumps(gemini).encode()
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
     if dialect == "ollama":
         body["stream"] = stream
         body["options"] = {"num_predict": 64}
+    elif dialect == "anthropic":
+        body["max_tokens"] = 64
+        if stream:
+            body["stream"] = True
     else:
         body["max_tokens"] = 64
         if stream:
             body["stream"] = True
     return json.dumps(body).encode()
+
+
+def request_headers(dialect: str, api_key: str) -> dict[str, str]:
+    """Content type plus the dialect's own authentication (and, for Anthropic, its version header)."""
+    headers = {"Content-Type": "application/json"}
+    if dialect == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+        if api_key:
+            headers["x-api-key"] = api_key
+    elif dialect == "gemini":
+        if api_key:
+            headers["x-goog-api-key"] = api_key
+    elif api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def first_chunk_marker(dialect: str) -> bytes:
+    """What marks a stream's first chunk: a newline ends Ollama's first NDJSON line; the SSE dialects'
+    first event starts with `data:` (for Anthropic that is message_start's data line)."""
+    return b"\n" if dialect == "ollama" else b"data:"
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -105,9 +143,10 @@ async def one_request(
             raise RuntimeError(f"HTTP {response.status}: {(await response.read())[:200]!r}")
         if marker:
             seen = b""
+            keep = len(marker) - 1  # enough of the previous read to catch a marker split across two
             async for data in response.content.iter_any():
                 if not first:
-                    seen = seen[-8:] + data
+                    seen = seen[-keep:] + data if keep else data
                     if marker in seen:
                         first = time.perf_counter()
         else:
@@ -117,12 +156,8 @@ async def one_request(
 
 
 async def run_load(args: argparse.Namespace) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    if args.api_key:
-        headers["Authorization"] = f"Bearer {args.api_key}"
-    marker: bytes | None = None
-    if args.stream:
-        marker = b"\n" if args.dialect == "ollama" else b"data:"
+    headers = request_headers(args.dialect, args.api_key)
+    marker = first_chunk_marker(args.dialect) if args.stream else None
     body = request_body(args.dialect, args.model, args.stream)
     connector = aiohttp.TCPConnector(limit=args.concurrency, force_close=False)
     tally = Tally()
@@ -182,12 +217,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="full endpoint URL (loopback only)")
     parser.add_argument(
         "--dialect",
-        choices=("openai", "ollama"),
+        choices=DIALECTS,
         default="openai",
-        help="request body and stream framing: OpenAI (SSE) or Ollama /api/chat (NDJSON)",
+        help="request body, headers and stream framing: OpenAI, Anthropic, Gemini (SSE) or Ollama (NDJSON)",
     )
     parser.add_argument("--model", default="gpt-3.5-turbo")
-    parser.add_argument("--api-key", default="")
+    parser.add_argument(
+        "--api-key", default="", help="sent the dialect's way (Bearer, x-api-key, x-goog-api-key)"
+    )
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--concurrency", "-c", type=int, default=1)
     parser.add_argument("--duration", "-d", type=float, default=8.0, help="measured seconds (default 8)")

@@ -1,4 +1,5 @@
-"""A fast mock LLM backend for `make bench`: OpenAI Chat Completions and Ollama's native /api/chat.
+"""A fast mock LLM backend for `make bench`: OpenAI Chat Completions, Ollama's /api/chat, Anthropic's
+Messages API and Google's Gemini generateContent.
 
 Raw asyncio Protocol (uvloop when importable), HTTP/1.1 keep-alive and pipelining, every response
 rendered once at start-up, so that a request costs one header scan and one `transport.write()`.
@@ -9,6 +10,17 @@ rendered once at start-up, so that a request costs one header scan and one `tran
     POST /api/chat              Ollama JSON; unless "stream": false (Ollama streams by default) an
                                 NDJSON stream of --chunks lines, the last with done: true,
                                 done_reason, prompt_eval_count and eval_count
+    POST /v1/messages           Anthropic message JSON; with "stream": true Anthropic's event-typed SSE
+                                stream: message_start, content_block_start, ping, --chunks
+                                content_block_delta text deltas, content_block_stop, message_delta
+                                (stop_reason, usage), message_stop
+    POST .../models/<m>:generateContent
+                                Gemini GenerateContentResponse JSON
+    POST .../models/<m>:streamGenerateContent
+                                with ?alt=sse an SSE stream of --chunks GenerateContentResponse events
+                                (CRLF-terminated, as Google sends them), each with one text part and
+                                the running usageMetadata, the last with finishReason STOP; without
+                                alt=sse the same chunks as one JSON array
     GET  /health                {"status":"ok"}
 
 Binds loopback addresses only. Usage: python bench/mock_upstream.py --port 8099
@@ -31,7 +43,11 @@ CREATED_AT = "2023-11-14T22:13:20.000000Z"
 STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 STREAM_FALSE = re.compile(rb'"stream"\s*:\s*false')
 INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
+ALT_SSE = re.compile(rb"(?:^|&)alt=sse(?:&|$)")
 CHAT_ID = "chatcmpl-mock0000000000000000000000"
+MESSAGE_ID = "msg_mock00000000000000000000"
+RESPONSE_ID = "mockResponseId0000000000"
+PROMPT_TOKENS = 9
 
 
 def _dumps(obj: Any) -> bytes:
@@ -69,6 +85,11 @@ class Responses:
     openai_sse_usage: bytes
     ollama_json: bytes
     ollama_ndjson: bytes
+    anthropic_json: bytes
+    anthropic_sse: bytes
+    gemini_json: bytes
+    gemini_sse: bytes
+    gemini_array: bytes
     health: bytes
     not_found: bytes
 
@@ -155,16 +176,95 @@ def _ollama(model: str, words: list[str]) -> tuple[bytes, bytes]:
     return _response(b"200 OK", b"application/json; charset=utf-8", _dumps(body)), ndjson
 
 
+def _anthropic(model: str, words: list[str]) -> tuple[bytes, bytes]:
+    """Messages API: the message JSON, and the event-typed SSE stream (Anthropic's "Streaming Messages")."""
+    body = {
+        "id": MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "".join(words)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)},
+    }
+
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + _dumps({"type": kind, **data}) + b"\n\n"
+
+    start = {
+        **body,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+    }
+    events = [
+        event("message_start", {"message": start}),
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        event("ping", {}),
+        *(
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}})
+            for w in words
+        ),
+        event("content_block_stop", {"index": 0}),
+        event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(words)},
+            },
+        ),
+        event("message_stop", {}),
+    ]
+    sse = _chunked(b"text/event-stream; charset=utf-8", events)
+    return _response(b"200 OK", b"application/json", _dumps(body)), sse
+
+
+def _gemini(model: str, words: list[str]) -> tuple[bytes, bytes, bytes]:
+    """generateContent JSON, streamGenerateContent?alt=sse, and streamGenerateContent's JSON array."""
+
+    def usage(output: int) -> dict[str, int]:
+        return {
+            "promptTokenCount": PROMPT_TOKENS,
+            "candidatesTokenCount": output,
+            "totalTokenCount": PROMPT_TOKENS + output,
+        }
+
+    def chunk(text: str, output: int, last: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        if last:
+            candidate["finishReason"] = "STOP"
+        return {
+            "candidates": [candidate],
+            "usageMetadata": usage(output),
+            "modelVersion": model,
+            "responseId": RESPONSE_ID,
+        }
+
+    body = _dumps(chunk("".join(words), len(words), True))
+    chunks = [_dumps(chunk(w, i + 1, i == len(words) - 1)) for i, w in enumerate(words)]
+    sse = _chunked(b"text/event-stream", [b"data: " + c + b"\r\n\r\n" for c in chunks])
+    array = _response(b"200 OK", b"application/json; charset=UTF-8", b"[" + b",\r\n".join(chunks) + b"]")
+    return _response(b"200 OK", b"application/json; charset=UTF-8", body), sse, array
+
+
 def build_responses(model: str, chunks: int) -> Responses:
     words = [f"tok{i} " for i in range(chunks)]
     openai_json, openai_sse, openai_sse_usage = _openai(model, words)
     ollama_json, ollama_ndjson = _ollama(model, words)
+    anthropic_json, anthropic_sse = _anthropic(model, words)
+    gemini_json, gemini_sse, gemini_array = _gemini(model, words)
     return Responses(
         openai_json=openai_json,
         openai_sse=openai_sse,
         openai_sse_usage=openai_sse_usage,
         ollama_json=ollama_json,
         ollama_ndjson=ollama_ndjson,
+        anthropic_json=anthropic_json,
+        anthropic_sse=anthropic_sse,
+        gemini_json=gemini_json,
+        gemini_sse=gemini_sse,
+        gemini_array=gemini_array,
         health=_response(b"200 OK", b"application/json", b'{"status":"ok"}'),
         not_found=_response(
             b"404 Not Found",
@@ -176,13 +276,19 @@ def build_responses(model: str, chunks: int) -> Responses:
 
 def answer(responses: Responses, method: bytes, path: bytes, body: bytes) -> bytes:
     """The pre-rendered response for one request."""
-    path = path.split(b"?", 1)[0]
+    path, _, query = path.partition(b"?")
     if method == b"POST" and path.endswith(b"/chat/completions"):
         if not STREAM_TRUE.search(body):
             return responses.openai_json
         return responses.openai_sse_usage if INCLUDE_USAGE.search(body) else responses.openai_sse
     if method == b"POST" and path == b"/api/chat":
         return responses.ollama_json if STREAM_FALSE.search(body) else responses.ollama_ndjson
+    if method == b"POST" and path == b"/v1/messages":
+        return responses.anthropic_sse if STREAM_TRUE.search(body) else responses.anthropic_json
+    if method == b"POST" and path.endswith(b":generateContent"):
+        return responses.gemini_json
+    if method == b"POST" and path.endswith(b":streamGenerateContent"):
+        return responses.gemini_sse if ALT_SSE.search(query) else responses.gemini_array
     if method == b"GET" and path in (b"/health", b"/"):
         return responses.health
     return responses.not_found

@@ -12,6 +12,16 @@ __all__ = ["Row", "build_rows", "markdown"]
 Result = dict[str, Any]
 Extract = Callable[[Result], float | None]
 
+# Scenario prefix -> row label, in table order. The translated backends after Ollama appear only when
+# measured (run.py skips one whose mapping file is absent).
+DEPLOYMENT_NAMES = (
+    ("openai", "OpenAI pass-through"),
+    ("ollama", "Ollama translated"),
+    ("anthropic", "Anthropic translated"),
+    ("gemini", "Gemini translated"),
+)
+ALWAYS_SHOWN = ("openai", "ollama")
+
 
 @dataclass(frozen=True)
 class Row:
@@ -101,8 +111,11 @@ def _deployment_rows(records: list[Result], prefix: str, name: str) -> list[Row]
 
 def build_rows(records: list[Result], process: dict[str, Any]) -> list[Row]:
     """Table rows from load results ({scenario, target, round, result}) and process figures."""
-    rows = _deployment_rows(records, "openai", "OpenAI pass-through")
-    rows += _deployment_rows(records, "ollama", "Ollama translated")
+    rows: list[Row] = []
+    for prefix, name in DEPLOYMENT_NAMES:
+        measured = any(record["scenario"].startswith(f"{prefix}_") for record in records)
+        if measured or prefix in ALWAYS_SHOWN:
+            rows += _deployment_rows(records, prefix, name)
     rss = process.get("rss_mb")
     rows.append(Row("Turnout RSS after load", "MB", None, rss, None, "< 100 MB", rss < 100 if rss else None))
     rows.append(Row("Turnout start to /health", "s", None, process.get("start_s"), None, "", None))

@@ -2,7 +2,9 @@
 
 Starts bench/mock_upstream.py, starts Turnout as users do (`turnout serve --config ...`) with a
 temporary SQLite database, warms both up, then measures every scenario against the mock directly and
-through Turnout, prints a markdown table and writes JSON to bench/results/.
+through Turnout, prints a markdown table and writes JSON to bench/results/. A translated deployment
+whose mapping (mappings/providers/<name>.yaml) is absent is skipped with a note, and its alias is left
+out of the config Turnout is given.
 
     python bench/run.py            # 8 s per measurement, one round
     python bench/run.py --quick    # smoke run, ~1.5 s per measurement
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -32,6 +36,8 @@ from bench.procs import Pinning, Process, free_port, tree_rss_mb, wait_healthy
 from bench.report import build_rows, markdown
 
 HERE = Path(__file__).resolve().parent
+# what `turnout serve` loads from a checkout; TURNOUT_MAPPINGS_DIR overrides it, here as there
+MAPPINGS = HERE.parent / "mappings"
 API_KEY = "sk-bench-master-key"  # general_settings.master_key in bench/config.yaml
 
 
@@ -44,6 +50,13 @@ class Deployment:
     direct_dialect: str
     direct_model: str
     alias: str
+    mapping: str  # mappings/providers/<mapping>.yaml translates this alias
+    direct_stream_path: str = ""  # when streams have an endpoint of their own (Gemini)
+    direct_key: str = ""  # sent direct in the dialect's auth header, as Turnout sends the configured key
+
+    def direct_url(self, mock_url: str, stream: bool) -> str:
+        path = self.direct_stream_path if stream and self.direct_stream_path else self.direct_path
+        return mock_url + path
 
 
 @dataclass(frozen=True)
@@ -58,13 +71,58 @@ class Scenario:
         return f"{self.deployment.key}_{kind}_c{self.concurrency}"
 
 
-OPENAI = Deployment("openai", "/v1/chat/completions", "openai", "gpt-3.5-turbo-mock", "gpt-3.5-turbo")
-OLLAMA = Deployment("ollama", "/api/chat", "ollama", "llama3.2-mock", "ollama-chat")
-SCENARIOS = [
-    Scenario(deployment, stream, concurrency)
-    for deployment in (OPENAI, OLLAMA)
-    for stream, concurrency in ((False, 1), (False, 32), (True, 1))
-]
+OPENAI = Deployment(
+    "openai", "/v1/chat/completions", "openai", "gpt-3.5-turbo-mock", "gpt-3.5-turbo", "openai"
+)
+OLLAMA = Deployment("ollama", "/api/chat", "ollama", "llama3.2-mock", "ollama-chat", "ollama")
+ANTHROPIC = Deployment(
+    "anthropic",
+    "/v1/messages",
+    "anthropic",
+    "claude-bench",
+    "anthropic-chat",
+    "anthropic",
+    direct_key="sk-ant-mock-upstream",
+)
+GEMINI = Deployment(
+    "gemini",
+    "/v1beta/models/gemini-bench:generateContent",
+    "gemini",
+    "gemini-bench",
+    "gemini-chat",
+    "gemini",
+    direct_stream_path="/v1beta/models/gemini-bench:streamGenerateContent?alt=sse",
+    direct_key="mock-gemini-key",
+)
+DEPLOYMENTS = (OPENAI, OLLAMA, ANTHROPIC, GEMINI)
+
+
+def scenarios(deployments: tuple[Deployment, ...]) -> list[Scenario]:
+    return [
+        Scenario(deployment, stream, concurrency)
+        for deployment in deployments
+        for stream, concurrency in ((False, 1), (False, 32), (True, 1))
+    ]
+
+
+def mappings_dir() -> Path:
+    return Path(os.environ.get("TURNOUT_MAPPINGS_DIR") or MAPPINGS)
+
+
+def available(deployments: tuple[Deployment, ...]) -> tuple[Deployment, ...]:
+    """The deployments whose mapping file exists; a note on stderr for each one skipped."""
+    providers = mappings_dir() / "providers"
+    kept = []
+    for deployment in deployments:
+        if (providers / f"{deployment.mapping}.yaml").is_file():
+            kept.append(deployment)
+        else:
+            print(
+                f"bench: note: {providers / deployment.mapping}.yaml is absent; "
+                f"skipping {deployment.key} (alias {deployment.alias})",
+                file=sys.stderr,
+            )
+    return tuple(kept)
 
 
 @dataclass
@@ -74,6 +132,7 @@ class Bench:
     mock_url: str
     gateway_url: str
     gateway: Process
+    deployments: tuple[Deployment, ...]
 
     def load(self, scenario: Scenario, target: str, duration: float, warmup: float) -> dict[str, Any]:
         """Run bench/load.py (pinned beside the mock) and return its JSON result."""
@@ -81,11 +140,13 @@ class Bench:
         if target == "direct":
             argv = [
                 "--url",
-                self.mock_url + dep.direct_path,
+                dep.direct_url(self.mock_url, scenario.stream),
                 "--dialect",
                 dep.direct_dialect,
                 "--model",
                 dep.direct_model,
+                "--api-key",
+                dep.direct_key,
             ]
         else:
             argv = [
@@ -142,12 +203,22 @@ def turnout_executable(given: str | None) -> str:
     return found
 
 
+def bench_config(mock_url: str, skipped: set[str]) -> str:
+    """bench/config.yaml with ${MOCK_URL} filled in, less the aliases in skipped."""
+    text = (HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url)
+    if not skipped:
+        return text
+    config = yaml.safe_load(text)
+    config["model_list"] = [m for m in config["model_list"] if m.get("model_name") not in skipped]
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
 def start_turnout(
-    args: argparse.Namespace, pinning: Pinning, tmp: Path, mock_url: str
+    args: argparse.Namespace, pinning: Pinning, tmp: Path, mock_url: str, skipped: set[str]
 ) -> tuple[Process, str]:
     """`turnout serve` as a user runs it: a config file, a fresh SQLite database, a temp working dir."""
     config = tmp / "config.yaml"
-    config.write_text((HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url))
+    config.write_text(bench_config(mock_url, skipped))
     port = free_port()
     env = {**os.environ, "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}"}
     argv = [
@@ -166,7 +237,7 @@ def start_turnout(
 
 def warm_up(bench: Bench, seconds: float) -> None:
     """Open pools, fill caches, let lazy imports happen: every deployment, plain and streamed."""
-    for deployment in (OPENAI, OLLAMA):
+    for deployment in bench.deployments:
         for stream in (False, True):
             bench.load(Scenario(deployment, stream, 4), "turnout", seconds, 0)
 
@@ -174,7 +245,7 @@ def warm_up(bench: Bench, seconds: float) -> None:
 def measure(bench: Bench, rounds: int, duration: float, warmup: float) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for round_no in range(1, rounds + 1):
-        for scenario in SCENARIOS:
+        for scenario in scenarios(bench.deployments):
             targets = ("direct", "turnout") if round_no % 2 else ("turnout", "direct")
             for target in targets:
                 result = bench.load(scenario, target, duration, warmup)
@@ -191,7 +262,7 @@ def _progress(round_no: int, scenario: Scenario, target: str, result: dict[str, 
     extra = f" first-chunk p50 {first['p50']:.3f} ms" if first else ""
     cpu = f" cpu/req {result['cpu_ms_per_request']:.3f} ms" if "cpu_ms_per_request" in result else ""
     print(
-        f"  round {round_no} {scenario.name:18} {target:8} {result['rps']:>9,.0f} req/s  "
+        f"  round {round_no} {scenario.name:20} {target:8} {result['rps']:>9,.0f} req/s  "
         f"p50 {latency.get('p50', 0):.3f} ms  p99 {latency.get('p99', 0):.3f} ms{extra}{cpu}",
         file=sys.stderr,
         flush=True,
@@ -205,7 +276,7 @@ def run_profile(bench: Bench, seconds: float, out_dir: Path, stamp: str) -> dict
         print("  (py-spy not found: pip install py-spy; profile skipped)", file=sys.stderr)
         return {}
     summaries: dict[str, Any] = {}
-    for deployment in (OPENAI, OLLAMA):
+    for deployment in bench.deployments:
         out = out_dir / f"profile-{stamp}-{deployment.key}.txt"
         recorder = spy.record(executable, bench.gateway.pid, seconds, out)
         time.sleep(0.5)
@@ -252,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     duration, warmup, gateway_warmup = (1.5, 0.3, 0.5) if args.quick else (args.duration, 1.0, 2.0)
     pinning = Pinning(args.gateway_cpus, args.load_cpus)
+    deployments = available(DEPLOYMENTS)
+    skipped = [d for d in DEPLOYMENTS if d not in deployments]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.results.mkdir(parents=True, exist_ok=True)
     print(
@@ -263,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         mock, mock_url = start_mock(pinning, tmp)
         gateway: Process | None = None
         try:
-            gateway, gateway_url = start_turnout(args, pinning, tmp, mock_url)
+            gateway, gateway_url = start_turnout(args, pinning, tmp, mock_url, {d.alias for d in skipped})
             start_s = wait_healthy(gateway_url + "/health", gateway)
-            bench = Bench(args, pinning, mock_url, gateway_url, gateway)
+            bench = Bench(args, pinning, mock_url, gateway_url, gateway, deployments)
             warm_up(bench, gateway_warmup)
             records = measure(bench, max(args.rounds, 1), duration, warmup)
             rss_mb, peak_mb = tree_rss_mb(gateway.pid)
@@ -293,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "quick": args.quick,
                 "process": process,
+                "deployments": [d.key for d in deployments],
+                "skipped": [d.key for d in skipped],
                 "rows": [{**row.__dict__, "ratio": row.ratio} for row in rows],
                 "table_markdown": table,
                 "profile": summaries,
