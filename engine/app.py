@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from engine.api.chat import chat_completions
+from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
 from engine.api.models import list_models
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
@@ -54,7 +55,18 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[by
 def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -> Litestar:
     gateway = Gateway(settings, registry)
     return Litestar(
-        route_handlers=[chat_completions, list_models, liveness, readiness],
+        route_handlers=[
+            chat_completions,
+            embeddings,
+            completions,
+            images,
+            speech,
+            transcriptions,
+            translations,
+            list_models,
+            liveness,
+            readiness,
+        ],
         lifespan=[gateway.lifespan],
         state=State({"gateway": gateway}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},

@@ -48,4 +48,75 @@ CHAT_PARAMETERS = frozenset(
     }
 )
 
-OPERATION_PARAMETERS: dict[str, frozenset[str]] = {"chat": CHAT_PARAMETERS}
+EMBEDDINGS_PARAMETERS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+
+COMPLETIONS_PARAMETERS = frozenset(
+    {
+        "model",
+        "prompt",
+        "suffix",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "n",
+        "stream",
+        "stream_options",
+        "logprobs",
+        "echo",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "best_of",
+        "logit_bias",
+        "user",
+        "seed",
+    }
+)
+
+# multipart uploads: `file` is an UploadedFile (filename, content_type, data)
+TRANSCRIPTIONS_PARAMETERS = frozenset(
+    {
+        "model",
+        "file",
+        "language",
+        "prompt",
+        "response_format",
+        "temperature",
+        "timestamp_granularities",
+        "chunking_strategy",
+        "include",
+        "stream",
+    }
+)
+TRANSLATIONS_PARAMETERS = frozenset({"model", "file", "prompt", "response_format", "temperature"})
+
+SPEECH_PARAMETERS = frozenset(
+    {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format"}
+)
+
+IMAGES_PARAMETERS = frozenset(
+    {
+        "model",
+        "prompt",
+        "n",
+        "quality",
+        "response_format",
+        "size",
+        "style",
+        "user",
+        "background",
+        "moderation",
+        "output_compression",
+        "output_format",
+    }
+)
+
+OPERATION_PARAMETERS: dict[str, frozenset[str]] = {
+    "chat": CHAT_PARAMETERS,
+    "embeddings": EMBEDDINGS_PARAMETERS,
+    "completions": COMPLETIONS_PARAMETERS,
+    "transcriptions": TRANSCRIPTIONS_PARAMETERS,
+    "translations": TRANSLATIONS_PARAMETERS,
+    "speech": SPEECH_PARAMETERS,
+    "images": IMAGES_PARAMETERS,
+}

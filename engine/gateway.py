@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from engine.config.secrets import SecretBox
 from engine.mapping.loader import MappingRegistry, load_registry
-from engine.pipeline.chat import ChatPipeline, PipelineOptions
+from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.routing.discovery import Discovery
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
@@ -34,13 +34,13 @@ class Gateway:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._client: UpstreamClient | None = None
-        self._chat: ChatPipeline | None = None
+        self._pipeline: Pipeline | None = None
         self._discovery: Discovery | None = None
 
     @property
-    def chat(self) -> ChatPipeline:
-        assert self._chat is not None, "the gateway has not started"
-        return self._chat
+    def pipeline(self) -> Pipeline:
+        assert self._pipeline is not None, "the gateway has not started"
+        return self._pipeline
 
     @property
     def discovery(self) -> Discovery:
@@ -66,7 +66,7 @@ class Gateway:
             image_fetch_timeout=settings.image_fetch_timeout,
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
         )
-        self._chat = ChatPipeline(self.registry, lambda: self.table, self._client, options)
+        self._pipeline = Pipeline(self.registry, lambda: self.table, self._client, options)
         self._discovery = Discovery(self.registry, self._client)
         log.info(
             "turnout ready: %d aliases, %d provider mappings",

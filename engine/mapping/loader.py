@@ -40,6 +40,7 @@ _OPERATION_KEYS = {
     "params",
     "inline_images",
     "response_error",
+    "request_format",
 }
 _STREAM_KEYS = {"framing", "passthrough", "start", "event", "update", "done", "error"}
 _PARAM_KEYS = {"supported", "dropped", "rejected", "native", "other", "limits", "defaults"}
@@ -233,7 +234,11 @@ def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: A
         if required not in spec:
             raise _fail(spec, None, f"operation {name!r} needs `{required}`")
     headers = _merged_headers(provider_headers, spec.get("headers"), spec)
-    response = None if spec["response"] == "passthrough" else _section(spec, "response", RESPONSE_VARS)
+    kind = spec["response"] if spec["response"] in ("passthrough", "raw") else "translated"
+    response = _section(spec, "response", RESPONSE_VARS) if kind == "translated" else None
+    request_format = spec.get("request_format", "json")
+    if request_format not in ("json", "multipart"):
+        raise _fail(spec, "request_format", "request_format must be json or multipart")
     return Operation(
         name=name,
         method=str(spec.get("method", "POST")).upper(),
@@ -245,6 +250,8 @@ def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: A
         params=_build_params(name, spec.get("params"), spec),
         inline_images=bool(spec.get("inline_images", False)),
         response_error=_section(spec, "response_error", RESPONSE_VARS) if "response_error" in spec else None,
+        request_format=request_format,
+        raw_response=kind == "raw",
     )
 
 

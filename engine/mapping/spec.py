@@ -47,12 +47,14 @@ class Operation:
     url: CompiledSection  # (request, deployment) -> str
     headers: CompiledSection | None  # (request, deployment) -> mapping
     request: CompiledSection  # (request, deployment) -> body
-    response: CompiledSection | None  # (response, request, deployment); None = passthrough
+    response: CompiledSection | None  # (response, request, deployment); None = passthrough or raw
     stream: StreamSpec | None
     params: ParamPolicy
     inline_images: bool = False  # fetch http(s) image URLs and hand the mapping data: URLs
     # (response, request, deployment) -> truthy when a 200 answer is really an error (e.g. a blocked prompt)
     response_error: CompiledSection | None = None
+    request_format: Literal["json", "multipart"] = "json"  # how the request section's value is sent
+    raw_response: bool = False  # `response: raw`: bytes and content type forwarded as they arrive
 
 
 @dataclass(frozen=True, slots=True)

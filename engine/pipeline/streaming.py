@@ -20,7 +20,7 @@ from engine.mapping.spec import StreamSpec
 from engine.pipeline.translate import encode_json, evaluate, mapped_error
 from engine.upstream import UpstreamResponse
 
-__all__ = ["passthrough_stream", "translated_stream"]
+__all__ = ["passthrough_stream", "raw_stream", "translated_stream"]
 
 log = logging.getLogger("turnout.stream")
 _decode = msgspec.json.Decoder().decode
@@ -58,6 +58,17 @@ def _event_boundary(tail: bytes) -> bytes:
     """A blank line when the upstream stopped mid-event, so that the error event is an event of its own
     (otherwise its `data:` line would be glued to the unfinished one and lost to the client)."""
     return b"" if not tail or tail.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")) else b"\n\n"
+
+
+async def raw_stream(response: UpstreamResponse) -> AsyncIterator[bytes]:
+    """Bytes as they arrive (audio, plain-text transcripts): no framing to keep, so a break just ends it."""
+    try:
+        async for data in response.chunks():
+            yield data
+    except UpstreamError as exc:
+        log.warning("raw upstream body broke off: %s", exc.message)
+    finally:
+        response.close()
 
 
 async def translated_stream(

@@ -13,7 +13,7 @@ from msgspec import Meta, Struct
 
 from engine.errors import InvalidRequest
 
-__all__ = ["decode_chat_request"]
+__all__ = ["decode_chat_request", "invalid_request"]
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
@@ -118,14 +118,15 @@ def decode_chat_request(body: bytes) -> dict[str, Any]:
     try:
         _validate(body)
     except msgspec.ValidationError as exc:
-        raise _invalid(str(exc)) from None
+        raise invalid_request(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     data: dict[str, Any] = _decode(body)
     return data
 
 
-def _invalid(detail: str) -> InvalidRequest:
+def invalid_request(detail: str) -> InvalidRequest:
+    """An OpenAI-style 400 from a msgspec validation message, naming the offending field as `param`."""
     # msgspec says e.g. "Expected `float` <= 2.0, got `3.5` - at `$.temperature`"
     message, _, where = detail.rpartition(" - at `")
     param = where.rstrip("`").removeprefix("$").lstrip(".") if where else None

@@ -1,8 +1,8 @@
-"""One chat completion, from the client's bytes to the answer: the hot path.
+"""One request of any operation (chat, embeddings, audio, ...), canonical request to answer: the hot path.
 
-validate -> alias -> for each deployment in order: parameter policy -> mapping -> upstream -> mapping
-back. A deployment that fails before answering (unreachable, timeout, 429, 5xx) hands over to the next
-one; once an answer has started, it is the answer.
+alias -> for each deployment in order: capabilities -> parameter policy -> mapping -> upstream ->
+mapping back. A deployment that fails before answering (unreachable, timeout, 429, 5xx) hands over to
+the next one; once an answer has started, it is the answer.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.images import inline_remote_images
+from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
-from engine.pipeline.streaming import passthrough_stream, translated_stream
+from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream
 from engine.pipeline.translate import (
     decode_json,
     deployment_view,
@@ -30,9 +31,29 @@ from engine.pipeline.validate import decode_chat_request
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
 
-__all__ = ["ChatPipeline", "Outcome", "PipelineOptions"]
+__all__ = ["Outcome", "Pipeline", "PipelineOptions"]
 
-JSON_HEADERS = {"content-type": "application/json"}
+# the alias modes (LiteLLM's model_info.mode) each operation serves
+_MODES = {
+    "chat": {"chat", "completion", "responses"},
+    "completions": {"chat", "completion"},
+    "embeddings": {"embedding"},
+    "transcriptions": {"audio_transcription"},
+    "translations": {"audio_transcription"},
+    "speech": {"audio_speech"},
+    "images": {"image_generation"},
+}
+
+# how errors name each operation
+_OPERATION_NAMES = {
+    "chat": "chat completions",
+    "embeddings": "embeddings",
+    "completions": "text completions",
+    "transcriptions": "audio transcriptions",
+    "translations": "audio translations",
+    "speech": "speech",
+    "images": "image generation",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +66,15 @@ class PipelineOptions:
 
 @dataclass(slots=True)
 class Outcome:
-    """The answer: a JSON body, or a stream of SSE bytes, and headers for the client."""
+    """The answer: a body, or a stream of bytes, its media type, and headers for the client."""
 
     body: bytes | None = None
     stream: AsyncIterator[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
-class ChatPipeline:
+class Pipeline:
     def __init__(
         self,
         registry: MappingRegistry,
@@ -67,17 +89,29 @@ class ChatPipeline:
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
 
     async def complete(self, raw: bytes) -> Outcome:
-        request = decode_chat_request(raw)
+        """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
+        return await self.run("chat", decode_chat_request(raw))
+
+    async def run(self, operation: str, request: dict[str, Any]) -> Outcome:
+        """One already-validated canonical request of `operation`."""
         alias = self._table().get(request["model"])
         if alias is None:
             raise ModelNotFound(
                 f"the model {request['model']!r} is not configured here; GET /v1/models lists the models",
                 param="model",
             )
+        if (
+            alias.mode not in _MODES[operation] and alias.mode != "chat"
+        ):  # "chat" is also the unlabelled default
+            raise InvalidRequest(
+                f"the model {alias.name!r} serves {alias.mode} requests, not {_OPERATION_NAMES[operation]}",
+                param="model",
+                code="unsupported_operation",
+            )
         last_error: UpstreamError | None = None
         for attempt, deployment in enumerate(alias.deployments, start=1):
             try:
-                outcome = await self._attempt(request, deployment)
+                outcome = await self._attempt(operation, request, deployment)
             except UpstreamError as exc:
                 if not exc.retryable:
                     raise
@@ -96,22 +130,24 @@ class ChatPipeline:
             self._views[deployment.id] = cached
         return cached[1]
 
-    def _operation(self, deployment: Deployment) -> tuple[ProviderMapping, Operation]:
+    def _operation(self, name: str, deployment: Deployment) -> tuple[ProviderMapping, Operation]:
         mapping = self._registry.get(deployment.provider)
-        operation = mapping.operations.get("chat") if mapping is not None else None
+        operation = mapping.operations.get(name) if mapping is not None else None
         if mapping is None or operation is None:
             raise InvalidRequest(
-                f"the model {deployment.alias!r} is served by {deployment.provider!r}, which offers no chat "
-                "completions",
+                f"the model {deployment.alias!r} is served by {deployment.provider!r}, which does not offer "
+                f"{_OPERATION_NAMES.get(name, name)}",
                 param="model",
                 code="unsupported_operation",
             )
         return mapping, operation
 
-    async def _attempt(self, request: dict[str, Any], deployment: Deployment) -> Outcome:
-        mapping, operation = self._operation(deployment)
-        if request.get("stream") and operation.stream is None:
-            raise InvalidRequest(f"{mapping.name} cannot stream chat completions", param="stream")
+    async def _attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
+        mapping, operation = self._operation(name, deployment)
+        if request.get("stream") and operation.stream is None and not operation.raw_response:
+            raise InvalidRequest(
+                f"{mapping.name} cannot stream {_OPERATION_NAMES.get(name, name)}", param="stream"
+            )
         label = f"{mapping.name} ({deployment.upstream_model})"
         view = self._view(deployment)
         request, lacking = gate_capabilities(request, deployment, drop_params=self._options.drop_params)
@@ -134,8 +170,12 @@ class ChatPipeline:
         if response.status >= 400:
             raw = await response.read()
             raise upstream_error(mapping.errors, response.status, raw, response.headers, view, label)
+        if operation.raw_response:
+            media_type = response.headers.get("content-type", "application/octet-stream")
+            return Outcome(stream=raw_stream(response), headers=headers, media_type=media_type)
         if effective.get("stream"):
-            return Outcome(stream=self._stream(operation, response, effective, view, label), headers=headers)
+            stream = self._stream(operation, response, effective, view, label)
+            return Outcome(stream=stream, headers=headers, media_type="text/event-stream")
         raw = await response.read()
         if operation.response is None:
             decode_json(raw, label)  # passthrough still refuses malformed JSON
@@ -158,8 +198,13 @@ class ChatPipeline:
     ) -> UpstreamResponse:
         url = evaluate(operation.url, request, view)
         headers = dict(evaluate(operation.headers, request, view)) if operation.headers is not None else {}
-        body = encode_json(evaluate(operation.request, request, view))
-        headers.setdefault("content-type", "application/json")
+        payload = evaluate(operation.request, request, view)
+        if operation.request_format == "multipart":
+            body, content_type = encode_multipart(payload)
+            headers["content-type"] = content_type
+        else:
+            body = encode_json(payload)
+            headers.setdefault("content-type", "application/json")
         timeout = deployment.timeout or self._options.request_timeout
         return await self._client.send(
             operation.method,

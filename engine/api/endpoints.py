@@ -1,0 +1,104 @@
+"""The other OpenAI endpoints: embeddings, legacy completions, images, speech (JSON bodies) and audio
+transcriptions / translations (multipart uploads). Each also answers without the /v1 prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+
+from engine.api.auth import require_key
+from engine.api.respond import respond
+from engine.errors import InvalidRequest, PayloadTooLarge
+from engine.pipeline.multipart import UploadedFile
+from engine.pipeline.schemas import decode_request
+
+__all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "translations"]
+
+
+async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+    canonical = decode_request(operation, await request.body())
+    return respond(await request.app.state.gateway.pipeline.run(operation, canonical))
+
+
+@post(["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200)
+async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _json_operation(request, "embeddings")
+
+
+@post(["/v1/completions", "/completions"], guards=[require_key], status_code=200)
+async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _json_operation(request, "completions")
+
+
+@post(["/v1/images/generations", "/images/generations"], guards=[require_key], status_code=200)
+async def images(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _json_operation(request, "images")
+
+
+@post(["/v1/audio/speech", "/audio/speech"], guards=[require_key], status_code=200)
+async def speech(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _json_operation(request, "speech")
+
+
+# multipart fields that may repeat (OpenAI's SDKs send them as `name[]`)
+_LIST_FIELDS = {"timestamp_granularities", "include"}
+_NUMBER_FIELDS = {"temperature"}
+
+
+async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+    limit = request.app.state.gateway.settings.audio_max_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes", param="file")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidRequest("send the audio as multipart/form-data with a `file` field", param="file")
+    form = await request.form()
+    canonical: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        name = key.removesuffix("[]")
+        if hasattr(value, "read"):
+            data = await value.read()
+            if len(data) > limit:
+                raise PayloadTooLarge(
+                    f"the file is {len(data)} bytes; the limit is {limit} bytes", param=name
+                )
+            value = UploadedFile(
+                value.filename or "upload", value.content_type or "application/octet-stream", data
+            )
+        if name in _LIST_FIELDS:
+            canonical.setdefault(name, []).append(value)
+        else:
+            canonical[name] = value
+    _check_upload(canonical)
+    return respond(await request.app.state.gateway.pipeline.run(operation, canonical))
+
+
+def _check_upload(canonical: dict[str, Any]) -> None:
+    upload = canonical.get("file")
+    if not isinstance(upload, UploadedFile):
+        raise InvalidRequest("a `file` field with the audio is required", param="file")
+    if not upload.data:
+        raise InvalidRequest("the uploaded file is empty", param="file")
+    if not (
+        upload.content_type.startswith(("audio/", "video/"))
+        or upload.content_type == "application/octet-stream"
+    ):
+        raise InvalidRequest(f"the uploaded file is {upload.content_type}, not audio", param="file")
+    if not isinstance(canonical.get("model"), str) or not canonical["model"]:
+        raise InvalidRequest("a `model` field is required", param="model")
+    for name in _NUMBER_FIELDS & canonical.keys():
+        try:
+            canonical[name] = float(canonical[name])
+        except (TypeError, ValueError):
+            raise InvalidRequest(f"{name} must be a number", param=name) from None
+
+
+@post(["/v1/audio/transcriptions", "/audio/transcriptions"], guards=[require_key], status_code=200)
+async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _upload_operation(request, "transcriptions")
+
+
+@post(["/v1/audio/translations", "/audio/translations"], guards=[require_key], status_code=200)
+async def translations(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _upload_operation(request, "translations")

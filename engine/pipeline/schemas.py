@@ -1,0 +1,101 @@
+"""Validation of the canonical requests other than chat: types and ranges by msgspec, OpenAI-style errors.
+
+As for chat, the structs only validate; mappings receive the plain decoded JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from engine.errors import InvalidRequest
+from engine.pipeline.validate import invalid_request
+
+__all__ = ["decode_request"]
+
+NonEmpty = Annotated[str, Meta(min_length=1)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+# text, texts, a token array or token arrays (msgspec takes one list type per union; checked below)
+TextsOrTokens = str | Annotated[list[Any], Meta(min_length=1)]
+
+
+class EmbeddingsRequest(Struct):
+    model: NonEmpty
+    input: TextsOrTokens
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: PositiveInt | None = None
+    user: str | None = None
+
+
+class CompletionsRequest(Struct):
+    model: NonEmpty
+    prompt: TextsOrTokens
+    suffix: str | None = None
+    max_tokens: PositiveInt | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    n: PositiveInt | None = None
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+    logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
+    echo: bool | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+
+
+class SpeechRequest(Struct):
+    model: NonEmpty
+    input: Annotated[str, Meta(min_length=1, max_length=4096)]
+    voice: NonEmpty | dict[str, Any]
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] | None = None
+    speed: Annotated[float, Meta(ge=0.25, le=4.0)] | None = None
+    instructions: str | None = None
+    stream_format: Literal["sse", "audio"] | None = None
+
+
+class ImagesRequest(Struct):
+    model: NonEmpty
+    prompt: Annotated[str, Meta(min_length=1)]
+    n: Annotated[int, Meta(ge=1, le=10)] | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None
+
+
+_DECODERS: dict[str, Any] = {
+    "embeddings": msgspec.json.Decoder(EmbeddingsRequest).decode,
+    "completions": msgspec.json.Decoder(CompletionsRequest).decode,
+    "speech": msgspec.json.Decoder(SpeechRequest).decode,
+    "images": msgspec.json.Decoder(ImagesRequest).decode,
+}
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_request(operation: str, body: bytes) -> dict[str, Any]:
+    """The request as plain JSON data, after checking it against the operation's canonical schema."""
+    try:
+        checked = _DECODERS[operation](body)
+    except msgspec.ValidationError as exc:
+        raise invalid_request(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    for field in ("input", "prompt"):
+        value = getattr(checked, field, None)
+        if isinstance(value, list) and not _texts_or_tokens(value):
+            raise InvalidRequest(
+                f"{field} must be a string, a list of strings, a list of token ids or a list of those",
+                param=field,
+            )
+    data: dict[str, Any] = _decode(body)
+    return data
+
+
+def _texts_or_tokens(items: list[Any]) -> bool:
+    def tokens(value: Any) -> bool:
+        return isinstance(value, list) and bool(value) and all(type(t) is int for t in value)
+
+    return all(isinstance(i, str) for i in items) or tokens(items) or all(tokens(i) for i in items)
