@@ -10,11 +10,13 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from engine.api.chat import chat_completions
+from engine.api.dialects import dialect_routes
 from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
 from engine.api.models import list_models
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import Gateway
+from engine.mapping.dialects import load_dialects
 from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
 
@@ -66,6 +68,7 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             list_models,
             liveness,
             readiness,
+            *dialect_routes(load_dialects(settings.mappings_dir)),
         ],
         lifespan=[gateway.lifespan],
         state=State({"gateway": gateway}),

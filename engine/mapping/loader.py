@@ -10,7 +10,8 @@ from engine.canonical import OPERATION_PARAMETERS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
-from engine.mapping.yaml_lines import LineDict, load_yaml, plain
+from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
+from engine.mapping.yaml_lines import LineDict, plain
 
 __all__ = ["MappingLoadError", "MappingRegistry", "load_registry"]
 
@@ -72,7 +73,7 @@ class MappingRegistry:
 
 def load_registry(folder: Path) -> MappingRegistry:
     """Load `<folder>/providers/*.yaml`. Raises MappingLoadError (the first problem found)."""
-    raw = {path.stem: _load_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
+    raw = {path.stem: load_mapping_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
     providers: dict[str, ProviderMapping] = {}
     default_provider = ""
     for stem in raw:
@@ -94,7 +95,7 @@ def check_folder(folder: Path) -> list[str]:
     raw: dict[str, LineDict] = {}
     for path in sorted((folder / "providers").glob("*.yaml")):
         try:
-            raw[path.stem] = _load_file(path)
+            raw[path.stem] = load_mapping_file(path)
         except MappingLoadError as exc:
             problems.append(str(exc))
     for stem in raw:
@@ -105,29 +106,6 @@ def check_folder(folder: Path) -> list[str]:
         except MappingLoadError as exc:
             problems.append(str(exc))
     return problems
-
-
-def _load_file(path: Path) -> LineDict:
-    try:
-        tree = load_yaml(path)
-    except Exception as exc:  # YAML's own errors carry the line
-        raise MappingLoadError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(tree, LineDict):
-        raise MappingLoadError(f"{path}:1: a provider mapping must be a YAML mapping")
-    _tag_file(tree, str(path))
-    return tree
-
-
-def _tag_file(value: Any, file: str) -> None:
-    if isinstance(value, dict):
-        value.file = file  # type: ignore[attr-defined]
-        for item in value.values():
-            _tag_file(item, file)
-    elif isinstance(value, list):
-        for item in value:
-            _tag_file(item, file)
-    elif isinstance(value, str) and hasattr(value, "line"):
-        value.file = file  # type: ignore[attr-defined]
 
 
 def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...]) -> LineDict:
@@ -164,32 +142,19 @@ def _deep_merge(base: LineDict, overlay: LineDict) -> LineDict:
     return out
 
 
-def _fail(tree: Any, key: Any, message: str) -> MappingLoadError:
-    line = tree.key_lines.get(key, tree.line) if isinstance(tree, LineDict) else 0
-    return MappingLoadError(f"{getattr(tree, 'file', '?')}:{line}: {message}")
-
-
-def _check_keys(tree: LineDict, allowed: set[str], what: str) -> None:
-    for key in tree:
-        if key not in allowed:
-            raise _fail(tree, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _section(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection:
-    value = tree[key]
-    file = str(getattr(value, "file", None) or getattr(tree, "file", "?"))
-    return compile_section(value, variables, file, tree.key_lines.get(key, tree.line))
+def _optional(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection | None:
+    return compile_key(tree, key, variables) if key in tree else None
 
 
 def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
-    _check_keys(tree, _TOP_KEYS, "a provider mapping")
+    check_keys(tree, _TOP_KEYS, "a provider mapping")
     name = str(tree.get("name", stem))
     tier = str(tree.get("privacy_tier", "third-party"))
     if tier not in PRIVACY_TIERS:
-        raise _fail(tree, "privacy_tier", f"privacy_tier must be one of {', '.join(PRIVACY_TIERS)}")
+        raise fail(tree, "privacy_tier", f"privacy_tier must be one of {', '.join(PRIVACY_TIERS)}")
     operations_tree = tree.get("operations")
     if not isinstance(operations_tree, LineDict) or not operations_tree:
-        raise _fail(tree, "operations", "a provider mapping needs an `operations` mapping")
+        raise fail(tree, "operations", "a provider mapping needs an `operations` mapping")
     provider_headers = tree.get("headers")
     operations = {
         str(op): _build_operation(str(op), spec, operations_tree, provider_headers)
@@ -204,7 +169,7 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
         api_base=str(tree["api_base"]).rstrip("/") if tree.get("api_base") else None,
         prefixes=tuple(str(p) for p in prefixes),
         operations=operations,
-        errors=_section(tree, "errors", ERROR_VARS) if "errors" in tree else None,
+        errors=compile_key(tree, "errors", ERROR_VARS) if "errors" in tree else None,
         headers=_merged_headers(provider_headers, None, tree),
         discovery=_build_discovery(tree["discovery"], tree) if tree.get("discovery") is not None else None,
     )
@@ -212,44 +177,46 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
 
 def _build_discovery(spec: Any, parent: LineDict) -> Discovery:
     if not isinstance(spec, LineDict):
-        raise _fail(parent, "discovery", "`discovery` must be a mapping with url and models")
-    _check_keys(spec, _DISCOVERY_KEYS, "discovery")
+        raise fail(parent, "discovery", "`discovery` must be a mapping with url and models")
+    check_keys(spec, _DISCOVERY_KEYS, "discovery")
     for required in ("url", "models"):
         if required not in spec:
-            raise _fail(spec, None, f"discovery needs `{required}`")
+            raise fail(spec, None, f"discovery needs `{required}`")
     return Discovery(
         method=str(spec.get("method", "GET")).upper(),
-        url=_section(spec, "url", REQUEST_VARS),
-        models=_section(spec, "models", RESPONSE_VARS),
+        url=compile_key(spec, "url", REQUEST_VARS),
+        models=compile_key(spec, "models", RESPONSE_VARS),
     )
 
 
 def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: Any) -> Operation:
     if name not in OPERATION_PARAMETERS:
-        raise _fail(parent, name, f"unknown operation {name!r} (known: {', '.join(OPERATION_PARAMETERS)})")
+        raise fail(parent, name, f"unknown operation {name!r} (known: {', '.join(OPERATION_PARAMETERS)})")
     if not isinstance(spec, LineDict):
-        raise _fail(parent, name, f"operation {name!r} must be a mapping")
-    _check_keys(spec, _OPERATION_KEYS, f"operation {name!r}")
+        raise fail(parent, name, f"operation {name!r} must be a mapping")
+    check_keys(spec, _OPERATION_KEYS, f"operation {name!r}")
     for required in ("url", "request", "response"):
         if required not in spec:
-            raise _fail(spec, None, f"operation {name!r} needs `{required}`")
+            raise fail(spec, None, f"operation {name!r} needs `{required}`")
     headers = _merged_headers(provider_headers, spec.get("headers"), spec)
     kind = spec["response"] if spec["response"] in ("passthrough", "raw") else "translated"
-    response = _section(spec, "response", RESPONSE_VARS) if kind == "translated" else None
+    response = compile_key(spec, "response", RESPONSE_VARS) if kind == "translated" else None
     request_format = spec.get("request_format", "json")
     if request_format not in ("json", "multipart"):
-        raise _fail(spec, "request_format", "request_format must be json or multipart")
+        raise fail(spec, "request_format", "request_format must be json or multipart")
     return Operation(
         name=name,
         method=str(spec.get("method", "POST")).upper(),
-        url=_section(spec, "url", REQUEST_VARS),
+        url=compile_key(spec, "url", REQUEST_VARS),
         headers=headers,
-        request=_section(spec, "request", REQUEST_VARS),
+        request=compile_key(spec, "request", REQUEST_VARS),
         response=response,
         stream=_build_stream(spec["stream"], spec) if "stream" in spec else None,
         params=_build_params(name, spec.get("params"), spec),
         inline_images=bool(spec.get("inline_images", False)),
-        response_error=_section(spec, "response_error", RESPONSE_VARS) if "response_error" in spec else None,
+        response_error=compile_key(spec, "response_error", RESPONSE_VARS)
+        if "response_error" in spec
+        else None,
         request_format=request_format,
         raw_response=kind == "raw",
     )
@@ -267,16 +234,16 @@ def _merged_headers(provider: Any, operation: Any, where: LineDict) -> CompiledS
 
 def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
     if not isinstance(spec, LineDict):
-        raise _fail(parent, "stream", "`stream` must be a mapping")
-    _check_keys(spec, _STREAM_KEYS, "stream")
+        raise fail(parent, "stream", "`stream` must be a mapping")
+    check_keys(spec, _STREAM_KEYS, "stream")
     framing = spec.get("framing")
     if framing not in ("sse", "ndjson"):
-        raise _fail(spec, "framing", "stream framing must be sse or ndjson")
+        raise fail(spec, "framing", "stream framing must be sse or ndjson")
     passthrough = bool(spec.get("passthrough", False))
     if passthrough:
         return StreamSpec(cast(Any, framing), True)
     if "event" not in spec:
-        raise _fail(spec, None, "a translated stream needs `event` (or `passthrough: true`)")
+        raise fail(spec, None, "a translated stream needs `event` (or `passthrough: true`)")
     step = LineDict(
         {"chunks": spec["event"], "state": spec.get("update", {}), "done": spec.get("done", False)}
     )
@@ -289,9 +256,9 @@ def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
     return StreamSpec(
         framing=cast(Any, framing),
         passthrough=False,
-        start=_section(spec, "start", REQUEST_VARS) if "start" in spec else None,
+        start=compile_key(spec, "start", REQUEST_VARS) if "start" in spec else None,
         event=compile_section(step, STREAM_VARS, step.file, spec.key_lines["event"]),  # type: ignore[attr-defined]
-        error=_section(spec, "error", STREAM_VARS) if "error" in spec else None,
+        error=compile_key(spec, "error", STREAM_VARS) if "error" in spec else None,
     )
 
 
@@ -300,15 +267,15 @@ def _names(tree: LineDict, key: str) -> Iterator[str]:
     if value == "*":
         return iter(())
     if not isinstance(value, list):
-        raise _fail(tree, key, f"`{key}` must be a list of parameter names")
+        raise fail(tree, key, f"`{key}` must be a list of parameter names")
     return (str(v) for v in value)
 
 
 def _build_params(operation: str, spec: Any, parent: LineDict) -> ParamPolicy:
     canonical = OPERATION_PARAMETERS[operation]
     if spec is None:
-        raise _fail(parent, None, f"operation {operation!r} needs `params` accounting for every parameter")
-    _check_keys(spec, _PARAM_KEYS, "params")
+        raise fail(parent, None, f"operation {operation!r} needs `params` accounting for every parameter")
+    check_keys(spec, _PARAM_KEYS, "params")
     actions: dict[str, Action] = {}
     everything = spec.get("supported") == "*"
     for name in canonical if everything else _names(spec, "supported"):
@@ -320,12 +287,12 @@ def _build_params(operation: str, spec: Any, parent: LineDict) -> ParamPolicy:
             actions[name] = cast(Action, action)
     missing = sorted(canonical - actions.keys())
     if missing:
-        raise _fail(
+        raise fail(
             spec, None, f"params leave these {operation} parameters unaccounted for: {', '.join(missing)}"
         )
     other = spec.get("other", "reject")
     if other not in _ACTIONS:
-        raise _fail(spec, "other", f"`other` must be one of {', '.join(_ACTIONS)}")
+        raise fail(spec, "other", f"`other` must be one of {', '.join(_ACTIONS)}")
     return ParamPolicy(actions, cast(Action, other), _build_limits(spec), plain(spec.get("defaults", {})))
 
 
@@ -333,6 +300,6 @@ def _build_limits(spec: LineDict) -> dict[str, Limit]:
     limits = {}
     for name, rule in (spec.get("limits") or {}).items():
         if not isinstance(rule, dict) or not set(rule) <= {"min", "max", "clamp"}:
-            raise _fail(spec, "limits", f"limit for {name!r} takes min, max and clamp")
+            raise fail(spec, "limits", f"limit for {name!r} takes min, max and clamp")
         limits[str(name)] = Limit(rule.get("min"), rule.get("max"), bool(rule.get("clamp", False)))
     return limits

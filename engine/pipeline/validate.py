@@ -13,7 +13,7 @@ from msgspec import Meta, Struct
 
 from engine.errors import InvalidRequest
 
-__all__ = ["decode_chat_request", "invalid_request"]
+__all__ = ["check_chat_request", "decode_chat_request", "invalid_request"]
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
@@ -122,6 +122,17 @@ def decode_chat_request(body: bytes) -> dict[str, Any]:
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     data: dict[str, Any] = _decode(body)
+    return data
+
+
+def check_chat_request(data: Any) -> dict[str, Any]:
+    """A canonical chat request built by a dialect mapping, checked against the same schema."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request could not be translated into a chat request")
+    try:
+        msgspec.convert(data, ChatRequest)
+    except msgspec.ValidationError as exc:
+        raise invalid_request(str(exc)) from None
     return data
 
 

@@ -1,0 +1,146 @@
+"""Routes for inbound dialects (mappings/dialects/*.yaml): the client's API in, any backend behind.
+
+client body -> dialect `request` -> canonical request -> pipeline -> canonical answer or SSE chunks
+-> dialect `response` / `stream` -> the client's body or events. Errors, including authentication, are
+rendered by the dialect's `error` section in the client's own error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
+
+from engine.api.auth import check_key
+from engine.errors import InvalidRequest, TurnoutError
+from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
+from engine.mapping.framing import SseDecoder
+from engine.mapping.runtime import MappingRuntimeError
+from engine.pipeline.schemas import decode_request
+from engine.pipeline.translate import encode_json, evaluate
+from engine.pipeline.validate import check_chat_request
+
+__all__ = ["dialect_routes"]
+
+log = logging.getLogger("turnout.dialects")
+_decode = msgspec.json.Decoder().decode
+
+
+def dialect_routes(dialects: Mapping[str, DialectMapping]) -> list[HTTPRouteHandler]:
+    routes = []
+    for dialect in dialects.values():
+        routes.append(_proxy_route(dialect))
+        routes += [_local_route(dialect, local) for local in dialect.local_routes]
+    return routes
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = _decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+def _canonical(dialect: DialectMapping, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    request = evaluate(dialect.request, body, headers)
+    if dialect.operation == "chat":
+        return check_chat_request(request)
+    return decode_request(dialect.operation, encode_json(request))
+
+
+def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[bytes]:
+    try:
+        body = dialect.error(error.body()["error"], error.status)
+    except MappingRuntimeError:  # never let a broken error mapping hide the error itself
+        log.exception("dialect %s: error mapping failed", dialect.name)
+        body = error.body()
+    return Response(
+        encode_json(body), status_code=error.status, media_type="application/json", headers=error.headers
+    )
+
+
+def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
+    async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        try:
+            check_key(request)
+            body = _body(await request.body())
+            canonical = _canonical(dialect, body, dict(request.headers))
+            if canonical.get("stream") and dialect.stream is None:
+                raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
+            outcome = await request.app.state.gateway.pipeline.run(dialect.operation, canonical)
+            if outcome.stream is None:
+                answer = evaluate(dialect.response, _decode(outcome.body or b"{}"), body)
+                return Response(encode_json(answer), media_type="application/json", headers=outcome.headers)
+            assert dialect.stream is not None
+            events = _render_stream(dialect, dialect.stream, outcome.stream, body)
+            return Stream(
+                events,
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", **outcome.headers},
+            )
+        except TurnoutError as error:
+            return _error_response(dialect, error)
+
+    return post(list(dialect.paths), name=f"dialect-{dialect.name}", status_code=200)(handle)
+
+
+def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler:
+    async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        try:
+            check_key(request)
+            answer = evaluate(route.response, _body(await request.body()), dict(request.headers))
+            return Response(encode_json(answer), media_type="application/json")
+        except TurnoutError as error:
+            return _error_response(dialect, error)
+
+    return post(list(route.paths), name=f"dialect-{dialect.name}-{route.name}", status_code=200)(handle)
+
+
+def _sse(events: Any) -> bytes:
+    """{event, data} items (or bare data) as SSE bytes."""
+    out = []
+    for item in events if isinstance(events, list) else [events] if events else []:
+        if isinstance(item, dict) and "data" in item:
+            name = item.get("event")
+            head = f"event: {name}\n".encode() if name else b""
+            out.append(head + b"data: " + encode_json(item["data"]) + b"\n\n")
+        elif item is not None:
+            out.append(b"data: " + encode_json(item) + b"\n\n")
+    return b"".join(out)
+
+
+async def _render_stream(
+    dialect: DialectMapping, spec: DialectStream, chunks: AsyncIterator[bytes], request: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """Canonical SSE bytes from the pipeline, re-framed as the dialect's events."""
+    state: dict[str, Any] = dict(evaluate(spec.start, request)) if spec.start is not None else {}
+    decoder = SseDecoder()
+    try:
+        async for data in chunks:
+            for raw in decoder.feed(data):
+                if raw.data == b"[DONE]":
+                    continue
+                chunk = _decode(raw.data)
+                if isinstance(chunk, dict) and "error" in chunk:
+                    if spec.error is not None:
+                        yield _sse(evaluate(spec.error, chunk["error"], state, request))
+                    return
+                step = evaluate(spec.step, chunk, state, request)
+                state.update(step.get("state") or {})
+                out = _sse(step.get("events"))
+                if out:
+                    yield out
+        if spec.end is not None:
+            yield _sse(evaluate(spec.end, state, request))
+    except TurnoutError as error:  # a mapping failure mid-stream: tell the client in its own shape
+        log.warning("dialect %s stream failed: %s", dialect.name, error.message)
+        if spec.error is not None:
+            yield _sse(evaluate(spec.error, error.body()["error"], state, request))

@@ -1,0 +1,138 @@
+"""Inbound dialects: mappings/dialects/<name>.yaml, the APIs clients speak besides the canonical one.
+
+A dialect translates a client's request into a canonical request of one operation, and the canonical
+answer, stream chunks and errors back into what that client expects. With N dialects and M providers
+this costs N + M mappings: a dialect never knows which backend answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.canonical import OPERATION_PARAMETERS
+from engine.mapping.compiler import CompiledSection
+from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
+from engine.mapping.yaml_lines import LineDict
+
+__all__ = ["DialectMapping", "DialectStream", "LocalRoute", "load_dialects"]
+
+_TOP = {"name", "description", "paths", "operation", "request", "response", "stream", "error", "local_routes"}
+_STREAM = {"start", "event", "update", "end", "error"}
+
+REQUEST_VARS = ("request", "headers")
+RESPONSE_VARS = ("response", "request")
+START_VARS = ("request",)
+CHUNK_VARS = ("chunk", "state", "request")
+END_VARS = ("state", "request")
+STREAM_ERROR_VARS = ("error", "state", "request")
+ERROR_VARS = ("error", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class DialectStream:
+    """Canonical chunks -> the client's events. Each event is {event?, data}: an SSE event."""
+
+    start: CompiledSection | None  # (request) -> initial state
+    step: CompiledSection  # (chunk, state, request) -> {events, state}
+    end: CompiledSection | None  # (state, request) -> events after the last chunk
+    error: CompiledSection | None  # (error, state, request) -> events that end a failed stream
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRoute:
+    """A route answered by the gateway itself from the request alone (e.g. a token count)."""
+
+    name: str
+    paths: tuple[str, ...]
+    response: CompiledSection  # (request, headers) -> body
+
+
+@dataclass(frozen=True, slots=True)
+class DialectMapping:
+    name: str
+    file: str
+    description: str
+    paths: tuple[str, ...]
+    operation: str
+    request: CompiledSection  # (request, headers) -> canonical request
+    response: CompiledSection  # (response, request) -> the client's body
+    stream: DialectStream | None
+    error: CompiledSection  # (error, status) -> the client's error body
+    local_routes: tuple[LocalRoute, ...] = ()
+
+
+def load_dialects(folder: Path) -> dict[str, DialectMapping]:
+    """Every `<folder>/dialects/*.yaml`, compiled. Raises MappingLoadError naming file:line."""
+    dialects = [
+        _build(path.stem, load_mapping_file(path)) for path in sorted((folder / "dialects").glob("*.yaml"))
+    ]
+    return {dialect.name: dialect for dialect in dialects}
+
+
+def _paths(tree: LineDict, key: str) -> tuple[str, ...]:
+    paths = tree.get(key)
+    if (
+        not isinstance(paths, list)
+        or not paths
+        or not all(isinstance(p, str) and p.startswith("/") for p in paths)
+    ):
+        raise fail(tree, key, f"`{key}` must be a list of URL paths starting with /")
+    return tuple(str(p) for p in paths)
+
+
+def _build(stem: str, tree: LineDict) -> DialectMapping:
+    check_keys(tree, _TOP, "a dialect mapping")
+    for required in ("paths", "operation", "request", "response", "error"):
+        if required not in tree:
+            raise fail(tree, None, f"a dialect mapping needs `{required}`")
+    operation = str(tree["operation"])
+    if operation not in OPERATION_PARAMETERS:
+        raise fail(tree, "operation", f"unknown operation {operation!r}")
+    return DialectMapping(
+        name=str(tree.get("name", stem)),
+        file=str(getattr(tree, "file", stem)),
+        description=str(tree.get("description", "")),
+        paths=_paths(tree, "paths"),
+        operation=operation,
+        request=compile_key(tree, "request", REQUEST_VARS),
+        response=compile_key(tree, "response", RESPONSE_VARS),
+        stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
+        error=compile_key(tree, "error", ERROR_VARS),
+        local_routes=_build_local_routes(tree.get("local_routes") or {}, tree),
+    )
+
+
+def _build_stream(spec: Any, parent: LineDict) -> DialectStream:
+    if not isinstance(spec, LineDict) or "event" not in spec:
+        raise fail(parent, "stream", "`stream` must be a mapping with at least `event`")
+    check_keys(spec, _STREAM, "a dialect stream")
+    step = LineDict({"events": spec["event"], "state": spec.get("update", {})})
+    step.line, step.key_lines = (
+        spec.line,
+        {"events": spec.key_lines["event"], "state": spec.key_lines.get("update", spec.line)},
+    )
+    step.file = spec.file  # type: ignore[attr-defined]
+    holder = LineDict({"step": step})
+    holder.line, holder.key_lines, holder.file = spec.line, {"step": spec.key_lines["event"]}, spec.file  # type: ignore[attr-defined]
+    return DialectStream(
+        start=compile_key(spec, "start", START_VARS) if "start" in spec else None,
+        step=compile_key(holder, "step", CHUNK_VARS),
+        end=compile_key(spec, "end", END_VARS) if "end" in spec else None,
+        error=compile_key(spec, "error", STREAM_ERROR_VARS) if "error" in spec else None,
+    )
+
+
+def _build_local_routes(spec: Any, parent: LineDict) -> tuple[LocalRoute, ...]:
+    if not isinstance(spec, LineDict):
+        raise fail(parent, "local_routes", "`local_routes` must be a mapping of route names")
+    routes = []
+    for name, route in spec.items():
+        if not isinstance(route, LineDict) or "response" not in route:
+            raise fail(spec, name, "a local route needs `paths` and `response`")
+        check_keys(route, {"paths", "response"}, f"local route {name!r}")
+        routes.append(
+            LocalRoute(str(name), _paths(route, "paths"), compile_key(route, "response", REQUEST_VARS))
+        )
+    return tuple(routes)

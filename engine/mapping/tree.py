@@ -1,0 +1,51 @@
+"""Shared helpers for reading mapping files: load with file and line tags, check keys, compile a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
+from engine.mapping.yaml_lines import LineDict, load_yaml
+
+__all__ = ["check_keys", "compile_key", "fail", "load_mapping_file"]
+
+
+def load_mapping_file(path: Path) -> LineDict:
+    try:
+        tree = load_yaml(path)
+    except Exception as exc:  # YAML's own errors carry the line
+        raise MappingLoadError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(tree, LineDict):
+        raise MappingLoadError(f"{path}:1: a mapping file must be a YAML mapping")
+    _tag_file(tree, str(path))
+    return tree
+
+
+def _tag_file(value: Any, file: str) -> None:
+    if isinstance(value, dict):
+        value.file = file  # type: ignore[attr-defined]
+        for item in value.values():
+            _tag_file(item, file)
+    elif isinstance(value, list):
+        for item in value:
+            _tag_file(item, file)
+    elif isinstance(value, str) and hasattr(value, "line"):
+        value.file = file  # type: ignore[attr-defined]
+
+
+def fail(tree: Any, key: Any, message: str) -> MappingLoadError:
+    line = tree.key_lines.get(key, tree.line) if isinstance(tree, LineDict) else 0
+    return MappingLoadError(f"{getattr(tree, 'file', '?')}:{line}: {message}")
+
+
+def check_keys(tree: LineDict, allowed: set[str], what: str) -> None:
+    for key in tree:
+        if key not in allowed:
+            raise fail(tree, key, f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
+
+
+def compile_key(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection:
+    value = tree[key]
+    file = str(getattr(value, "file", None) or getattr(tree, "file", "?"))
+    return compile_section(value, variables, file, tree.key_lines.get(key, tree.line))
