@@ -50,14 +50,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_mappings(folder: Path) -> int:
+    from engine.mapping.dialects import check_dialects
     from engine.mapping.loader import check_folder
 
-    problems = check_folder(folder)
+    problems = check_folder(folder) + check_dialects(folder)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        count = len(list((folder / "providers").glob("*.yaml")))
-        print(f"{count} provider mappings in {folder}: all valid")
+        providers = len(list((folder / "providers").glob("*.yaml")))
+        dialects = len(list((folder / "dialects").glob("*.yaml")))
+        print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: all valid")
     return 1 if problems else 0
 
 

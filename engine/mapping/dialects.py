@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.canonical import OPERATION_PARAMETERS
-from engine.mapping.compiler import CompiledSection
+from engine.mapping.compiler import CompiledSection, MappingLoadError
 from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
 from engine.mapping.yaml_lines import LineDict
 
-__all__ = ["DialectMapping", "DialectStream", "LocalRoute", "load_dialects"]
+__all__ = ["DialectMapping", "DialectStream", "LocalRoute", "check_dialects", "load_dialects"]
 
 _TOP = {"name", "description", "paths", "operation", "request", "response", "stream", "error", "local_routes"}
 _STREAM = {"start", "event", "update", "end", "error"}
@@ -69,6 +69,17 @@ def load_dialects(folder: Path) -> dict[str, DialectMapping]:
         _build(path.stem, load_mapping_file(path)) for path in sorted((folder / "dialects").glob("*.yaml"))
     ]
     return {dialect.name: dialect for dialect in dialects}
+
+
+def check_dialects(folder: Path) -> list[str]:
+    """Every problem in `<folder>/dialects/*.yaml`, one per file (empty when all is well)."""
+    problems = []
+    for path in sorted((folder / "dialects").glob("*.yaml")):
+        try:
+            _build(path.stem, load_mapping_file(path))
+        except MappingLoadError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _paths(tree: LineDict, key: str) -> tuple[str, ...]:
