@@ -44,6 +44,7 @@ async def speech(request: Request[Any, Any, Any]) -> Response[Any]:
 # multipart fields that may repeat (OpenAI's SDKs send them as `name[]`)
 _LIST_FIELDS = {"timestamp_granularities", "include"}
 _NUMBER_FIELDS = {"temperature"}
+_BOOLEAN_FIELDS = {"stream"}  # form fields are text: "true" / "false"
 
 
 async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
@@ -92,6 +93,11 @@ def _check_upload(canonical: dict[str, Any]) -> None:
             canonical[name] = float(canonical[name])
         except (TypeError, ValueError):
             raise InvalidRequest(f"{name} must be a number", param=name) from None
+    for name in _BOOLEAN_FIELDS & canonical.keys():
+        flag = str(canonical[name]).lower()
+        if flag not in ("true", "false"):
+            raise InvalidRequest(f"{name} must be true or false", param=name)
+        canonical[name] = flag == "true"
 
 
 @post(["/v1/audio/transcriptions", "/audio/transcriptions"], guards=[require_key], status_code=200)

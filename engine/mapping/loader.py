@@ -299,7 +299,15 @@ def _build_params(operation: str, spec: Any, parent: LineDict) -> ParamPolicy:
 def _build_limits(spec: LineDict) -> dict[str, Limit]:
     limits = {}
     for name, rule in (spec.get("limits") or {}).items():
-        if not isinstance(rule, dict) or not set(rule) <= {"min", "max", "clamp"}:
-            raise fail(spec, "limits", f"limit for {name!r} takes min, max and clamp")
-        limits[str(name)] = Limit(rule.get("min"), rule.get("max"), bool(rule.get("clamp", False)))
+        if not isinstance(rule, dict) or not set(rule) <= {"min", "max", "clamp", "one_of"}:
+            raise fail(spec, "limits", f"limit for {name!r} takes min, max and clamp, or one_of")
+        one_of = rule.get("one_of")
+        if one_of is not None and not isinstance(one_of, list):
+            raise fail(spec, "limits", f"one_of for {name!r} must be a list of values")
+        limits[str(name)] = Limit(
+            rule.get("min"),
+            rule.get("max"),
+            bool(rule.get("clamp", False)),
+            tuple(plain(one_of)) if one_of is not None else None,
+        )
     return limits

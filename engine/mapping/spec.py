@@ -19,6 +19,7 @@ class Limit:
     minimum: float | None = None
     maximum: float | None = None
     clamp: bool = False  # clamp into range; otherwise a value out of range is a 400
+    one_of: tuple[Any, ...] | None = None  # the values allowed (e.g. response formats); others are a 400
 
 
 @dataclass(frozen=True, slots=True)

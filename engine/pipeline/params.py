@@ -65,6 +65,13 @@ def apply_policy(
 def _apply_limits(request: dict[str, Any], limits: Mapping[str, Limit], provider: str) -> dict[str, Any]:
     for name, limit in limits.items():
         value = request.get(name)
+        if limit.one_of is not None and name in request and value not in limit.one_of:
+            raise InvalidRequest(
+                f"{name}={value!r} is not offered by {provider}: it must be one of "
+                f"{', '.join(map(str, limit.one_of))}",
+                param=name,
+                code="unsupported_value",
+            )
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
         low = limit.minimum is not None and value < limit.minimum
