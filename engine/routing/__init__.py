@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from engine.routing.table import Alias, Capabilities, Cost, Deployment, RoutingTable
+from engine.routing.table import (
+    Alias,
+    Capabilities,
+    Cost,
+    Deployment,
+    Fallbacks,
+    Limits,
+    RouterSettings,
+    RoutingTable,
+)
 
-__all__ = ["Alias", "Capabilities", "Cost", "Deployment", "RoutingTable"]
+__all__ = [
+    "Alias",
+    "Capabilities",
+    "Cost",
+    "Deployment",
+    "Fallbacks",
+    "Limits",
+    "RouterSettings",
+    "RoutingTable",
+]

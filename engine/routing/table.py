@@ -11,7 +11,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Alias", "Capabilities", "Cost", "Deployment", "RoutingTable"]
+__all__ = [
+    "STRATEGIES",
+    "Alias",
+    "Capabilities",
+    "Cost",
+    "Deployment",
+    "Fallbacks",
+    "Limits",
+    "RouterSettings",
+    "RoutingTable",
+]
+
+STRATEGIES = (
+    "simple-shuffle",  # weighted random (LiteLLM's default)
+    "ordered",  # by priority (`order`), then the next
+    "least-busy",  # fewest requests in flight
+    "latency-based-routing",  # lowest moving average of latency (time to first token for streams)
+    "usage-based-routing-v2",  # lowest share of its rpm/tpm used this minute, never over a limit
+    "cost-based-routing",  # lowest price per token from the cost rows
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +57,15 @@ class Cost:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """A deployment's own limits (None: unlimited)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_parallel_requests: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """One upstream model behind an alias, with its provider endpoint and credentials resolved."""
 
@@ -58,6 +86,29 @@ class Deployment:
     costs: tuple[Cost, ...] = ()
     tags: tuple[str, ...] = ()
     source: str = "config"
+    limits: Limits = field(default_factory=Limits)
+    forced_params: Mapping[str, Any] = field(default_factory=dict)  # win over the request (operator's call)
+
+
+@dataclass(frozen=True, slots=True)
+class Fallbacks:
+    """Aliases to try, in order, when every deployment of an alias failed, by why it failed."""
+
+    general: tuple[str, ...] = ()  # any failure (LiteLLM's `fallbacks`)
+    context_window: tuple[str, ...] = ()  # the prompt is too long (`context_window_fallbacks`)
+    content_policy: tuple[str, ...] = ()  # a content filter refused it (`content_policy_fallbacks`)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """LiteLLM's router_settings, with its defaults."""
+
+    routing_strategy: str = "simple-shuffle"
+    num_retries: int = 0  # attempts beyond one per deployment
+    retry_after: float = 0.0  # minimum seconds to wait before retrying
+    allowed_fails: int = 3  # failures per minute a deployment may have before it cools down
+    cooldown_time: float = 5.0  # seconds a deployment is skipped after too many failures
+    enable_pre_call_checks: bool = False  # skip deployments whose context window the prompt exceeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +120,14 @@ class Alias:
     mode: str = "chat"
     created: int = 0  # unix seconds, shown by GET /v1/models
     source: str = "config"
+    routing_strategy: str | None = None  # None: the router's global strategy
+    fallbacks: Fallbacks = field(default_factory=Fallbacks)
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingTable:
     aliases: Mapping[str, Alias] = field(default_factory=dict)
+    settings: RouterSettings = field(default_factory=RouterSettings)
 
     def get(self, name: str) -> Alias | None:
         return self.aliases.get(name)

@@ -32,4 +32,13 @@ def test_package_exports() -> None:
     assert engine.__all__ == ["__version__"]
     from engine.routing import __all__ as routing
 
-    assert sorted(routing) == ["Alias", "Capabilities", "Cost", "Deployment", "RoutingTable"]
+    assert sorted(routing) == [
+        "Alias",
+        "Capabilities",
+        "Cost",
+        "Deployment",
+        "Fallbacks",
+        "Limits",
+        "RouterSettings",
+        "RoutingTable",
+    ]
