@@ -44,9 +44,19 @@ def _run_sync(connection: Connection) -> None:
 
 async def _run_online(url: str) -> None:
     engine = create_engine(url)
+    sqlite = make_url(url).get_backend_name() == "sqlite"
     try:
         async with engine.connect() as connection:
+            if sqlite:
+                # Batch mode rebuilds a table (copy, DROP, rename); with foreign keys on, the DROP would
+                # cascade into the child rows. Off for the migration (outside any transaction, or SQLite
+                # ignores it), checked afterwards.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.run_sync(_run_sync)
+            if sqlite:
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
             await connection.commit()
     finally:
         await engine.dispose()

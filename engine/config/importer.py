@@ -2,7 +2,11 @@
 
 Rows are matched by stable identities (provider name derived from its endpoint, alias name,
 (source, source_key) for deployments), and a column is only assigned when its value differs, so a
-re-import of the same file issues no UPDATE and keeps ids and updated_at.
+re-import of the same file issues no UPDATE and keeps ids and updated_at. Router settings and
+fallbacks are kept per source too (`engine.config.router_import`).
+
+An alias row is shared by every source serving that name; its `routing_strategy` is set by the source
+that states one, and cleared only by the source that owns the row.
 The caller owns the transaction: `async with factory() as s, s.begin(): await sync_source(...)`.
 """
 
@@ -20,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from engine.config.catalog import ProviderCatalog
 from engine.config.plan import ConfigError, DeploymentSpec, ImportPlan
+from engine.config.router_import import remove_router_config, sync_router_config
 from engine.config.secrets import SecretBox, env_ref_name
 from engine.store.base import utcnow
 from engine.store.models import AliasRow, CapabilityRow, CostRow, DeploymentRow, ProviderRow
@@ -36,6 +41,7 @@ class ImportReport:
     deleted: int = 0
     aliases_deleted: int = 0
     providers_deleted: int = 0
+    settings_changed: int = 0  # router settings and fallback rows created, updated or deleted
     warnings: list[str] = field(default_factory=list)
 
 
@@ -60,7 +66,28 @@ def _check_modes(plan: ImportPlan) -> dict[str, str]:
                 f"{plan.origin}: alias {alias!r} mixes modes ({', '.join(sorted(found))}); "
                 "one alias serves one kind of request: give the others their own model_name"
             )
+    _check_embedding_models(plan, modes)
     return {alias: found.pop() for alias, found in modes.items()}
+
+
+def _check_embedding_models(plan: ImportPlan, modes: dict[str, set[str]]) -> None:
+    """Refuse an embedding alias served by different models: their vectors are not comparable.
+
+    A vector store built with one model answers nonsense to queries embedded by another, so fallback
+    between deployments of an embedding alias is only safe across copies of the same model.
+    """
+    models: dict[str, set[str]] = {}
+    for spec in plan.deployments:
+        if modes[spec.alias] == {"embedding"}:
+            models.setdefault(spec.alias, set()).add(f"{spec.provider}/{spec.upstream_model}")
+    for alias, found in models.items():
+        if len(found) > 1:
+            raise ConfigError(
+                f"{plan.origin}: embedding alias {alias!r} mixes models ({', '.join(sorted(found))}); "
+                "vectors from different models cannot be compared, so one alias must serve one model "
+                "(deployments of the same model on several servers are fine): give the others their own "
+                "model_name"
+            )
 
 
 class _Sync:
@@ -123,13 +150,15 @@ class _Sync:
         )
         return row
 
-    def alias(self, name: str, mode: str) -> AliasRow:
+    def alias(self, name: str, mode: str, strategy: str | None) -> AliasRow:
         row = self.aliases.get(name)
         if row is None:
-            row = AliasRow(name=name, mode=mode, source=self.source, display_name=None)
+            row = AliasRow(name=name, mode=mode, source=self.source, display_name=None, routing_strategy=None)
             self.session.add(row)
             self.aliases[name] = row
-        elif row.mode != mode:
+        if (strategy is not None or row.source == self.source) and row.routing_strategy != strategy:
+            row.routing_strategy = strategy
+        if row.mode != mode:
             if row.source != self.source:
                 raise ConfigError(
                     f"alias {name!r} is already served as {row.mode} (from {row.source}); "
@@ -189,7 +218,10 @@ def _deployment_values(spec: DeploymentSpec, alias: AliasRow, provider: Provider
         "weight": spec.weight,
         "priority": spec.priority,
         "params": dict(spec.params),
-        "limits": dict(spec.limits),
+        "forced_params": dict(spec.forced_params),
+        "rpm": spec.limits.get("rpm"),
+        "tpm": spec.limits.get("tpm"),
+        "max_parallel_requests": spec.limits.get("max_parallel_requests"),
         "timeout": spec.timeout,
         "tags": list(spec.tags),
         "mode": spec.mode,
@@ -239,7 +271,8 @@ async def sync_source(
     for spec in plan.deployments:
         if spec.provider not in catalog.providers:
             report.warnings.append(f"{spec.alias}: provider mapping {spec.provider!r} is not installed")
-        values = _deployment_values(spec, sync.alias(spec.alias, modes[spec.alias]), sync.provider(spec))
+        alias = sync.alias(spec.alias, modes[spec.alias], plan.alias_strategies.get(spec.alias))
+        values = _deployment_values(spec, alias, sync.provider(spec))
         row = existing.pop(spec.source_key, None)
         if row is None:
             row = DeploymentRow(source=source, source_key=spec.source_key, **values)
@@ -259,14 +292,16 @@ async def sync_source(
         await session.delete(row)
         report.deleted += 1
     await _delete_orphans(session, source, report)
+    report.settings_changed = await sync_router_config(session, plan, source)
     return report
 
 
 async def remove_source(session: AsyncSession, source: str) -> ImportReport:
-    """Delete every deployment of `source`, then its aliases and providers left unused."""
+    """Delete every deployment of `source`, its aliases and providers left unused, its router settings."""
     report = ImportReport(source=source)
     for row in (await _existing_deployments(session, source)).values():
         await session.delete(row)
         report.deleted += 1
     await _delete_orphans(session, source, report)
+    report.settings_changed = await remove_router_config(session, source)
     return report

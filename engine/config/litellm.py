@@ -2,6 +2,17 @@
 
 Unknown keys are warned about once per key path, never fatal; structural problems raise `ConfigError`
 naming the file and the entry. Provider knowledge comes from the `ProviderCatalog` only.
+`router_settings` (and fallbacks) are read by `engine.config.litellm_router`.
+
+Turnout's own extensions, which LiteLLM does not know:
+
+- `model_info.routing_strategy`: this alias's strategy instead of the router's (one of `STRATEGIES`);
+  every entry of the alias that states one must state the same, else `ConfigError`. Entries that
+  state none do not disagree.
+- `litellm_params.turnout_forced_params: {temperature: 0}`: parameters that win over the request
+  (the operator's override), where plain `litellm_params` are only defaults a request may change.
+
+Per deployment limits (`Limits`): `litellm_params.rpm`, `tpm`, `max_parallel_requests`.
 """
 
 from __future__ import annotations
@@ -14,16 +25,18 @@ from typing import Any
 import yaml
 
 from engine.config.catalog import ProviderCatalog
+from engine.config.litellm_router import ROUTER_KEYS, normalize_strategy, parse_router_settings
 from engine.config.plan import ConfigError, DeploymentSpec, ImportPlan
-from engine.routing.table import Capabilities
+from engine.routing.table import STRATEGIES, Capabilities
 
 __all__ = ["load_model_set", "parse_litellm_config", "parse_litellm_data"]
 
 PRIVACY_TIERS = ("local", "self-hosted", "third-party")
+_LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
 _SETTINGS = {"general_settings": {"master_key"}, "litellm_settings": {"drop_params", "request_timeout"}}
 _ROUTING_PARAMS = {
     "model", "custom_llm_provider", "api_base", "base_url", "api_key", "api_version", "timeout",
-    "stream_timeout", "weight", "order", "priority", "rpm", "tpm", "tags",
+    "stream_timeout", "weight", "order", "priority", "tags", "turnout_forced_params", *_LIMIT_KEYS,
 }  # fmt: skip
 # LiteLLM's own client knobs: meaningless to an upstream, so not passed on as parameter defaults.
 _LITELLM_ONLY_PARAMS = {
@@ -50,7 +63,9 @@ CAPABILITY_FLAGS = {
     "supports_response_schema": "json_schema",
 }
 _CONTEXT_KEYS = ("max_tokens", "max_input_tokens", "max_output_tokens")
-_QUIET_INFO = {"id", "mode", "tags", "privacy_tier", "litellm_provider", *_CONTEXT_KEYS, *COST_KEYS}
+_QUIET_INFO = {
+    "id", "mode", "tags", "privacy_tier", "litellm_provider", "routing_strategy", *_CONTEXT_KEYS, *COST_KEYS,
+}  # fmt: skip
 
 
 class _Parser:
@@ -58,6 +73,7 @@ class _Parser:
         self.origin = origin
         self.catalog = catalog
         self.warnings: dict[str, None] = {}  # ordered set
+        self.strategies: dict[str, str] = {}  # alias -> model_info.routing_strategy
 
     def warn(self, path: str) -> None:
         self.warnings.setdefault(f"{path} is not used by Turnout", None)
@@ -123,7 +139,7 @@ class _Parser:
             for key, value in values.items():
                 if key in keys:
                     found[key] = value
-                else:
+                elif key not in ROUTER_KEYS:  # those are engine.config.litellm_router's
                     self.warn(f"{section}.{key}")
         if "request_timeout" in found:
             timeout = self.number(found["request_timeout"], "litellm_settings", "request_timeout")
@@ -151,6 +167,7 @@ class _Parser:
         number = seen.get(alias, 0)
         seen[alias] = number + 1
         source_key = self.text(info.get("id"), where, "model_info.id") or f"{alias}#{number}"
+        self.strategy(alias, info, where)
         provider, upstream = self.provider(params, where)
         return DeploymentSpec(
             alias=alias,
@@ -174,6 +191,39 @@ class _Parser:
             "privacy_tier": tier,
         }
 
+    def strategy(self, alias: str, info: dict[str, Any], where: str) -> None:
+        if info.get("routing_strategy") is None:
+            return
+        stated_here = info["routing_strategy"]
+        strategy = normalize_strategy(stated_here)
+        if strategy is None:
+            known = ", ".join(STRATEGIES)
+            raise self.fail(where, f"unknown model_info.routing_strategy {stated_here!r}; one of {known}")
+        stated = self.strategies.setdefault(alias, strategy)
+        if stated != strategy:
+            raise self.fail(
+                where,
+                f"model_info.routing_strategy {strategy!r} disagrees with {stated!r} stated by another "
+                f"entry of {alias!r}; an alias has one strategy",
+            )
+
+    def limits(self, params: dict[str, Any], where: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for key in _LIMIT_KEYS:
+            if params.get(key) is not None:
+                found[key] = self.integer(params[key], where, f"litellm_params.{key}")
+                if found[key] < 0:
+                    raise self.fail(where, f"litellm_params.{key} must be 0 or more")
+        return found
+
+    def forced(self, params: dict[str, Any], where: str) -> dict[str, Any]:
+        forced = params.get("turnout_forced_params")
+        if forced is None:
+            return {}
+        if not isinstance(forced, dict) or not all(isinstance(key, str) for key in forced):
+            raise self.fail(where, "litellm_params.turnout_forced_params must be a mapping of parameters")
+        return dict(forced)
+
     def routing(self, params: dict[str, Any], where: str) -> dict[str, Any]:
         timeout = params.get("timeout", params.get("stream_timeout"))
         order = params.get("order", params.get("priority", 0))
@@ -188,7 +238,8 @@ class _Parser:
             "priority": self.integer(order, where, "litellm_params.order"),
             "timeout": None if timeout is None else self.number(timeout, where, "litellm_params.timeout"),
             "params": extra,
-            "limits": {key: self.integer(params[key], where, key) for key in ("rpm", "tpm") if key in params},
+            "limits": self.limits(params, where),
+            "forced_params": self.forced(params, where),
         }
 
     def model_info(self, info: dict[str, Any], params: dict[str, Any], where: str) -> dict[str, Any]:
@@ -227,7 +278,7 @@ class _Parser:
         model_list = data.get("model_list") or []
         if not isinstance(model_list, list):
             raise ConfigError(f"{self.origin}: model_list must be a list")
-        for key in data.keys() - {"model_list", *_SETTINGS}:
+        for key in data.keys() - {"model_list", "router_settings", *_SETTINGS}:
             self.warn(str(key))
         settings = self.settings(data)
         seen: dict[str, int] = {}
@@ -236,7 +287,18 @@ class _Parser:
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ConfigError(f"{self.origin}: model_info.id repeated: {', '.join(duplicates)}")
-        return ImportPlan(self.origin, deployments, settings, list(self.warnings))
+        router = parse_router_settings(data, self.origin, seen)
+        for warning in router.warnings:
+            self.warnings.setdefault(warning, None)
+        return ImportPlan(
+            self.origin,
+            deployments,
+            settings,
+            router_settings=router.settings,
+            fallbacks=router.fallbacks,
+            alias_strategies=dict(self.strategies),
+            warnings=list(self.warnings),
+        )
 
 
 def parse_litellm_data(data: Any, catalog: ProviderCatalog, *, origin: str = "<config>") -> ImportPlan:

@@ -8,7 +8,10 @@ from typing import Any
 
 from engine.routing.table import Capabilities
 
-__all__ = ["ConfigError", "DeploymentSpec", "ImportPlan"]
+__all__ = ["FALLBACK_KINDS", "ConfigError", "DeploymentSpec", "ImportPlan"]
+
+# the kinds of fallback, named as `Fallbacks` fields; LiteLLM key: `fallbacks`, `<kind>_fallbacks`
+FALLBACK_KINDS = ("general", "context_window", "content_policy")
 
 
 class ConfigError(ValueError):
@@ -32,7 +35,8 @@ class DeploymentSpec:
     priority: int = 0
     timeout: float | None = None
     params: dict[str, Any] = field(default_factory=dict)  # per-model parameter defaults
-    limits: dict[str, Any] = field(default_factory=dict)  # rpm / tpm
+    limits: dict[str, int] = field(default_factory=dict)  # rpm / tpm / max_parallel_requests, as stated
+    forced_params: dict[str, Any] = field(default_factory=dict)  # turnout_forced_params: win over the request
     tags: tuple[str, ...] = ()
     capabilities: Capabilities = field(default_factory=Capabilities)
     extra_capabilities: dict[str, Any] = field(default_factory=dict)  # other supports_* flags
@@ -45,4 +49,12 @@ class ImportPlan:
     deployments: list[DeploymentSpec] = field(default_factory=list)
     # master_key (may be an `os.environ/NAME` reference), drop_params, request_timeout
     settings: dict[str, Any] = field(default_factory=dict)
+    # router_settings (and the same keys under litellm_settings), only the keys the file states,
+    # validated: routing_strategy, num_retries, retry_after, allowed_fails, cooldown_time,
+    # enable_pre_call_checks
+    router_settings: dict[str, Any] = field(default_factory=dict)
+    # kind (general | context_window | content_policy) -> alias -> aliases to try, in order
+    fallbacks: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # alias -> its own routing strategy (model_info.routing_strategy, Turnout's extension)
+    alias_strategies: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

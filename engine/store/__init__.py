@@ -9,7 +9,19 @@ from engine.store.models import (
     CapabilityRow,
     CostRow,
     DeploymentRow,
+    FallbackRow,
     ProviderRow,
+    RouterSettingRow,
 )
 
-__all__ = ["COST_UNITS", "AliasRow", "Base", "CapabilityRow", "CostRow", "DeploymentRow", "ProviderRow"]
+__all__ = [
+    "COST_UNITS",
+    "AliasRow",
+    "Base",
+    "CapabilityRow",
+    "CostRow",
+    "DeploymentRow",
+    "FallbackRow",
+    "ProviderRow",
+    "RouterSettingRow",
+]

@@ -23,6 +23,8 @@ class AliasRow(TimestampMixin, Base):
     mode: Mapped[str] = mapped_column(String(50))  # chat | embedding | audio_speech | ...
     display_name: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(50))
+    # this alias's own strategy (model_info.routing_strategy), None: the router's
+    routing_strategy: Mapped[str | None] = mapped_column(String(50))
 
     deployments: Mapped[list[DeploymentRow]] = relationship(
         back_populates="alias", lazy="raise", cascade="all, delete-orphan"

@@ -29,7 +29,12 @@ class DeploymentRow(TimestampMixin, Base):
     weight: Mapped[float] = mapped_column(default=1.0)
     priority: Mapped[int] = mapped_column(default=0)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per-model parameter defaults
-    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rpm / tpm, enforced later
+    # parameters that win over the request (`turnout_forced_params`); `params` are only defaults
+    forced_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the deployment's own limits, None: unlimited (enforced by the router, per process)
+    rpm: Mapped[int | None]  # requests per minute
+    tpm: Mapped[int | None]  # tokens per minute
+    max_parallel_requests: Mapped[int | None]  # requests in flight at once
     timeout: Mapped[float | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
     mode: Mapped[str] = mapped_column(String(50))

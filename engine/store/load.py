@@ -2,23 +2,52 @@
 
 Credentials are resolved here, at load time: `os.environ/NAME` references from the environment,
 literal keys decrypted. Deployments whose provider mapping is not installed are skipped with a warning.
+
+Router settings and fallbacks are stored per source. When several sources state the same setting, or
+a fallback list for the same (alias, kind), the first source in `SOURCE_PRECEDENCE` wins: the operator's
+config over Turnout's default alias set (other sources follow, by name). Settings no source states keep
+`RouterSettings`' defaults. The fallback alias "*" serves every alias without its own list of that kind;
+targets that no loaded alias serves are dropped with a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
+from engine.config.litellm_router import WILDCARD, normalize_strategy
+from engine.config.plan import FALLBACK_KINDS
 from engine.config.secrets import SecretBox, env_ref_name, resolve_env_ref
-from engine.routing.table import Alias, Capabilities, Cost, Deployment, RoutingTable
-from engine.store.models import AliasRow, CapabilityRow, DeploymentRow, ProviderRow
+from engine.routing.table import (
+    Alias,
+    Capabilities,
+    Cost,
+    Deployment,
+    Fallbacks,
+    Limits,
+    RouterSettings,
+    RoutingTable,
+)
+from engine.store.models import (
+    AliasRow,
+    CapabilityRow,
+    DeploymentRow,
+    FallbackRow,
+    ProviderRow,
+    RouterSettingRow,
+)
 
-__all__ = ["load_routing_table"]
+__all__ = ["SOURCE_PRECEDENCE", "load_routing_table"]
+
+SOURCE_PRECEDENCE = ("config", "defaults")  # engine.bootstrap's sources, the winner first
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +108,91 @@ def _deployment(row: DeploymentRow, defaults: ProviderDefaults, secrets: SecretB
         costs=tuple(Cost(cost.unit, cost.price) for cost in sorted(row.costs, key=lambda cost: cost.unit)),
         tags=tuple(row.tags),
         source=row.source,
+        limits=Limits(rpm=row.rpm, tpm=row.tpm, max_parallel_requests=row.max_parallel_requests),
+        forced_params=dict(row.forced_params),
     )
 
 
+def _ranked(rows: Iterable[Any], precedence: Sequence[str]) -> list[Any]:
+    """Rows with a `source`, the winning source LAST (so later assignments win), then by id."""
+
+    def rank(row: Any) -> tuple[int, str, int]:
+        known = precedence.index(row.source) if row.source in precedence else len(precedence)
+        return (known, row.source, row.id)
+
+    return sorted(rows, key=rank, reverse=True)
+
+
+_SETTING_TYPES = {field.name: type(field.default) for field in dataclasses.fields(RouterSettings)}
+
+
+def _setting(key: str, value: Any) -> Any:
+    """The value as `RouterSettings` types it, or None when it is not one (a row from elsewhere)."""
+    kind = _SETTING_TYPES.get(key)
+    if key == "routing_strategy":
+        return normalize_strategy(value)
+    if kind is None or isinstance(value, bool) is not (kind is bool):
+        return None
+    if kind is float and isinstance(value, int | float):
+        return float(value)
+    return value if isinstance(value, kind) else None
+
+
+def _router_settings(rows: Iterable[RouterSettingRow], precedence: Sequence[str]) -> RouterSettings:
+    values: dict[str, Any] = {}
+    for row in _ranked(rows, precedence):
+        value = _setting(row.key, row.value)
+        if value is None:
+            log.warning("ignoring router setting %s=%r from %s", row.key, row.value, row.source)
+        else:
+            values[row.key] = value
+    return RouterSettings(**values)
+
+
+def _fallback_lists(
+    rows: Iterable[FallbackRow], precedence: Sequence[str]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(alias, kind) -> targets, each list whole from the winning source (lists are never merged)."""
+    by_source: dict[tuple[str, str], dict[str, list[FallbackRow]]] = {}
+    for row in _ranked(rows, precedence):
+        by_source.setdefault((row.alias, row.kind), {}).setdefault(row.source, []).append(row)
+    # _ranked puts the winner last; dicts keep insertion order
+    return {
+        key: tuple(row.target for row in sorted(list(sources.values())[-1], key=lambda row: row.position))
+        for key, sources in by_source.items()
+    }
+
+
+def _with_fallbacks(aliases: dict[str, Alias], lists: dict[tuple[str, str], tuple[str, ...]]) -> None:
+    """Attach each alias's fallbacks, dropping targets no alias serves (and the alias itself)."""
+    unknown = sorted({t for targets in lists.values() for t in targets if t not in aliases})
+    if unknown:
+        log.warning("fallbacks name aliases nothing serves; dropped: %s", ", ".join(unknown))
+    for name, alias in aliases.items():
+        found: dict[str, tuple[str, ...]] = {}
+        for kind in FALLBACK_KINDS:
+            targets = lists.get((name, kind), lists.get((WILDCARD, kind), ()))
+            found[kind] = tuple(t for t in targets if t in aliases and t != name)
+        if any(found.values()):
+            aliases[name] = dataclasses.replace(alias, fallbacks=Fallbacks(**found))
+
+
+def _strategy(alias: AliasRow) -> str | None:
+    strategy = normalize_strategy(alias.routing_strategy)
+    if alias.routing_strategy is not None and strategy is None:
+        log.warning("alias %s: unknown routing strategy %r; using the router's", alias.name,
+                    alias.routing_strategy)  # fmt: skip
+    return strategy
+
+
 async def load_routing_table(
-    session: AsyncSession, catalog: ProviderCatalog, secrets: SecretBox
+    session: AsyncSession,
+    catalog: ProviderCatalog,
+    secrets: SecretBox,
+    *,
+    precedence: Sequence[str] = SOURCE_PRECEDENCE,
 ) -> RoutingTable:
-    """Every alias with its usable deployments, ordered by (priority, id)."""
+    """Every alias with its usable deployments, ordered by (priority, id), its fallbacks; the settings."""
     rows = await session.scalars(
         select(AliasRow)
         .order_by(AliasRow.name)
@@ -117,5 +224,8 @@ async def load_routing_table(
             mode=alias.mode,
             created=_unix(alias.created_at),
             source=alias.source,
+            routing_strategy=_strategy(alias),
         )
-    return RoutingTable(aliases=aliases)
+    _with_fallbacks(aliases, _fallback_lists(await session.scalars(select(FallbackRow)), precedence))
+    settings = _router_settings(await session.scalars(select(RouterSettingRow)), precedence)
+    return RoutingTable(aliases=aliases, settings=settings)

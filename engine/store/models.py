@@ -7,6 +7,18 @@ from engine.store.base import Base
 from engine.store.capability import CapabilityRow
 from engine.store.cost import COST_UNITS, CostRow
 from engine.store.deployment import DeploymentRow
+from engine.store.fallback import FallbackRow
 from engine.store.provider import ProviderRow
+from engine.store.router_setting import RouterSettingRow
 
-__all__ = ["COST_UNITS", "AliasRow", "Base", "CapabilityRow", "CostRow", "DeploymentRow", "ProviderRow"]
+__all__ = [
+    "COST_UNITS",
+    "AliasRow",
+    "Base",
+    "CapabilityRow",
+    "CostRow",
+    "DeploymentRow",
+    "FallbackRow",
+    "ProviderRow",
+    "RouterSettingRow",
+]

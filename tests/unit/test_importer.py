@@ -17,11 +17,20 @@ from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import parse_litellm_data
 from engine.config.plan import ConfigError, ImportPlan
 from engine.config.secrets import SecretBox
-from engine.routing.table import RoutingTable
+from engine.routing.table import Fallbacks, Limits, RouterSettings, RoutingTable
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
 from engine.store.migrate import upgrade_to_head
-from engine.store.models import AliasRow, Base, CapabilityRow, CostRow, DeploymentRow, ProviderRow
+from engine.store.models import (
+    AliasRow,
+    Base,
+    CapabilityRow,
+    CostRow,
+    DeploymentRow,
+    FallbackRow,
+    ProviderRow,
+    RouterSettingRow,
+)
 from tests.support.catalog import TEST_CATALOG
 
 T = TypeVar("T")
@@ -101,7 +110,9 @@ class Db:
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         async def read(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
             found: dict[str, list[tuple[Any, ...]]] = {}
-            for model in (ProviderRow, AliasRow, DeploymentRow, CapabilityRow, CostRow):
+            for model in (
+                ProviderRow, AliasRow, DeploymentRow, CapabilityRow, CostRow, RouterSettingRow, FallbackRow,
+            ):  # fmt: skip
                 table = Base.metadata.tables[model.__tablename__]
                 rows = await session.execute(select(table).order_by(table.c.id))
                 found[table.name] = [tuple(row) for row in rows]
@@ -139,7 +150,7 @@ def test_sources_are_kept_apart(tmp_path: Path) -> None:
     db.sync(_plan(with_embedding=False))
     other = {"model_list": [{"model_name": "embed", "litellm_params": {"model": "ollama/nomic"}}]}
     db.sync(parse_litellm_data(other, CATALOG), source="defaults")
-    sources = {(row[1], row[-3]) for row in db.snapshot()["aliases"]}
+    sources = {(row[1], row[4]) for row in db.snapshot()["aliases"]}
     assert sources == {("chat", "config"), ("vllm", "config"), ("embed", "defaults")}
     removed = db.run(lambda session: remove_source(session, "config"))
     assert (removed.deleted, removed.aliases_deleted) == (3, 2)
@@ -154,6 +165,23 @@ def test_mixed_modes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="alias 'chat' mixes modes \\(chat, embedding\\)"):
         db.sync(parse_litellm_data(data, CATALOG, origin="test.yaml"))
     assert db.sync(plan).created == 4  # the refused import wrote nothing
+
+
+def test_embedding_alias_refuses_mixed_models(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+    entries = [
+        {"model_name": "embed", "litellm_params": {"model": "ollama/nomic-embed-text", "api_base": url}}
+        for url in ("http://a:11434", "http://b:11434")
+    ]
+    entries.append({"model_name": "embed", "litellm_params": {"model": "text-embedding-3-small"}})
+    for entry in entries:
+        entry["model_info"] = {"mode": "embedding"}
+    mixed = parse_litellm_data({"model_list": entries}, CATALOG, origin="rag.yaml")
+    with pytest.raises(ConfigError, match=r"rag\.yaml: embedding alias 'embed' mixes models") as refused:
+        db.sync(mixed)
+    assert "ollama/nomic-embed-text, openai/text-embedding-3-small" in str(refused.value)
+    same_model = parse_litellm_data({"model_list": entries[:2]}, CATALOG, origin="rag.yaml")
+    assert db.sync(same_model).created == 2  # one model on two servers is a safe fallback
 
 
 def test_routing_table_resolves_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,3 +229,129 @@ def test_unknown_mapping_is_skipped_when_loading(tmp_path: Path, caplog: pytest.
     assert [d.provider for d in table.aliases["chat"].deployments] == ["openai"]
     assert "embed" not in table.aliases
     assert "provider mapping 'ollama' is not installed" in caplog.text
+
+
+def _routed(**router: Any) -> dict[str, Any]:
+    """The test config with router settings, an alias strategy, limits and forced parameters."""
+    data = _config()
+    chat_local, chat_hosted = data["model_list"][:2]
+    chat_local["model_info"]["routing_strategy"] = "least-busy"
+    chat_hosted["litellm_params"].update(rpm=100, tpm=50_000, max_parallel_requests=4)
+    chat_hosted["litellm_params"]["turnout_forced_params"] = {"temperature": 0}
+    data["router_settings"] = router or {
+        "routing_strategy": "latency-based-routing",
+        "num_retries": 2,
+        "cooldown_time": 10,
+        "fallbacks": [{"chat": ["vllm", "gpt-4o"]}],
+        "context_window_fallbacks": [{"*": ["vllm"]}],
+    }
+    return data
+
+
+def _routed_plan(**router: Any) -> ImportPlan:
+    return parse_litellm_data(_routed(**router), CATALOG, origin="test.yaml")
+
+
+def test_router_config_imports_idempotently_and_loads(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+    first = db.sync(_routed_plan())
+    assert first.settings_changed == 3 + 3  # settings; fallback rows
+    before = db.snapshot()
+    again = db.sync(_routed_plan())
+    assert (again.updated, again.unchanged, again.settings_changed) == (0, 4, 0)
+    assert db.snapshot() == before
+    table = db.table()
+    assert table.settings == RouterSettings(
+        routing_strategy="latency-based-routing", num_retries=2, cooldown_time=10.0
+    )
+    chat = table.aliases["chat"]
+    assert chat.routing_strategy == "least-busy" and table.aliases["vllm"].routing_strategy is None
+    # gpt-4o: served by no source, dropped; "*" serves every alias without its own list, not itself
+    assert chat.fallbacks == Fallbacks(general=("vllm",), context_window=("vllm",))
+    assert table.aliases["vllm"].fallbacks == Fallbacks()
+    assert table.aliases["embed"].fallbacks == Fallbacks(context_window=("vllm",))
+    local, hosted = chat.deployments
+    assert (local.limits, local.forced_params) == (Limits(), {})
+    assert hosted.limits == Limits(rpm=100, tpm=50_000, max_parallel_requests=4)
+    assert hosted.forced_params == {"temperature": 0} and "temperature" not in hosted.params
+
+
+def test_router_config_changes_are_written_and_removed(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+    db.sync(_routed_plan())
+    changed = db.sync(
+        _routed_plan(routing_strategy="latency-based-routing", num_retries=3, fallbacks=[{"chat": ["embed"]}])
+    )
+    assert changed.settings_changed == 1 + 1 + 2 + 1  # num_retries; cooldown_time; 2 positions; "*"
+    table = db.table()
+    assert table.settings == RouterSettings(routing_strategy="latency-based-routing", num_retries=3)
+    assert table.aliases["chat"].fallbacks == Fallbacks(general=("embed",))
+    plain = db.sync(_plan())  # no router settings, no alias strategy, no limits
+    assert plain.updated == 1 and plain.settings_changed == 3
+    table = db.table()
+    assert table.settings == RouterSettings() and table.aliases["chat"].routing_strategy is None
+    assert table.aliases["chat"].deployments[1].limits == Limits()
+    db.sync(_routed_plan())
+    removed = db.run(lambda session: remove_source(session, "config"))
+    assert removed.settings_changed == 6
+    assert db.snapshot()["router_settings"] == db.snapshot()["fallbacks"] == []
+
+
+def test_config_source_wins_over_defaults(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+    defaults = {
+        "model_list": [{"model_name": "small", "litellm_params": {"model": "ollama/qwen3:0.6b"}}],
+        "router_settings": {
+            "routing_strategy": "ordered",
+            "allowed_fails": 1,
+            "fallbacks": [{"chat": ["small"]}, {"small": ["chat"]}],
+        },
+    }
+    db.sync(parse_litellm_data(defaults, CATALOG, origin="defaults.yaml"), source="defaults")
+    db.sync(_routed_plan())
+    table = db.table()
+    assert table.settings == RouterSettings(
+        routing_strategy="latency-based-routing", num_retries=2, cooldown_time=10.0, allowed_fails=1
+    )
+    assert table.aliases["chat"].fallbacks.general == ("vllm",)  # the config's list, whole
+    assert table.aliases["small"].fallbacks == Fallbacks(general=("chat",), context_window=("vllm",))
+    reversed_order = db.run(
+        lambda session: load_routing_table(session, CATALOG, BOX, precedence=("defaults", "config"))
+    )
+    assert reversed_order.settings.routing_strategy == "ordered"
+    assert reversed_order.aliases["chat"].fallbacks.general == ("small",)
+
+
+def test_alias_strategy_of_another_source_is_kept(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+    db.sync(_routed_plan())
+    other = {"model_list": [{"model_name": "chat", "litellm_params": {"model": "ollama/qwen3:0.6b"}}]}
+    db.sync(parse_litellm_data(other, CATALOG), source="defaults")  # states no strategy for "chat"
+    assert db.table().aliases["chat"].routing_strategy == "least-busy"
+    other["model_list"][0]["model_info"] = {"routing_strategy": "ordered"}
+    db.sync(parse_litellm_data(other, CATALOG), source="defaults")  # the latest statement wins
+    assert db.table().aliases["chat"].routing_strategy == "ordered"
+
+
+def test_unusable_router_rows_are_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = Db(tmp_path)
+    db.sync(_plan())
+
+    async def tamper(session: AsyncSession) -> None:
+        session.add_all(
+            [
+                RouterSettingRow(source="config", key="num_retries", value="three"),
+                RouterSettingRow(source="config", key="routing_strategy", value="fastest"),
+                RouterSettingRow(source="config", key="cooldown_time", value=7),
+                RouterSettingRow(source="config", key="enable_pre_call_checks", value=1),
+                RouterSettingRow(source="other", key="from_the_future", value=True),
+            ]
+        )
+        (await session.scalars(select(AliasRow).where(AliasRow.name == "chat"))).one().routing_strategy = "x"
+
+    db.run(tamper)
+    table = db.table()
+    assert table.settings == RouterSettings(cooldown_time=7.0)
+    assert table.aliases["chat"].routing_strategy is None
+    assert "ignoring router setting num_retries='three' from config" in caplog.text
+    assert "alias chat: unknown routing strategy 'x'" in caplog.text

@@ -153,10 +153,15 @@ def test_params_limits_keys_and_costs(tmp_path: Path) -> None:
 def test_unknown_keys_warned_once_per_path(tmp_path: Path) -> None:
     warnings = _plan(tmp_path).warnings
     assert "litellm_settings.set_verbose is not used by Turnout" in warnings
-    assert "router_settings is not used by Turnout" in warnings
     assert "model_list[].litellm_params.max_retries is not used by Turnout" in warnings
     assert "model_list[].model_info.base_model is not used by Turnout" in warnings
-    assert len(warnings) == len(set(warnings)) == 4
+    assert len(warnings) == len(set(warnings)) == 3
+
+
+def test_router_settings_of_the_seed_like_file(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    assert plan.router_settings == {"routing_strategy": "simple-shuffle"}
+    assert plan.fallbacks == {} and plan.alias_strategies == {}
 
 
 def test_json_is_accepted(tmp_path: Path) -> None:

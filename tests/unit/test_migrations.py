@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from engine.store.db import create_engine
-from engine.store.migrate import upgrade_to_head
+from engine.store.migrate import alembic_config, upgrade_to_head
 from engine.store.models import Base
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -54,7 +56,19 @@ def _reset(url: str) -> None:
     asyncio.run(main())
 
 
-EXPECTED = {"alembic_version", "providers", "aliases", "deployments", "capabilities", "costs"}
+EXPECTED = {
+    "alembic_version", "providers", "aliases", "deployments", "capabilities", "costs", "router_settings",
+    "fallbacks",
+}  # fmt: skip
+INITIAL = "69382d679281"
+ROWS = (
+    "INSERT INTO aliases VALUES (1, 'a', 'chat', NULL, 'config', '2026-01-01', '2026-01-01')",
+    "INSERT INTO providers VALUES (1, 'p', 'openai', NULL, NULL, NULL, NULL, NULL, 'config', '2026-01-01', "
+    "'2026-01-01')",
+    "INSERT INTO deployments VALUES (1, 1, 1, 'm', 1.0, 0, '{}', '{\"rpm\": 60, \"tpm\": 1000}', NULL, '[]', "
+    "'chat', 'config', 'k', '2026-01-01', '2026-01-01')",
+    "INSERT INTO capabilities (id, deployment_id, extra) VALUES (1, 1, '{}')",
+)
 
 
 def test_sqlite_upgrade_to_head_matches_models(tmp_path: Path) -> None:
@@ -73,3 +87,49 @@ def test_postgres_upgrade_to_head_matches_models() -> None:
     diff, tables = _check(POSTGRES_URL)
     assert diff == []
     assert tables >= EXPECTED
+
+
+def _sql(url: str, *statements: str) -> list[Any]:
+    """Run the statements; the rows of the last."""
+
+    async def main() -> list[Any]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                rows: list[Any] = []
+                for statement in statements:
+                    result = await connection.execute(text(statement))
+                    rows = list(result.all()) if result.returns_rows else []
+                return rows
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _upgrade_keeps_rows(url: str) -> None:
+    """Rows written under the initial schema survive the router-settings revision, both ways."""
+    command.upgrade(alembic_config(url), INITIAL)
+    _sql(url, *ROWS)
+    upgrade_to_head(url)
+    assert _sql(url, "SELECT rpm, tpm, max_parallel_requests FROM deployments") == [(60, 1000, None)]
+    assert [json.loads(row[0]) if isinstance(row[0], str) else row[0]
+            for row in _sql(url, "SELECT forced_params FROM deployments")] == [{}]  # fmt: skip
+    # batch mode rebuilds tables on SQLite: the children of a rebuilt table must not be cascaded away
+    assert _sql(url, "SELECT count(*) FROM capabilities") == [(1,)]
+    command.downgrade(alembic_config(url), INITIAL)
+    limits = _sql(url, "SELECT limits FROM deployments")[0][0]
+    assert (json.loads(limits) if isinstance(limits, str) else limits) == {"rpm": 60, "tpm": 1000}
+    assert _sql(url, "SELECT count(*) FROM capabilities") == [(1,)]
+    upgrade_to_head(url)
+    assert _check(url)[0] == []
+
+
+def test_sqlite_upgrade_keeps_rows(tmp_path: Path) -> None:
+    _upgrade_keeps_rows(f"sqlite+aiosqlite:///{tmp_path / 'turnout.db'}")
+
+
+@pytest.mark.postgres
+def test_postgres_upgrade_keeps_rows() -> None:
+    _reset(POSTGRES_URL)
+    _upgrade_keeps_rows(POSTGRES_URL)
