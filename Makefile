@@ -36,6 +36,7 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.router
 
 check-mappings: install
 	$(BIN)/turnout mappings check

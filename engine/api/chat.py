@@ -14,4 +14,5 @@ __all__ = ["chat_completions"]
 
 @post(["/v1/chat/completions", "/chat/completions"], guards=[require_key], status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
-    return respond(await request.app.state.gateway.pipeline.complete(await request.body()))
+    privacy = request.headers.get("x-turnout-privacy")
+    return respond(await request.app.state.gateway.pipeline.complete(await request.body(), privacy=privacy))

@@ -75,7 +75,10 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             canonical = _canonical(dialect, body, dict(request.headers))
             if canonical.get("stream") and dialect.stream is None:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
-            outcome = await request.app.state.gateway.pipeline.run(dialect.operation, canonical)
+            privacy = request.headers.get("x-turnout-privacy")
+            outcome = await request.app.state.gateway.pipeline.run(
+                dialect.operation, canonical, privacy=privacy
+            )
             if outcome.stream is None:
                 answer = evaluate(dialect.response, _decode(outcome.body or b"{}"), body)
                 return Response(encode_json(answer), media_type="application/json", headers=outcome.headers)

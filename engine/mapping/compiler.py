@@ -210,6 +210,9 @@ class _Generator:
         cases = spec.get("$cases")
         if not isinstance(cases, dict) or not cases:
             raise self.fail(line, "$switch needs a $cases mapping")
+        misplaced = [k for k in cases if isinstance(k, str) and k.startswith("$")]
+        if misplaced:  # e.g. `$default` indented under `$cases` by mistake
+            raise self.fail(line, f"{misplaced[0]} belongs beside $cases, not inside it")
         branches = ", ".join(
             f"{plain(k)!r}: (lambda: {self.node(v, line_of(v, cases, k) or line)})" for k, v in cases.items()
         )

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import InvalidRequest, ModelNotFound, UpstreamError
+from engine.errors import InvalidRequest, ModelNotFound
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
+from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.images import inline_remote_images
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
@@ -28,6 +29,7 @@ from engine.pipeline.translate import (
     upstream_error,
 )
 from engine.pipeline.validate import decode_chat_request
+from engine.routing.router import Router
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
 
@@ -81,19 +83,22 @@ class Pipeline:
         table: Callable[[], RoutingTable],
         client: UpstreamClient,
         options: PipelineOptions,
+        router: Router | None = None,
     ) -> None:
         self._registry = registry
         self._table = table
         self._client = client
         self._options = options
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
+        self.router = router or Router()
+        self._dispatcher = Dispatcher(self.router, table, self._attempt, drop_params=options.drop_params)
 
-    async def complete(self, raw: bytes) -> Outcome:
+    async def complete(self, raw: bytes, *, privacy: str | None = None) -> Outcome:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
-        return await self.run("chat", decode_chat_request(raw))
+        return await self.run("chat", decode_chat_request(raw), privacy=privacy)
 
-    async def run(self, operation: str, request: dict[str, Any]) -> Outcome:
-        """One already-validated canonical request of `operation`."""
+    async def run(self, operation: str, request: dict[str, Any], *, privacy: str | None = None) -> Outcome:
+        """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach."""
         alias = self._table().get(request["model"])
         if alias is None:
             raise ModelNotFound(
@@ -108,20 +113,8 @@ class Pipeline:
                 param="model",
                 code="unsupported_operation",
             )
-        last_error: UpstreamError | None = None
-        for attempt, deployment in enumerate(alias.deployments, start=1):
-            try:
-                outcome = await self._attempt(operation, request, deployment)
-            except UpstreamError as exc:
-                if not exc.retryable:
-                    raise
-                last_error = exc
-                continue
-            outcome.headers["x-turnout-attempts"] = str(attempt)
-            return outcome
-        if last_error is None:
-            raise InvalidRequest(f"the model {alias.name!r} has no deployment", param="model")
-        raise last_error
+        outcome: Outcome = await self._dispatcher.dispatch(operation, request, alias, privacy)
+        return outcome
 
     def _view(self, deployment: Deployment) -> dict[str, Any]:
         cached = self._views.get(deployment.id)

@@ -126,6 +126,7 @@ name: "{{ request.messages | tool_call_name('c1') }}"
         ('x: "{{ open() }}"', "unknown function 'open'"),
         ('x: "{{ request. }}"', "invalid expression"),
         ("x:\n  $for: request\n  extra: 1", "unknown or mixed keys"),
+        ("x:\n  $switch: request\n  $cases:\n    a: 1\n    $default: 2", "belongs beside"),
     ],
 )
 def test_load_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:

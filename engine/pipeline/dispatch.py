@@ -1,0 +1,232 @@
+"""Trying deployments: the router's order, retries with backoff, cooldowns, and fallbacks by reason.
+
+A retryable failure (unreachable, timeout, 408, 429, 5xx, 529) before anything reached the client moves
+on to the next deployment; past one try per deployment, `num_retries` more tries cycle through them with
+backoff. When every try failed, the alias's fallbacks for that kind of failure (context window, content
+policy, or any) are tried in order, one level deep. Headers tell the client what was tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, UpstreamError
+from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
+from engine.pipeline.tokens import estimate_prompt_tokens
+from engine.routing.router import PRIVACY_LEVELS, Router, Selection
+from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
+
+__all__ = ["Attempt", "Dispatcher"]
+
+Attempt = Callable[
+    [str, dict[str, Any], Deployment], Awaitable[Any]
+]  # (operation, request, deployment) -> Outcome
+MAX_BACKOFF = 10.0  # seconds, also the most an upstream's retry-after is honoured for before retrying
+_CONTEXT_CODES = {"context_length_exceeded"}
+_CONTENT_CODES = {"content_filter", "content_policy_violation"}
+
+
+class Dispatcher:
+    def __init__(
+        self, router: Router, table: Callable[[], RoutingTable], attempt: Attempt, *, drop_params: bool
+    ):
+        self._router = router
+        self._table = table
+        self._attempt = attempt
+        self._drop_params = drop_params
+
+    async def dispatch(
+        self, operation: str, request: dict[str, Any], alias: Alias, privacy: str | None, *, depth: int = 0
+    ) -> Any:
+        settings = self._table().settings
+        prompt_tokens = estimate_prompt_tokens(request)
+        selection = self._select(operation, request, alias, settings, privacy, prompt_tokens)
+        if not selection.ordered:
+            return await self._nothing_to_try(operation, request, alias, selection, privacy, depth)
+        tried: list[str] = []
+        # a lone deployment never cools down (as in LiteLLM): there is nothing to fail over to, and a
+        # cooldown would only turn its own errors into 503s
+        alone = len(alias.deployments) == 1
+        budget = max(len(selection.ordered), 1 + settings.num_retries)
+        last: UpstreamError | None = None
+        for n in range(budget):
+            deployment = selection.ordered[n % len(selection.ordered)]
+            if n >= len(selection.ordered):
+                await asyncio.sleep(_backoff(n - len(selection.ordered), last, settings))
+            try:
+                outcome = await self._try(operation, request, deployment, settings, prompt_tokens, alone)
+            except UpstreamError as exc:
+                tried.append(f"{deployment.provider}/{deployment.upstream_model}={exc.status}")
+                last = exc
+                if not exc.retryable:
+                    break
+                continue
+            tried.append(f"{deployment.provider}/{deployment.upstream_model}=ok")
+            outcome.headers["x-turnout-attempts"] = str(len(tried))
+            outcome.headers["x-turnout-attempted"] = ", ".join(tried)
+            return outcome
+        assert last is not None
+        last.headers.setdefault("x-turnout-attempted", ", ".join(tried))
+        return await self._fall_back(operation, request, alias, last, privacy, depth)
+
+    def _select(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        alias: Alias,
+        settings: RouterSettings,
+        privacy: str | None,
+        prompt_tokens: int,
+    ) -> Selection:
+        tiers = _tiers(privacy)
+        needs = requested_capabilities(request) if operation == "chat" and not self._drop_params else []
+        lacking = (lambda d: any(getattr(d.capabilities, c) is False for c in needs)) if needs else None
+        return self._router.select(alias, settings, tiers=tiers, lacking=lacking, prompt_tokens=prompt_tokens)
+
+    async def _try(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        deployment: Deployment,
+        settings: RouterSettings,
+        prompt_tokens: int,
+        alone: bool,
+    ) -> Any:
+        router = self._router
+        router.started(deployment, prompt_tokens)
+        started = time.monotonic()
+        try:
+            outcome = await self._attempt(operation, request, deployment)
+        except UpstreamError as exc:
+            router.failed(deployment, settings, exc.message, counts=exc.retryable and not alone)
+            raise
+        except BaseException as exc:
+            router.failed(deployment, settings, str(exc), counts=False)
+            raise
+        router.answered(deployment, time.monotonic() - started)
+        if outcome.stream is None:
+            router.finished(deployment, time.monotonic() - started)
+        else:
+            outcome.stream = _tracked(outcome.stream, router, deployment, started)
+        return outcome
+
+    async def _nothing_to_try(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        alias: Alias,
+        selection: Selection,
+        privacy: str | None,
+        depth: int,
+    ) -> Any:
+        excluded = selection.excluded
+        if not alias.deployments:
+            raise InvalidRequest(f"the model {alias.name!r} has no deployment", param="model")
+        if "privacy" in excluded and len(excluded["privacy"]) == len(alias.deployments):
+            tiers = ", ".join(sorted({d.privacy_tier for d in alias.deployments}))
+            raise PermissionDenied(
+                f"the model {alias.name!r} has no deployment allowed for privacy level {privacy!r} "
+                f"(its deployments are {tiers}); nothing was sent",
+                param="x-turnout-privacy",
+                code="privacy_restricted",
+            )
+        if "cooldown" in excluded:
+            wait = max(1, round(self._router.cooldown_left(excluded["cooldown"])))
+            raise UpstreamError(
+                f"every deployment of {alias.name!r} is cooling down after failing; retry in {wait} s",
+                status=503,
+                code="deployments_cooling_down",
+                headers={"retry-after": str(wait)},
+            )
+        if "limit" in excluded:
+            wait = max(1, 60 - int(time.monotonic() % 60))
+            raise UpstreamError(
+                f"every deployment of {alias.name!r} is at its rate limit; retry in {wait} s",
+                status=429,
+                type="rate_limit_error",
+                code="deployment_rate_limited",
+                headers={"retry-after": str(wait)},
+            )
+        if "capability" in excluded:
+            gate_capabilities(request, excluded["capability"][0], drop_params=False)  # raises, naming it
+        error = InvalidRequest(
+            f"the prompt (about {estimate_prompt_tokens(request)} tokens) is longer than the context window "
+            f"of every deployment of {alias.name!r}",
+            param="messages",
+            code="context_length_exceeded",
+        )
+        return await self._fall_back(operation, request, alias, error, privacy, depth)
+
+    async def _fall_back(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        alias: Alias,
+        error: TurnoutError,
+        privacy: str | None,
+        depth: int,
+    ) -> Any:
+        kind, targets = _fallbacks_for(alias, error)
+        table = self._table()
+        for target in targets if depth == 0 else ():
+            other = table.get(target)
+            if other is None or other.name == alias.name:
+                continue
+            try:
+                outcome = await self.dispatch(
+                    operation, {**request, "model": target}, other, privacy, depth=1
+                )
+            except TurnoutError:
+                continue
+            outcome.headers["x-turnout-fallback"] = f"{alias.name} -> {target} ({kind})"
+            return outcome
+        raise error
+
+
+def _tiers(privacy: str | None) -> frozenset[str] | None:
+    if privacy is None:
+        return None
+    tiers = PRIVACY_LEVELS.get(privacy.strip().lower())
+    if tiers is None:
+        raise InvalidRequest(
+            f"x-turnout-privacy must be one of {', '.join(PRIVACY_LEVELS)}; got {privacy!r}",
+            param="x-turnout-privacy",
+        )
+    return tiers
+
+
+def _fallbacks_for(alias: Alias, error: TurnoutError) -> tuple[str, tuple[str, ...]]:
+    code = error.code or ""
+    if code in _CONTEXT_CODES:
+        return "context window", alias.fallbacks.context_window
+    if code in _CONTENT_CODES:
+        return "content policy", alias.fallbacks.content_policy
+    if isinstance(error, UpstreamError) and error.retryable:
+        return "failure", alias.fallbacks.general
+    return "", ()
+
+
+def _backoff(retry: int, last: UpstreamError | None, settings: RouterSettings) -> float:
+    """Exponential from 0.25 s, at least `retry_after`, honouring the upstream's retry-after (capped)."""
+    wait = max(settings.retry_after, 0.25 * (2**retry))
+    told = last.headers.get("retry-after") if last is not None else None
+    if told:
+        try:
+            wait = max(wait, float(told))
+        except ValueError:
+            pass
+    return float(min(wait, MAX_BACKOFF))
+
+
+async def _tracked(
+    stream: AsyncIterator[bytes], router: Router, deployment: Deployment, started: float
+) -> AsyncIterator[bytes]:
+    """The stream, with the deployment counted as busy until it ends (or the client leaves)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        router.finished(deployment, time.monotonic() - started)
