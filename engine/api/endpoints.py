@@ -18,7 +18,8 @@ __all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "t
 
 async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
     canonical = decode_request(operation, await request.body())
-    return respond(await request.app.state.gateway.pipeline.run(operation, canonical))
+    privacy = request.headers.get("x-turnout-privacy")
+    return respond(await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy))
 
 
 @post(["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200)
@@ -72,7 +73,8 @@ async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> 
         else:
             canonical[name] = value
     _check_upload(canonical)
-    return respond(await request.app.state.gateway.pipeline.run(operation, canonical))
+    privacy = request.headers.get("x-turnout-privacy")
+    return respond(await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy))
 
 
 def _check_upload(canonical: dict[str, Any]) -> None:

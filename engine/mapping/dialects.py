@@ -111,7 +111,7 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         response=compile_key(tree, "response", RESPONSE_VARS),
         stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
         error=compile_key(tree, "error", ERROR_VARS),
-        local_routes=_build_local_routes(tree.get("local_routes") or {}, tree),
+        local_routes=_build_local_routes(tree["local_routes"], tree) if "local_routes" in tree else (),
     )
 
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
-from engine.mapping.runtime import MISSING, to_text
+from engine.mapping.runtime import MISSING, MappingRejected, to_text
 
 __all__ = ["FILTERS", "FUNCTIONS", "TESTS"]
 
@@ -234,6 +235,27 @@ def _b64encode(text: Any) -> str:
     return base64.b64encode(raw).decode()
 
 
+def _floats_base64(vector: Any) -> str:
+    """A list of numbers as little-endian float32 bytes in base64: OpenAI's `encoding_format: base64`."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def _estimate_tokens(value: Any, chars_per_token: int = 4) -> int:
+    """A tokenizer-free estimate: ceil(characters / chars_per_token) over every string, key and scalar
+    inside a JSON value (absent and null parts count nothing)."""
+
+    def chars(item: Any) -> int:
+        if item is MISSING or item is None:
+            return 0
+        if isinstance(item, dict):
+            return sum(chars(k) + chars(v) for k, v in item.items())
+        if isinstance(item, list):
+            return sum(chars(v) for v in item)
+        return len(to_text(item))
+
+    return -(-chars(value) // chars_per_token)
+
+
 def _passes_missing(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
         if value is MISSING:
@@ -298,6 +320,8 @@ _RAW_FILTERS: dict[str, Callable[..., Any]] = {
     "short_hash": _short_hash,
     "listify": _listify,
     "b64encode": _b64encode,
+    "estimate_tokens": _estimate_tokens,
+    "floats_base64": _floats_base64,
 }
 
 FILTERS: dict[str, Callable[..., Any]] = {name: _passes_missing(fn) for name, fn in _RAW_FILTERS.items()}
@@ -321,6 +345,10 @@ TESTS: dict[str, Callable[..., bool]] = {
 }
 
 
+def _reject(message: Any, param: Any = None) -> NoReturn:
+    raise MappingRejected(to_text(message), None if param in (None, MISSING) else to_text(param))
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -335,4 +363,5 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "now_iso": _now_iso,
     "range": lambda *args: list(range(*args)),
     "dict": lambda **kwargs: dict(kwargs),
+    "reject": _reject,
 }

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["MISSING", "RUNTIME_GLOBALS", "MappingRuntimeError", "Missing"]
+__all__ = ["MISSING", "RUNTIME_GLOBALS", "MappingRejected", "MappingRuntimeError", "Missing"]
 
 
 class Missing:
@@ -49,6 +49,14 @@ class MappingRuntimeError(Exception):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.detail = message
+
+
+class MappingRejected(MappingRuntimeError):
+    """A mapping refused the request on purpose, with `reject(message, param)`: the client's 400."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__("reject()", message)
+        self.param = param
 
 
 _SANDBOX = SandboxedEnvironment()

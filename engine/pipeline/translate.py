@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import MappingFailed, UpstreamBadResponse, UpstreamStatus
+from engine.errors import InvalidRequest, MappingFailed, UpstreamBadResponse, UpstreamStatus
 from engine.mapping.compiler import CompiledSection
-from engine.mapping.runtime import MISSING, MappingRuntimeError
+from engine.mapping.runtime import MISSING, MappingRejected, MappingRuntimeError
 from engine.routing.table import Deployment
 
 __all__ = ["decode_json", "deployment_view", "encode_json", "evaluate", "mapped_error", "upstream_error"]
@@ -29,6 +29,8 @@ def decode_json(data: bytes, label: str) -> Any:
 def evaluate(section: CompiledSection, *args: Any) -> Any:
     try:
         return section(*args)
+    except MappingRejected as exc:  # `reject(message, param)`: the mapping refused the request
+        raise InvalidRequest(exc.detail, param=exc.param) from None
     except MappingRuntimeError as exc:
         raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
 

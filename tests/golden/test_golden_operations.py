@@ -1,0 +1,156 @@
+"""The operations beyond chat (embeddings, legacy completions) x the backends that serve each one.
+
+As in test_golden.py: a scenario's request goes to the gateway over a real socket, a fake upstream answers
+with the provider's fixture, and snapshots pin the exact upstream request and the client's answer, in
+tests/golden/snapshots/<provider>/<operation>.<scenario>.<kind>.json.
+
+  operations/<operation>/scenarios/<scenario>.yaml     the client's request (model `test-alias`)
+  fixtures/<provider>/operations/<operation>/backend.yaml
+      how to route to the backend: model string, api_base suffix, upstream path, litellm_params
+  fixtures/<provider>/operations/<operation>/<scenario>.{response.json,stream.txt,error.json}
+      the upstream's answer, shaped as that provider documents it
+
+Every backend with a backend.yaml for an operation runs every scenario of that operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+import yaml
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from tests.fakes import FakeUpstream
+from tests.golden.test_golden import _events, _script, _upstream_request, normalize
+from tests.support import GatewayServer, running_gateway
+
+HERE = Path(__file__).parent
+OPERATIONS = HERE / "operations"
+SNAPSHOTS = HERE / "snapshots"
+ENDPOINTS = {"embeddings": "/embeddings", "completions": "/completions"}
+MODES = {"embeddings": "embedding", "completions": "completion"}
+BACKENDS: dict[str, dict[str, dict[str, Any]]] = {
+    operation: {
+        spec.parents[2].name: yaml.safe_load(spec.read_text())
+        for spec in sorted(HERE.glob(f"fixtures/*/operations/{operation}/backend.yaml"))
+    }
+    for operation in ENDPOINTS
+}
+CASES = [
+    (operation, scenario.stem, provider)
+    for operation in ENDPOINTS
+    for scenario in sorted((OPERATIONS / operation / "scenarios").glob("*.yaml"))
+    for provider in sorted(BACKENDS[operation])
+]
+
+
+class OperationSnapshot(JSONSnapshotExtension):
+    """One file per (provider, operation, scenario, kind), named for a reviewer."""
+
+    @classmethod
+    def dirname(cls, *, test_location: Any) -> str:
+        params = _params(test_location)
+        if "provider" not in params:
+            return super().dirname(test_location=test_location)
+        return str(SNAPSHOTS / params["provider"])
+
+    @classmethod
+    def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
+        params = _params(test_location)
+        if "operation" not in params:
+            return super().get_snapshot_name(test_location=test_location, index=index)
+        return f"{params['operation']}.{params['scenario']}.{index}"
+
+
+def _params(test_location: Any) -> dict[str, Any]:
+    callspec = getattr(test_location.item, "callspec", None)
+    return dict(callspec.params) if callspec is not None else {}
+
+
+@pytest.fixture
+def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(OperationSnapshot)
+
+
+def _alias(operation: str, provider: str) -> str:
+    return f"golden-{operation}-{provider}"
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeUpstream, GatewayServer]]:
+    """One fake upstream and one gateway with an alias per (operation, backend)."""
+    with FakeUpstream() as fake:
+        model_list = [
+            {
+                "model_name": _alias(operation, provider),
+                "litellm_params": {
+                    **backend.get("litellm_params", {}),
+                    "model": backend["model"],
+                    "api_base": fake.url + backend.get("api_base_suffix", ""),
+                    "api_key": "sk-upstream-secret",
+                },
+                "model_info": {"mode": MODES[operation]},
+            }
+            for operation, backends in BACKENDS.items()
+            for provider, backend in backends.items()
+        ]
+        with running_gateway(tmp_path_factory.mktemp("golden-ops"), {"model_list": model_list}) as gateway:
+            yield fake, gateway
+
+
+def _fixture(provider: str, operation: str, scenario: str) -> tuple[str, Path]:
+    for kind in ("response.json", "stream.txt", "error.json"):
+        path = HERE / "fixtures" / provider / "operations" / operation / f"{scenario}.{kind}"
+        if path.exists():
+            return kind.split(".")[0], path
+    raise FileNotFoundError(f"no fixture for {provider}/operations/{operation}/{scenario}")
+
+
+def _normalize(value: Any) -> Any:
+    """As in test_golden.py, plus the generated ids and clocks of text completions."""
+    if isinstance(value, dict):
+        out = {k: _normalize(v) for k, v in value.items()}
+        if out.get("object") == "text_completion":
+            if isinstance(out.get("created"), int):
+                out["created"] = "<created>"
+            if isinstance(out.get("id"), str) and len(out["id"]) == 37 and out["id"].startswith("cmpl-"):
+                out["id"] = "cmpl-<generated>"
+        return out
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return normalize(value)
+
+
+@pytest.mark.parametrize(("operation", "scenario", "provider"), CASES)
+def test_golden_operation(
+    operation: str,
+    scenario: str,
+    provider: str,
+    harness: tuple[FakeUpstream, GatewayServer],
+    golden: SnapshotAssertion,
+) -> None:
+    fake, gateway = harness
+    backend = BACKENDS[operation][provider]
+    scenario_file = OPERATIONS / operation / "scenarios" / f"{scenario}.yaml"
+    request = yaml.safe_load(scenario_file.read_text())["request"]
+    fake.clear()
+    kind, fixture = _fixture(provider, operation, scenario)
+    _script(fake, backend["path"], kind, fixture)
+
+    request["model"] = _alias(operation, provider)
+    answer = httpx.post(f"{gateway.v1}{ENDPOINTS[operation]}", json=request, timeout=10)
+
+    assert _upstream_request(fake) == golden(name="request")
+    headers = {k: v for k, v in answer.headers.items() if k.startswith("x-turnout-") or k == "retry-after"}
+    if request.get("stream") and answer.status_code == 200:
+        events = [_normalize(event) for event in _events(answer.text)]
+        assert {"status": answer.status_code, "headers": headers, "events": events} == golden(name="stream")
+    else:
+        body = _normalize(msgspec.json.decode(answer.content))
+        assert {"status": answer.status_code, "headers": headers, "body": body} == golden(name="response")
