@@ -17,13 +17,20 @@ __all__ = ["apply_policy", "layer_parameters"]
 
 
 def layer_parameters(
-    request: dict[str, Any], overrides: Mapping[str, Any], defaults: Mapping[str, Any]
+    request: dict[str, Any],
+    overrides: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    forced: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """request over overrides over defaults; nested mappings (e.g. `options`) merge one level deep."""
-    if not overrides and not defaults:
+    """forced over request over overrides over defaults; nested mappings (`options`) merge one level deep.
+
+    Forced values are the operator's: they win even over what the client sent (seed 003's overrides
+    marked so), for example a fixed temperature or context size on a shared model.
+    """
+    if not overrides and not defaults and not forced:
         return request
     merged: dict[str, Any] = {}
-    for layer in (defaults, overrides, request):
+    for layer in (defaults, overrides, request, forced or {}):
         for key, value in layer.items():
             current = merged.get(key)
             if isinstance(current, dict) and isinstance(value, dict):

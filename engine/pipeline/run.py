@@ -144,7 +144,9 @@ class Pipeline:
         label = f"{mapping.name} ({deployment.upstream_model})"
         view = self._view(deployment)
         request, lacking = gate_capabilities(request, deployment, drop_params=self._options.drop_params)
-        effective = layer_parameters(request, deployment.params, operation.params.defaults)
+        effective = layer_parameters(
+            request, deployment.params, operation.params.defaults, deployment.forced_params
+        )
         effective, dropped = apply_policy(
             effective, operation.params, drop_params=self._options.drop_params, provider=mapping.name
         )

@@ -197,3 +197,15 @@ def test_privacy_tier_override_from_model_info(tmp_path: Path) -> None:
         with running_gateway(tmp_path, {"model_list": [entry]}) as gw:
             answer = _ask(gw, "onprem", **{"x-turnout-privacy": "private"})
     assert answer.status_code == 200
+
+
+def test_forced_parameters_win_over_the_request(tmp_path: Path) -> None:
+    with FakeUpstream() as fake:
+        fake.add("POST", "/api/chat", json=_ollama_answer())
+        entry = _entry("a", fake.url, "m", num_ctx=4096, turnout_forced_params={"temperature": 0.0})
+        with running_gateway(tmp_path, {"model_list": [entry]}) as gw:
+            body = {"model": "a", "messages": HI, "temperature": 1.5, "num_ctx": 2048}
+            httpx.post(gw.v1 + "/chat/completions", json=body, timeout=20)
+    options = fake.last.json["options"]
+    assert options["temperature"] == 0.0  # forced by the operator
+    assert options["num_ctx"] == 2048  # an ordinary override loses to the request

@@ -69,3 +69,13 @@ def test_precedence_request_over_overrides_over_defaults() -> None:
         "keep_alive": "5m",
         "options": {"top_k": 5, "min_p": 0.1},
     }
+
+
+def test_forced_values_win_over_the_request() -> None:
+    merged = layer_parameters(
+        {"temperature": 0.9, "options": {"num_ctx": 99999}},
+        {"temperature": 0.1},
+        {},
+        {"temperature": 0.0, "options": {"num_ctx": 8192}},
+    )
+    assert merged == {"temperature": 0.0, "options": {"num_ctx": 8192}}
