@@ -91,7 +91,7 @@ class Pipeline:
         self._options = options
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
         self.router = router or Router()
-        self._dispatcher = Dispatcher(self.router, table, self._attempt, drop_params=options.drop_params)
+        self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(self, raw: bytes, *, privacy: str | None = None) -> Outcome:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
@@ -135,7 +135,8 @@ class Pipeline:
             )
         return mapping, operation
 
-    async def _attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
+    async def attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
+        """One try of `request` on this deployment, no routing (the dispatcher's step; also `turnout probe`)."""
         mapping, operation = self._operation(name, deployment)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(
