@@ -136,7 +136,7 @@ class Pipeline:
         return mapping, operation
 
     async def attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
-        """One try of `request` on this deployment, no routing (the dispatcher's step; also `turnout probe`)."""
+        """One try of `request` on this deployment, without routing (the dispatcher's step; the probe)."""
         mapping, operation = self._operation(name, deployment)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(
