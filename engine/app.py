@@ -14,6 +14,7 @@ from engine.api.dialects import dialect_routes
 from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
 from engine.api.models import list_models
+from engine.api.operator import deployments
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import Gateway
 from engine.mapping.dialects import load_dialects
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             transcriptions,
             translations,
             list_models,
+            deployments,
             liveness,
             readiness,
             *dialect_routes(load_dialects(settings.mappings_dir)),

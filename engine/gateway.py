@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from engine.config.secrets import SecretBox
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
-from engine.routing.discovery import Discovery
+from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
 from engine.store.db import create_engine, session_factory
@@ -68,6 +69,7 @@ class Gateway:
         )
         self._pipeline = Pipeline(self.registry, lambda: self.table, self._client, options)
         self._discovery = Discovery(self.registry, self._client)
+        watcher = asyncio.create_task(self._watch_models(), name="turnout-discovery")
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
             len(self.table.aliases),
@@ -81,8 +83,42 @@ class Gateway:
         try:
             yield
         finally:
+            watcher.cancel()
             await self._client.close()
             await self._engine.dispose()
+
+    async def _watch_models(self) -> None:
+        """Ask the backends which models they serve at start and every `discovery_interval` seconds; the
+        router then prefers deployments whose model is listed (others are skipped unless none is left)."""
+        interval = self.settings.discovery_interval
+        while interval > 0:
+            try:
+                await self.refresh_missing_models()
+            except Exception:  # a failing backend must never stop the watcher
+                log.warning("model discovery failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    async def refresh_missing_models(self) -> frozenset[int]:
+        table = self.table
+        reports = await self.discovery.reports(table)
+        missing = set()
+        for alias in table.aliases.values():
+            for deployment in alias.deployments:
+                report = reports.get(endpoint_key(deployment))
+                if (
+                    report is not None
+                    and report.models is not None
+                    and deployment.upstream_model not in report.models
+                ):
+                    missing.add(deployment.id)
+        router = self.pipeline.router
+        for deployment_id in missing - router.missing:
+            log.warning(
+                "deployment %s: its backend does not list its model; other deployments go first",
+                deployment_id,
+            )
+        router.missing = frozenset(missing)
+        return router.missing
 
     async def reload(self) -> None:
         """Rebuild the in-memory routing table from SQL and swap it in whole."""

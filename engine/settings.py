@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Remote images fetched for backends that need inline images.
     image_fetch_timeout: float = 10.0
     image_fetch_max_bytes: int = 20 * 1024 * 1024
+    # Seconds between asking the backends which models they serve (0: never; once at start otherwise).
+    discovery_interval: float = 300.0
     # Largest audio upload accepted for transcription and translation (OpenAI's own limit is 25 MB).
     audio_max_bytes: int = 25 * 1024 * 1024
     log_level: str = "info"

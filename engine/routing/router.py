@@ -60,6 +60,7 @@ class Router:
         self._clock = clock
         self._random = random.Random(seed)
         self._stats: dict[int, DeploymentStats] = {}
+        self.missing: frozenset[int] = frozenset()  # deployments whose backend does not list their model
 
     def stats(self, deployment: Deployment) -> DeploymentStats:
         found = self._stats.get(deployment.id)
@@ -85,6 +86,9 @@ class Router:
                 selection.ordered.append(deployment)
             else:
                 selection.leave_out(reason, deployment)
+        if not selection.ordered and "missing_model" in selection.excluded:
+            # discovery can be wrong or stale: a listed-as-missing model is still better than none
+            selection.ordered = selection.excluded.pop("missing_model")
         strategy = alias.routing_strategy or settings.routing_strategy
         selection.ordered = self._order(selection.ordered, strategy, now)
         return selection
@@ -108,6 +112,8 @@ class Router:
         stats = self.stats(deployment)
         if stats.cooldown_until > now:
             return "cooldown"
+        if deployment.id in self.missing:
+            return "missing_model"
         return self._over_limit(deployment, stats, now)
 
     def _over_limit(self, deployment: Deployment, stats: DeploymentStats, now: float) -> str | None:

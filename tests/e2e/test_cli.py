@@ -27,6 +27,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURNOUT_", "LITELLM_"))}
     env["TURNOUT_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     env["TURNOUT_SALT_KEY"] = "cli-test-salt"
+    env["TURNOUT_DISCOVERY_INTERVAL"] = "0"  # keep the fake upstream's request log to this test's own
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,8 @@ import httpx
 from tests.fakes import FakeUpstream
 from tests.support import running_gateway
 from tests.support.server import free_port
+
+HI = [{"role": "user", "content": "hi"}]
 
 
 def test_discovered_models_and_availability(tmp_path: Path) -> None:
@@ -57,3 +60,33 @@ def test_discovered_models_and_availability(tmp_path: Path) -> None:
     assert by_id["other-model"]["owned_by"] == "openai"
     assert ready["status"] == "ok"
     assert ready["backends"] == {"reachable": 2, "unreachable": 1}
+
+
+def test_the_watcher_marks_missing_models_and_routing_prefers_listed_ones(tmp_path: Path) -> None:
+    with FakeUpstream() as fake:
+        fake.add("GET", "/api/tags", json={"models": [{"name": "present:latest", "model": "present:latest"}]})
+        answer = {
+            "model": "present",
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": "ok"},
+            "done": True,
+            "done_reason": "stop",
+        }
+        fake.add("POST", "/api/chat", json=answer)
+        entries = [
+            {"model_name": "a", "litellm_params": {"model": "ollama/gone", "api_base": fake.url, "order": 1}},
+            {
+                "model_name": "a",
+                "litellm_params": {"model": "ollama/present", "api_base": fake.url, "order": 2},
+            },
+        ]
+        with running_gateway(tmp_path, {"model_list": entries}, discovery_interval=60) as gw:
+            deadline = time.monotonic() + 5
+            while not gw.gateway.pipeline.router.missing and time.monotonic() < deadline:
+                time.sleep(0.02)
+            response = httpx.post(gw.v1 + "/chat/completions", json={"model": "a", "messages": HI})
+            states = httpx.get(gw.url + "/turnout/deployments").json()["data"]
+    assert response.headers["x-turnout-deployment"] == "ollama/present"  # `gone` is skipped, though first
+    by_model = {d["upstream_model"]: d for d in states}
+    assert by_model["gone"]["state"] == "missing_model"
+    assert by_model["present"]["state"] == "healthy" and by_model["present"]["served"] == 1

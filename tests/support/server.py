@@ -62,6 +62,8 @@ def running_gateway(
             "config": config_path,
             "mappings_dir": mappings_dir or project_path("mappings"),
             "TURNOUT_SALT_KEY": "test-salt",
+            # no background discovery unless a test asks: its requests would mix with the test's own
+            "discovery_interval": 0,
             **settings,
         }
     )

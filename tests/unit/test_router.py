@@ -145,3 +145,11 @@ def test_selection_costs_microseconds() -> None:
         router.select(alias, RouterSettings())
     per_call = (time.perf_counter() - started) / 200
     assert per_call < 0.002  # generous for a noisy CI machine; `make bench` reports the real figure
+
+
+def test_a_missing_model_is_skipped_unless_nothing_else_is_left() -> None:
+    router = Router(seed=1)
+    gone, present = _deployment(1), _deployment(2)
+    router.missing = frozenset({1})
+    assert _ids(router, _alias(gone, present)) == [2]
+    assert _ids(router, _alias(gone)) == [1]  # the last resort: discovery may be stale
