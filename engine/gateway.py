@@ -18,6 +18,7 @@ from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
+from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
 from engine.upstream import UpstreamClient
@@ -37,6 +38,7 @@ class Gateway:
         self._client: UpstreamClient | None = None
         self._pipeline: Pipeline | None = None
         self._discovery: Discovery | None = None
+        self._conversations: ConversationStore | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -48,6 +50,12 @@ class Gateway:
         assert self._discovery is not None, "the gateway has not started"
         return self._discovery
 
+    @property
+    def conversations(self) -> ConversationStore:
+        """Stored exchanges, for dialects that continue conversations by id."""
+        assert self._conversations is not None, "the gateway has not started"
+        return self._conversations
+
     @asynccontextmanager
     async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
         settings = self.settings
@@ -55,6 +63,7 @@ class Gateway:
             self.registry = load_registry(settings.mappings_dir)
         self._engine = create_engine(settings.database_url)
         self._sessions = session_factory(self._engine)
+        self._conversations = ConversationStore(self._sessions)
         await self.reload()
         self._client = UpstreamClient(
             pool_size=settings.pool_size,

@@ -2,7 +2,9 @@
 
 client body -> dialect `request` -> canonical request -> pipeline -> canonical answer or SSE chunks
 -> dialect `response` / `stream` -> the client's body or events. Errors, including authentication, are
-rendered by the dialect's `error` section in the client's own error shape.
+rendered by the dialect's `error` section in the client's own error shape. A dialect with a `store`
+section also continues stored conversations and keeps its answers (engine.api.conversation); one
+without it never touches the database.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
 from engine.api.auth import check_key
+from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.errors import InvalidRequest, TurnoutError
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
 from engine.mapping.framing import SseDecoder
@@ -49,11 +52,19 @@ def _body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _canonical(dialect: DialectMapping, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    request = evaluate(dialect.request, body, headers)
+async def _canonical(
+    request: Request[Any, Any, Any], dialect: DialectMapping, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[dict[str, Any], Exchange | None]:
+    """The canonical request (stored history first, when the dialect continues a conversation), and the
+    exchange to keep its answer in, if any."""
+    canonical = evaluate(dialect.request, body, headers)
+    exchange = None
+    if dialect.store is not None and isinstance(canonical, dict):
+        store = request.app.state.gateway.conversations
+        exchange = await open_exchange(dialect, dialect.store, store, canonical, body, headers)
     if dialect.operation == "chat":
-        return check_chat_request(request)
-    return decode_request(dialect.operation, encode_json(request))
+        return check_chat_request(canonical), exchange
+    return decode_request(dialect.operation, encode_json(canonical)), exchange
 
 
 def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[bytes]:
@@ -72,18 +83,22 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
         try:
             check_key(request)
             body = _body(await request.body())
-            canonical = _canonical(dialect, body, dict(request.headers))
+            headers = dict(request.headers)
+            canonical, exchange = await _canonical(request, dialect, body, headers)
             if canonical.get("stream") and dialect.stream is None:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
-            privacy = request.headers.get("x-turnout-privacy")
+            privacy = headers.get("x-turnout-privacy")
             outcome = await request.app.state.gateway.pipeline.run(
                 dialect.operation, canonical, privacy=privacy
             )
             if outcome.stream is None:
-                answer = evaluate(dialect.response, _decode(outcome.body or b"{}"), body)
+                result = _decode(outcome.body or b"{}")
+                answer = evaluate(dialect.response, result, body)
+                if exchange is not None:  # kept before the client sees the id, so a next turn finds it
+                    await exchange.keep(evaluate(exchange.spec.id, answer, body), assistant_message(result))
                 return Response(encode_json(answer), media_type="application/json", headers=outcome.headers)
             assert dialect.stream is not None
-            events = _render_stream(dialect, dialect.stream, outcome.stream, body)
+            events = _render_stream(dialect, dialect.stream, outcome.stream, body, exchange)
             return Stream(
                 events,
                 media_type="text/event-stream",
@@ -121,11 +136,17 @@ def _sse(events: Any) -> bytes:
 
 
 async def _render_stream(
-    dialect: DialectMapping, spec: DialectStream, chunks: AsyncIterator[bytes], request: dict[str, Any]
+    dialect: DialectMapping,
+    spec: DialectStream,
+    chunks: AsyncIterator[bytes],
+    request: dict[str, Any],
+    exchange: Exchange | None = None,
 ) -> AsyncIterator[bytes]:
-    """Canonical SSE bytes from the pipeline, re-framed as the dialect's events."""
+    """Canonical SSE bytes from the pipeline, re-framed as the dialect's events. With an exchange, the
+    assistant message is assembled as chunks pass and kept once the stream completes (not if it fails)."""
     state: dict[str, Any] = dict(evaluate(spec.start, request)) if spec.start is not None else {}
     decoder = SseDecoder()
+    assembled = AssistantAccumulator() if exchange is not None else None
     try:
         async for data in chunks:
             for raw in decoder.feed(data):
@@ -136,13 +157,19 @@ async def _render_stream(
                     if spec.error is not None:
                         yield _sse(evaluate(spec.error, chunk["error"], state, request))
                     return
+                if assembled is not None:
+                    assembled.feed(chunk)
                 step = evaluate(spec.step, chunk, state, request)
                 state.update(step.get("state") or {})
                 out = _sse(step.get("events"))
                 if out:
                     yield out
-        if spec.end is not None:
-            yield _sse(evaluate(spec.end, state, request))
+        end = _sse(evaluate(spec.end, state, request)) if spec.end is not None else b""
+        if exchange is not None and assembled is not None:  # kept before the final events go out
+            assert exchange.spec.stream_id is not None  # the loader requires it of a streaming dialect
+            await exchange.keep(evaluate(exchange.spec.stream_id, state, request), assembled.message())
+        if end:
+            yield end
     except TurnoutError as error:  # a mapping failure mid-stream: tell the client in its own shape
         log.warning("dialect %s stream failed: %s", dialect.name, error.message)
         if spec.error is not None:

@@ -16,10 +16,21 @@ from engine.mapping.compiler import CompiledSection, MappingLoadError
 from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
 from engine.mapping.yaml_lines import LineDict
 
-__all__ = ["DialectMapping", "DialectStream", "LocalRoute", "check_dialects", "load_dialects"]
+__all__ = [
+    "DialectMapping",
+    "DialectStore",
+    "DialectStream",
+    "LocalRoute",
+    "check_dialects",
+    "load_dialects",
+]
 
-_TOP = {"name", "description", "paths", "operation", "request", "response", "stream", "error", "local_routes"}
+_TOP = {
+    "name", "description", "paths", "operation", "request", "response", "stream", "error", "local_routes",
+    "store",
+}  # fmt: skip
 _STREAM = {"start", "event", "update", "end", "error"}
+_STORE = {"save", "previous", "id", "stream_id", "missing"}
 
 REQUEST_VARS = ("request", "headers")
 RESPONSE_VARS = ("response", "request")
@@ -28,6 +39,9 @@ CHUNK_VARS = ("chunk", "state", "request")
 END_VARS = ("state", "request")
 STREAM_ERROR_VARS = ("error", "state", "request")
 ERROR_VARS = ("error", "status")
+STORE_ID_VARS = ("response", "request")
+STREAM_ID_VARS = ("state", "request")
+MISSING_VARS = ("id", "request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,17 @@ class LocalRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class DialectStore:
+    """Conversations kept by the gateway, so a client continues one by id instead of resending it."""
+
+    save: CompiledSection  # (request, headers) -> keep this exchange?
+    previous: CompiledSection  # (request, headers) -> the id of a stored exchange to continue, or absent
+    id: CompiledSection  # (response = the dialect's answer body, request) -> the id to keep it under
+    stream_id: CompiledSection | None  # (state = the final stream state, request) -> the same, for streams
+    missing: CompiledSection | None  # (id, request) -> the error for an unknown id: {message, status, ...}
+
+
+@dataclass(frozen=True, slots=True)
 class DialectMapping:
     name: str
     file: str
@@ -61,6 +86,7 @@ class DialectMapping:
     stream: DialectStream | None
     error: CompiledSection  # (error, status) -> the client's error body
     local_routes: tuple[LocalRoute, ...] = ()
+    store: DialectStore | None = None
 
 
 def load_dialects(folder: Path) -> dict[str, DialectMapping]:
@@ -101,6 +127,8 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
     operation = str(tree["operation"])
     if operation not in OPERATION_PARAMETERS:
         raise fail(tree, "operation", f"unknown operation {operation!r}")
+    if "store" in tree and operation != "chat":
+        raise fail(tree, "store", "`store` keeps chat conversations: it needs `operation: chat`")
     return DialectMapping(
         name=str(tree.get("name", stem)),
         file=str(getattr(tree, "file", stem)),
@@ -112,6 +140,7 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
         error=compile_key(tree, "error", ERROR_VARS),
         local_routes=_build_local_routes(tree["local_routes"], tree) if "local_routes" in tree else (),
+        store=_build_store(tree["store"], tree) if "store" in tree else None,
     )
 
 
@@ -147,3 +176,18 @@ def _build_local_routes(spec: Any, parent: LineDict) -> tuple[LocalRoute, ...]:
             LocalRoute(str(name), _paths(route, "paths"), compile_key(route, "response", REQUEST_VARS))
         )
     return tuple(routes)
+
+
+def _build_store(spec: Any, parent: LineDict) -> DialectStore:
+    if not isinstance(spec, LineDict) or not {"save", "previous", "id"} <= spec.keys():
+        raise fail(parent, "store", "`store` must be a mapping with `save`, `previous` and `id`")
+    check_keys(spec, _STORE, "a dialect store")
+    if "stream" in parent and "stream_id" not in spec:
+        raise fail(parent, "store", "a dialect that streams needs `store.stream_id` (state, request) -> id")
+    return DialectStore(
+        save=compile_key(spec, "save", REQUEST_VARS),
+        previous=compile_key(spec, "previous", REQUEST_VARS),
+        id=compile_key(spec, "id", STORE_ID_VARS),
+        stream_id=compile_key(spec, "stream_id", STREAM_ID_VARS) if "stream_id" in spec else None,
+        missing=compile_key(spec, "missing", MISSING_VARS) if "missing" in spec else None,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.store.alias import AliasRow
 from engine.store.base import Base
 from engine.store.capability import CapabilityRow
+from engine.store.conversation import StoredExchange
 from engine.store.cost import COST_UNITS, CostRow
 from engine.store.deployment import DeploymentRow
 from engine.store.fallback import FallbackRow
@@ -21,4 +22,5 @@ __all__ = [
     "FallbackRow",
     "ProviderRow",
     "RouterSettingRow",
+    "StoredExchange",
 ]

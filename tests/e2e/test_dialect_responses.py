@@ -101,7 +101,7 @@ def test_text_answer_parses_with_the_sdk(client: openai.OpenAI, fake: FakeUpstre
     assert response.status == "completed" and response.model == backend.alias
     assert response.output_text and response.output[0].type == "message"
     assert response.output[0].id.startswith("msg_")
-    assert response.store is False and response.previous_response_id is None
+    assert response.store is True and response.previous_response_id is None  # kept by default, as in the API
     assert response.instructions == "You are terse." and response.max_output_tokens == 50
     assert response.usage is not None and response.usage.total_tokens > 0
     if backend is OLLAMA:
@@ -235,15 +235,15 @@ def test_stream_reasoning_summary_events(client: openai.OpenAI, fake: FakeUpstre
     assert final.output[1].type == "message" and final.output_text
 
 
-def test_previous_response_id_is_refused_clearly(gateway: GatewayServer) -> None:
+def test_conversation_objects_are_refused_clearly(gateway: GatewayServer) -> None:
     answer = httpx.post(
         gateway.v1 + "/responses",
-        json={"model": OLLAMA.alias, "input": "and then?", "previous_response_id": "resp_123"},
+        json={"model": OLLAMA.alias, "input": "and then?", "conversation": "conv_123"},
     )
     assert answer.status_code == 400
     error = answer.json()["error"]
-    assert error["type"] == "invalid_request_error" and error["param"] == "previous_response_id"
-    assert "not supported yet" in error["message"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "conversation"
+    assert "previous_response_id" in error["message"]
 
 
 def test_hosted_tools_are_refused(client: openai.OpenAI) -> None:
