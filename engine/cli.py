@@ -1,4 +1,4 @@
-"""The `turnout` command: serve | mappings check | import."""
+"""The `turnout` command: serve | mappings check | import | probe."""
 
 from __future__ import annotations
 
@@ -29,7 +29,27 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
     imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
     imports.add_argument("config", type=Path)
+    probe = commands.add_parser(
+        "probe", help="send the same chat requests to every deployment and report what each can do"
+    )
+    probe.add_argument(
+        "--config", type=Path, help="import this LiteLLM-format config first (default: probe what SQL holds)"
+    )
+    probe.add_argument(
+        "--alias", action="append", default=[], metavar="NAME", help="probe only this alias (repeatable)"
+    )
+    probe.add_argument(
+        "--write", action="store_true", help="store the verified capabilities in SQL and print what changed"
+    )
+    probe.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
     return parser
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {value}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_mappings(args.dir or settings.mappings_dir)
     if args.command == "import":
         return _import(settings.model_copy(update={"config": args.config}))
+    if args.command == "probe":
+        return _probe(settings, args.alias, args.write, args.timeout)
     return _serve(settings, args.workers)
 
 
@@ -69,6 +91,25 @@ def _import(settings: Settings) -> int:
         print(f"turnout: {result}", file=sys.stderr)
         return 2
     return 0
+
+
+def _probe(settings: Settings, aliases: list[str], write: bool, timeout: float) -> int:
+    """With a config file: import it as `serve` would, then probe. Without one: probe the rows SQL holds
+    (re-importing the default set would replace the rows of the config a gateway was started with)."""
+    from engine.probe import run_probe
+
+    if settings.config is not None:
+        result = _prepare(settings)
+        if isinstance(result, str):
+            print(f"turnout: {result}", file=sys.stderr)
+            return 2
+        settings = result
+    elif settings.migrate_on_start:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
+        from engine.store.migrate import upgrade_to_head
+
+        upgrade_to_head(settings.database_url)
+    return run_probe(settings, aliases=aliases, write=write, timeout=timeout)
 
 
 def _serve(settings: Settings, workers: int) -> int:

@@ -200,12 +200,19 @@ def _sync_costs(row: DeploymentRow, costs: dict[str, Decimal]) -> bool:
     return changed
 
 
+# flags a file may leave unstated; then they keep what is stored (e.g. verified by `turnout probe --write`)
+_VERIFIABLE = ("supports_tools", "supports_vision", "supports_reasoning", "supports_streaming")
+
+
 def _sync_children(row: DeploymentRow, spec: DeploymentSpec) -> bool:
     values = _capability_values(spec)
     if row.capability is None:
         row.capability = CapabilityRow(**values)
         changed = True
     else:
+        for flag in _VERIFIABLE:
+            if values[flag] is None:
+                values.pop(flag)
         changed = _assign(row.capability, values)
     return _sync_costs(row, spec.costs) or changed
 
