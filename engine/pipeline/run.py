@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import InvalidRequest, ModelNotFound
+from engine.errors import InvalidRequest, ModelNotFound, UpstreamBadResponse
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
+from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.images import inline_remote_images
 from engine.pipeline.multipart import encode_multipart
@@ -167,22 +168,50 @@ class Pipeline:
             raw = await response.read()
             raise upstream_error(mapping.errors, response.status, raw, response.headers, view, label)
         if operation.raw_response:
-            media_type = response.headers.get("content-type", "application/octet-stream")
-            return Outcome(stream=raw_stream(response), headers=headers, media_type=media_type)
-        if effective.get("stream"):
+            return await self._raw(name, response, effective, deployment, headers)
+        if effective.get("stream"):  # its usage comes with its end: priced by the usage log, not a header
             stream = self._stream(operation, response, effective, view, label)
             return Outcome(stream=stream, headers=headers, media_type="text/event-stream")
         raw = await response.read()
+        answer = decode_json(raw, label)  # passthrough too: it still refuses malformed JSON
         if operation.response is None:
-            decode_json(raw, label)  # passthrough still refuses malformed JSON
+            if deployment.costs:
+                add_cost_header(headers, deployment.costs, name, effective, answer)
             return Outcome(body=raw, headers=headers)
-        answer = decode_json(raw, label)
         if operation.response_error is not None:
             problem = evaluate(operation.response_error, answer, effective, view)
             if problem:
                 raise mapped_error(problem, label, "refused to answer")
         translated = evaluate(operation.response, answer, effective, view)
+        if deployment.costs:
+            add_cost_header(headers, deployment.costs, name, effective, translated)
         return Outcome(body=encode_json(translated), headers=headers)
+
+    async def _raw(
+        self,
+        name: str,
+        response: UpstreamResponse,
+        request: dict[str, Any],
+        deployment: Deployment,
+        headers: dict[str, str],
+    ) -> Outcome:
+        """The upstream's bytes as they arrive. Priced from the request (speech: a header before the audio),
+        or, for a whole JSON answer (a json/verbose_json transcript), read first and priced from its usage."""
+        media_type = response.headers.get("content-type", "application/octet-stream")
+        if (
+            deployment.costs
+            and add_cost_header(headers, deployment.costs, name, request, None) is None
+            and media_type.startswith("application/json")
+            and not request.get("stream")
+        ):
+            raw = await response.read()
+            try:
+                answer = decode_json(raw, "")
+            except UpstreamBadResponse:
+                answer = None  # forwarded as it came, only not priced
+            add_cost_header(headers, deployment.costs, name, request, answer)
+            return Outcome(body=raw, headers=headers, media_type=media_type)
+        return Outcome(stream=raw_stream(response), headers=headers, media_type=media_type)
 
     async def _send(
         self,
