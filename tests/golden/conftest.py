@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
+from tests.golden.support import SNAPSHOTS, snapshot_extension
 
-
-class GoldenSnapshot(JSONSnapshotExtension):
-    """One file per (provider, scenario, kind), keys sorted, named for a reviewer rather than an index."""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        params = _params(test_location)
-        if "provider" not in params:  # syrupy also asks about other tests when it looks for unused files
-            return super().dirname(test_location=test_location)
-        return str(SNAPSHOTS / params["provider"])
-
-    @classmethod
-    def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
-        params = _params(test_location)
-        if "scenario" not in params:
-            return super().get_snapshot_name(test_location=test_location, index=index)
-        return f"{params['scenario']}.{index}"
-
-
-def _params(test_location: Any) -> dict[str, Any]:
-    callspec = getattr(test_location.item, "callspec", None)
-    return dict(callspec.params) if callspec is not None else {}
+# the chat matrix: one folder per provider, one file per scenario and kind
+GoldenSnapshot = snapshot_extension(
+    lambda p: str(SNAPSHOTS / p["provider"]) if isinstance(p.get("provider"), str) else None,
+    lambda p: str(p["scenario"]) if "scenario" in p else None,
+)
 
 
 @pytest.fixture

@@ -23,14 +23,13 @@ import msgspec
 import pytest
 import yaml
 from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.fakes import FakeUpstream
+from tests.golden.support import SNAPSHOTS, snapshot_extension
 from tests.support import GatewayServer, running_gateway
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
-SNAPSHOTS = HERE / "snapshots"
 PROVIDERS = ("openai", "azure", "mistral")
 SCENARIOS = sorted(f"{p.parent.name}/{p.stem}" for p in (HERE / "operations").glob("*/*.yaml"))
 ROUTES = {
@@ -50,28 +49,13 @@ def _backend(provider: str) -> dict[str, Any]:
     return spec
 
 
-class OperationSnapshot(JSONSnapshotExtension):
-    """snapshots/<provider>/operations/<operation>/<scenario>.<kind>.json"""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        params = _params(test_location)
-        if "case" not in params:
-            return super().dirname(test_location=test_location)
-        operation = params["case"].split("/")[0]
-        return str(SNAPSHOTS / params["provider"] / "operations" / operation)
-
-    @classmethod
-    def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
-        params = _params(test_location)
-        if "case" not in params:
-            return super().get_snapshot_name(test_location=test_location, index=index)
-        return f"{params['case'].split('/')[1]}.{index}"
-
-
-def _params(test_location: Any) -> dict[str, Any]:
-    callspec = getattr(test_location.item, "callspec", None)
-    return dict(callspec.params) if callspec is not None else {}
+# snapshots/<provider>/operations/<operation>/<scenario>.<kind>.json, for parameter `case` = "<op>/<scenario>"
+OperationSnapshot = snapshot_extension(
+    lambda p: (
+        str(SNAPSHOTS / p["provider"] / "operations" / p["case"].split("/")[0]) if "case" in p else None
+    ),
+    lambda p: p["case"].split("/")[1] if "case" in p else None,
+)
 
 
 @dataclass

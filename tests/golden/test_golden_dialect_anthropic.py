@@ -14,15 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import yaml
 from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.fakes import FakeUpstream
-from tests.golden.test_golden import BACKENDS, Harness, _fixture, _script, _upstream_request, normalize
-from tests.support import running_gateway
+from tests.golden.support import (
+    BACKENDS,
+    Harness,
+    fixture_for,
+    golden_gateway,
+    normalize,
+    script_fixture,
+    snapshot_extension,
+    sse_events,
+    turnout_headers,
+    upstream_request,
+)
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(p.stem for p in (HERE / "dialects" / "anthropic").glob("*.yaml"))
@@ -31,45 +38,16 @@ SNAPSHOTS = HERE / "snapshots" / "dialect-anthropic"
 _MESSAGE_ID = re.compile(r"^msg_[0-9a-f]{32}$")
 
 
-class DialectSnapshot(JSONSnapshotExtension):
-    """snapshots/dialect-anthropic/<provider>/<scenario>.<kind>.json, keys sorted."""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        params = _params(test_location)
-        if not isinstance(params.get("provider"), str):  # syrupy asks about every test's location
-            return super().dirname(test_location=test_location)
-        return str(SNAPSHOTS / params["provider"])
-
-    @classmethod
-    def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
-        params = _params(test_location)
-        if "scenario" not in params:
-            return super().get_snapshot_name(test_location=test_location, index=index)
-        return f"{params['scenario']}.{index}"
-
-
-def _params(test_location: Any) -> dict[str, Any]:
-    callspec = getattr(test_location.item, "callspec", None)
-    return dict(callspec.params) if callspec is not None else {}
+DialectSnapshot = snapshot_extension(
+    lambda p: str(SNAPSHOTS / p["provider"]) if isinstance(p.get("provider"), str) else None,
+    lambda p: str(p["scenario"]) if "scenario" in p else None,
+)
 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with FakeUpstream() as fake:
-        model_list = [
-            {
-                "model_name": f"golden-{name}",
-                "litellm_params": {
-                    "model": BACKENDS[name].model,
-                    "api_base": fake.url + BACKENDS[name].api_base_suffix,
-                    "api_key": "sk-upstream-secret",
-                },
-            }
-            for name in PROVIDERS
-        ]
-        with running_gateway(tmp_path_factory.mktemp("dialect"), {"model_list": model_list}) as gateway:
-            yield Harness(fake, gateway)
+    with golden_gateway(tmp_path_factory.mktemp("golden"), PROVIDERS) as harness:
+        yield harness
 
 
 def _normalize(value: Any) -> Any:
@@ -84,18 +62,6 @@ def _normalize(value: Any) -> Any:
     return value
 
 
-def _events(raw: str) -> list[dict[str, Any]]:
-    """Each SSE event as {event, data}."""
-    events = []
-    for block in raw.split("\n\n"):
-        lines = block.splitlines()
-        name = next((line[7:] for line in lines if line.startswith("event: ")), None)
-        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
-        if data:
-            events.append({"event": name, "data": _normalize(msgspec.json.decode(data))})
-    return events
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_golden_dialect_anthropic(
@@ -107,19 +73,21 @@ def test_golden_dialect_anthropic(
     backend = BACKENDS[provider]
     fake = harness.fake
     fake.clear()
-    kind, fixture = _fixture(provider, spec["fixture"])
-    _script(fake, backend.stream_path if request.get("stream") else backend.path, kind, fixture)
+    kind, fixture = fixture_for(provider, spec["fixture"])
+    script_fixture(fake, backend.stream_path if request.get("stream") else backend.path, kind, fixture)
 
     request["model"] = f"golden-{provider}"
     answer = httpx.post(f"{harness.gateway.url}/v1/messages", json=request, timeout=10)
 
-    assert _upstream_request(fake) == golden(name="request")
-    turnout_headers = {
-        k: v for k, v in answer.headers.items() if k.startswith("x-turnout-") or k == "retry-after"
-    }
+    assert upstream_request(fake) == golden(name="request")
+    headers = turnout_headers(answer)
     if request.get("stream") and answer.status_code == 200:
-        result = {"status": answer.status_code, "headers": turnout_headers, "events": _events(answer.text)}
+        result = {
+            "status": answer.status_code,
+            "headers": headers,
+            "events": sse_events(answer.text, _normalize),
+        }
         assert result == golden(name="stream")
     else:
-        result = {"status": answer.status_code, "headers": turnout_headers, "body": _normalize(answer.json())}
+        result = {"status": answer.status_code, "headers": headers, "body": _normalize(answer.json())}
         assert result == golden(name="response")

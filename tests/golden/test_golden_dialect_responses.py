@@ -14,16 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import yaml
 from syrupy.assertion import SnapshotAssertion
 
-from tests.fakes import FakeUpstream
-from tests.golden.conftest import SNAPSHOTS, GoldenSnapshot
-from tests.golden.test_golden import BACKENDS, Harness, _fixture, _script, _upstream_request
-from tests.golden.test_golden import normalize as normalize_chat
-from tests.support import running_gateway
+from tests.golden.support import (
+    BACKENDS,
+    SNAPSHOTS,
+    Harness,
+    fixture_for,
+    golden_gateway,
+    script_fixture,
+    snapshot_extension,
+    sse_events,
+    upstream_request,
+)
+from tests.golden.support import normalize as normalize_chat
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(p.stem for p in (HERE / "dialects" / "responses").glob("*.yaml"))
@@ -32,14 +38,13 @@ DIALECT_BACKENDS = ["ollama", "openai"]
 _IDS = re.compile(r"^(resp|msg|rs|fc)_[0-9a-f]{32}\d*$")
 
 
-class DialectSnapshot(GoldenSnapshot):
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        callspec = getattr(test_location.item, "callspec", None)
-        # syrupy also asks about other modules' tests when it looks for unused snapshot files
-        if callspec is None or test_location.item.module.__name__ != __name__:
-            return super().dirname(test_location=test_location)
-        return str(SNAPSHOTS / "dialect-responses" / callspec.params["backend"])
+# "backend" rather than "provider": the e2e tests' `backend` fixture is an object, hence the isinstance
+DialectSnapshot = snapshot_extension(
+    lambda p: (
+        str(SNAPSHOTS / "dialect-responses" / p["backend"]) if isinstance(p.get("backend"), str) else None
+    ),
+    lambda p: str(p["scenario"]) if "scenario" in p else None,
+)
 
 
 def normalize(value: Any) -> Any:
@@ -57,33 +62,10 @@ def normalize(value: Any) -> Any:
     return value
 
 
-def _events(raw: str) -> list[dict[str, Any]]:
-    events = []
-    for block in raw.split("\n\n"):
-        lines = block.splitlines()
-        name = next((line[7:] for line in lines if line.startswith("event: ")), None)
-        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
-        if data:
-            events.append({"event": name, "data": normalize(msgspec.json.decode(data))})
-    return events
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with FakeUpstream() as fake:
-        model_list = [
-            {
-                "model_name": f"golden-{name}",
-                "litellm_params": {
-                    "model": BACKENDS[name].model,
-                    "api_base": fake.url + BACKENDS[name].api_base_suffix,
-                    "api_key": "sk-upstream-secret",
-                },
-            }
-            for name in DIALECT_BACKENDS
-        ]
-        with running_gateway(tmp_path_factory.mktemp("golden"), {"model_list": model_list}) as gateway:
-            yield Harness(fake, gateway)
+    with golden_gateway(tmp_path_factory.mktemp("golden"), DIALECT_BACKENDS) as harness:
+        yield harness
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -95,18 +77,18 @@ def test_golden_responses(backend: str, scenario: str, harness: Harness, snapsho
     fake = harness.fake
     fake.clear()
     if spec["fixture"]:
-        kind, fixture = _fixture(backend, spec["fixture"])
+        kind, fixture = fixture_for(backend, spec["fixture"])
         path = BACKENDS[backend].stream_path if request.get("stream") else BACKENDS[backend].path
-        _script(fake, path, kind, fixture)
+        script_fixture(fake, path, kind, fixture)
 
     answer = httpx.post(f"{harness.gateway.v1}/responses", json=request, timeout=10)
 
     if spec["fixture"]:
-        assert _upstream_request(fake) == golden(name="request")
+        assert upstream_request(fake) == golden(name="request")
     else:
         assert not [r for r in fake.requests if r.method == "POST"]
     if request.get("stream") and answer.status_code == 200:
-        events = _events(answer.text)
+        events = sse_events(answer.text, normalize)
         assert [e["data"]["sequence_number"] for e in events] == list(range(len(events)))
         assert all(e["event"] == e["data"]["type"] for e in events)
         assert {"status": 200, "events": events} == golden(name="stream")

@@ -24,15 +24,20 @@ import msgspec
 import pytest
 import yaml
 from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.fakes import FakeUpstream
-from tests.golden.test_golden import _events, _script, _upstream_request, normalize
+from tests.golden.support import (
+    SNAPSHOTS,
+    normalize,
+    script_fixture,
+    snapshot_extension,
+    sse_data,
+    upstream_request,
+)
 from tests.support import GatewayServer, running_gateway
 
 HERE = Path(__file__).parent
 OPERATIONS = HERE / "operations"
-SNAPSHOTS = HERE / "snapshots"
 ENDPOINTS = {"embeddings": "/embeddings", "completions": "/completions"}
 MODES = {"embeddings": "embedding", "completions": "completion"}
 BACKENDS: dict[str, dict[str, dict[str, Any]]] = {
@@ -50,27 +55,10 @@ CASES = [
 ]
 
 
-class OperationSnapshot(JSONSnapshotExtension):
-    """One file per (provider, operation, scenario, kind), named for a reviewer."""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        params = _params(test_location)
-        if "provider" not in params:
-            return super().dirname(test_location=test_location)
-        return str(SNAPSHOTS / params["provider"])
-
-    @classmethod
-    def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
-        params = _params(test_location)
-        if "operation" not in params:
-            return super().get_snapshot_name(test_location=test_location, index=index)
-        return f"{params['operation']}.{params['scenario']}.{index}"
-
-
-def _params(test_location: Any) -> dict[str, Any]:
-    callspec = getattr(test_location.item, "callspec", None)
-    return dict(callspec.params) if callspec is not None else {}
+OperationSnapshot = snapshot_extension(
+    lambda p: str(SNAPSHOTS / p["provider"]) if isinstance(p.get("provider"), str) else None,
+    lambda p: f"{p['operation']}.{p['scenario']}" if "operation" in p else None,
+)
 
 
 @pytest.fixture
@@ -141,15 +129,15 @@ def test_golden_operation(
     request = yaml.safe_load(scenario_file.read_text())["request"]
     fake.clear()
     kind, fixture = _fixture(provider, operation, scenario)
-    _script(fake, backend["path"], kind, fixture)
+    script_fixture(fake, backend["path"], kind, fixture)
 
     request["model"] = _alias(operation, provider)
     answer = httpx.post(f"{gateway.v1}{ENDPOINTS[operation]}", json=request, timeout=10)
 
-    assert _upstream_request(fake) == golden(name="request")
+    assert upstream_request(fake) == golden(name="request")
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-turnout-") or k == "retry-after"}
     if request.get("stream") and answer.status_code == 200:
-        events = [_normalize(event) for event in _events(answer.text)]
+        events = [_normalize(event) for event in sse_data(answer.text)]
         assert {"status": answer.status_code, "headers": headers, "events": events} == golden(name="stream")
     else:
         body = _normalize(msgspec.json.decode(answer.content))
