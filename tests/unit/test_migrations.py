@@ -42,12 +42,21 @@ def _check(url: str) -> tuple[list[Any], set[str]]:
 
 
 def _reset(url: str) -> None:
-    """Drop Turnout's tables and the Alembic version table, so the test is repeatable."""
+    """Start from an empty database, so the test is repeatable whatever ran against it before.
+
+    On PostgreSQL the whole `public` schema of the test database goes: tables another branch's
+    migrations left there (the database is shared on this machine and in CI) would otherwise show up
+    as an autogenerate difference.
+    """
 
     async def main() -> None:
         engine = create_engine(url)
         try:
             async with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    await connection.execute(text("DROP SCHEMA public CASCADE"))
+                    await connection.execute(text("CREATE SCHEMA public"))
+                    return
                 await connection.run_sync(Base.metadata.drop_all)
                 await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
         finally:
