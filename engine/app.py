@@ -13,6 +13,7 @@ from engine.api.chat import chat_completions
 from engine.api.dialects import dialect_routes
 from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
+from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys, update_key
 from engine.api.models import list_models
 from engine.api.operator import deployments
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
@@ -68,6 +69,11 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             translations,
             list_models,
             deployments,
+            generate_key,
+            key_info_route,
+            update_key,
+            delete_keys,
+            list_keys,
             liveness,
             readiness,
             *dialect_routes(load_dialects(settings.mappings_dir)),

@@ -1,4 +1,4 @@
-"""The `turnout` command: serve | mappings check | import | probe."""
+"""The `turnout` command: serve | mappings check | import | probe | keys."""
 
 from __future__ import annotations
 
@@ -42,7 +42,24 @@ def _parser() -> argparse.ArgumentParser:
         "--write", action="store_true", help="store the verified capabilities in SQL and print what changed"
     )
     probe.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
+    _keys_parser(commands)
     return parser
+
+
+def _keys_parser(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="virtual keys: create, list, revoke")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="issue a key and print it (shown only once)")
+    create.add_argument("--models", help="comma-separated aliases the key may use (default: all)")
+    create.add_argument("--budget", type=float, help="spend limit (stored; enforcement comes later)")
+    create.add_argument("--rpm", type=int, help="requests per minute (stored; enforcement comes later)")
+    create.add_argument("--tpm", type=int, help="tokens per minute (stored; enforcement comes later)")
+    create.add_argument("--name", help="a name for the key (key_alias)")
+    create.add_argument("--expires", help="lifetime, e.g. 30d, 12h (default: never)")
+    create.add_argument("--privacy", choices=["local", "private"], help="tiers the key may reach")
+    keys_commands.add_parser("list", help="the active keys (never the keys themselves)")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key", metavar="KEY_OR_PREFIX", help="the key, or the 8-character prefix list shows")
 
 
 def _seconds(value: str) -> float:
@@ -68,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
         return _probe(settings, args.alias, args.write, args.timeout)
+    if args.command == "keys":
+        from engine.keys.command import run_keys
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        return run_keys(settings, args.keys_command, vars(args))
     return _serve(settings, args.workers)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from engine.config.secrets import SecretBox
+from engine.keys import KeyRing, KeyService
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.routing.discovery import Discovery, endpoint_key
@@ -33,12 +34,17 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.table = RoutingTable()
+        self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._client: UpstreamClient | None = None
         self._pipeline: Pipeline | None = None
         self._discovery: Discovery | None = None
         self._conversations: ConversationStore | None = None
+        self._key_service: KeyService | None = None
+        # one reload at a time: an interval reload that read SQL before an admin change must not swap
+        # its older ring in after the admin change's own reload
+        self._keys_lock = asyncio.Lock()
 
     @property
     def pipeline(self) -> Pipeline:
@@ -56,6 +62,12 @@ class Gateway:
         assert self._conversations is not None, "the gateway has not started"
         return self._conversations
 
+    @property
+    def key_service(self) -> KeyService:
+        """Virtual keys in SQL; call `reload_keys` after a change so this process sees it at once."""
+        assert self._key_service is not None, "the gateway has not started"
+        return self._key_service
+
     @asynccontextmanager
     async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
         settings = self.settings
@@ -64,7 +76,9 @@ class Gateway:
         self._engine = create_engine(settings.database_url)
         self._sessions = session_factory(self._engine)
         self._conversations = ConversationStore(self._sessions)
+        self._key_service = KeyService(self._sessions)
         await self.reload()
+        await self.reload_keys()
         self._client = UpstreamClient(
             pool_size=settings.pool_size,
             pool_size_per_host=settings.pool_size_per_host,
@@ -79,6 +93,7 @@ class Gateway:
         self._pipeline = Pipeline(self.registry, lambda: self.table, self._client, options)
         self._discovery = Discovery(self.registry, self._client)
         watcher = asyncio.create_task(self._watch_models(), name="turnout-discovery")
+        key_watcher = asyncio.create_task(self._watch_keys(), name="turnout-keys")
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
             len(self.table.aliases),
@@ -93,6 +108,7 @@ class Gateway:
             yield
         finally:
             watcher.cancel()
+            key_watcher.cancel()
             await self._client.close()
             await self._engine.dispose()
 
@@ -106,6 +122,22 @@ class Gateway:
             except Exception:  # a failing backend must never stop the watcher
                 log.warning("model discovery failed", exc_info=True)
             await asyncio.sleep(interval)
+
+    async def _watch_keys(self) -> None:
+        """Reload the virtual keys every `key_refresh_interval` seconds: other replicas and `turnout keys`
+        change them in SQL only."""
+        interval = self.settings.key_refresh_interval
+        while interval > 0:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_keys()
+            except Exception:  # an unreachable database keeps the last keys; it must not stop the watcher
+                log.warning("reloading the virtual keys failed", exc_info=True)
+
+    async def reload_keys(self) -> None:
+        """Rebuild the in-memory key ring from SQL and swap it in whole."""
+        async with self._keys_lock:
+            self.keys = await self.key_service.ring()
 
     async def refresh_missing_models(self) -> frozenset[int]:
         table = self.table

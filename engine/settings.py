@@ -58,5 +58,8 @@ class Settings(BaseSettings):
     discovery_interval: float = 300.0
     # Largest audio upload accepted for transcription and translation (OpenAI's own limit is 25 MB).
     audio_max_bytes: int = 25 * 1024 * 1024
+    # Seconds between reloads of the virtual keys from SQL, so keys changed by another replica or by
+    # `turnout keys` take effect here (0: only at start and after this process's own admin changes).
+    key_refresh_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = False

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from engine.api.auth import require_key
+from engine.api.auth import request_key, require_key
 from engine.api.respond import respond
 
 __all__ = ["chat_completions"]
@@ -15,4 +15,8 @@ __all__ = ["chat_completions"]
 @post(["/v1/chat/completions", "/chat/completions"], guards=[require_key], status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(await request.app.state.gateway.pipeline.complete(await request.body(), privacy=privacy))
+    return respond(
+        await request.app.state.gateway.pipeline.complete(
+            await request.body(), privacy=privacy, key=request_key(request)
+        )
+    )

@@ -81,7 +81,7 @@ def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[by
 def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            check_key(request)
+            key = check_key(request)
             body = _body(await request.body())
             headers = dict(request.headers)
             canonical, exchange = await _canonical(request, dialect, body, headers)
@@ -89,7 +89,7 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
             outcome = await request.app.state.gateway.pipeline.run(
-                dialect.operation, canonical, privacy=privacy
+                dialect.operation, canonical, privacy=privacy, key=key
             )
             if outcome.stream is None:
                 result = _decode(outcome.body or b"{}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from engine.api.auth import require_key
+from engine.api.auth import request_key, require_key
 from engine.api.respond import respond
 from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.pipeline.multipart import UploadedFile
@@ -19,7 +19,11 @@ __all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "t
 async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
     canonical = decode_request(operation, await request.body())
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy))
+    return respond(
+        await request.app.state.gateway.pipeline.run(
+            operation, canonical, privacy=privacy, key=request_key(request)
+        )
+    )
 
 
 @post(["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200)
@@ -74,7 +78,11 @@ async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> 
             canonical[name] = value
     _check_upload(canonical)
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy))
+    return respond(
+        await request.app.state.gateway.pipeline.run(
+            operation, canonical, privacy=privacy, key=request_key(request)
+        )
+    )
 
 
 def _check_upload(canonical: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromQuery
 
-from engine.api.auth import require_key
+from engine.api.auth import request_key, require_key
 from engine.pipeline.translate import encode_json
 from engine.routing.discovery import EndpointReport, endpoint_key
 from engine.routing.table import Alias, RoutingTable
@@ -26,9 +26,13 @@ async def list_models(
 ) -> Response[bytes]:
     gateway = request.app.state.gateway
     table: RoutingTable = gateway.table
-    aliases = sorted(table.aliases.values(), key=lambda a: a.name)
+    key = request_key(request)
+    aliases = sorted(
+        (alias for alias in table.aliases.values() if key is None or key.allows(alias.name)),
+        key=lambda a: a.name,
+    )
     data = [_entry(alias) for alias in aliases]
-    if include_discovered:
+    if include_discovered and key is None:  # what backends serve beyond the aliases: not for keys
         reports = await gateway.discovery.reports(table)
         for entry, alias in zip(data, aliases, strict=True):
             entry["available"] = _available(alias, reports)

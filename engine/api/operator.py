@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from engine.api.auth import require_key
+from engine.api.auth import require_operator
 from engine.pipeline.translate import encode_json
 from engine.routing.router import DeploymentStats, Router
 from engine.routing.table import Deployment
@@ -34,7 +34,7 @@ def _milliseconds(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-@get("/turnout/deployments", guards=[require_key])
+@get("/turnout/deployments", guards=[require_operator])
 async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = request.app.state.gateway
     router: Router = gateway.pipeline.router

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import InvalidRequest, ModelNotFound, UpstreamBadResponse
+from engine.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadResponse
+from engine.keys.ring import VirtualKey
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
@@ -30,11 +31,11 @@ from engine.pipeline.translate import (
     upstream_error,
 )
 from engine.pipeline.validate import decode_chat_request
-from engine.routing.router import Router
+from engine.routing.router import PRIVACY_LEVELS, Router
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
 
-__all__ = ["Outcome", "Pipeline", "PipelineOptions"]
+__all__ = ["Outcome", "Pipeline", "PipelineOptions", "stricter_privacy"]
 
 # the alias modes (LiteLLM's model_info.mode) each operation serves
 _MODES = {
@@ -94,12 +95,33 @@ class Pipeline:
         self.router = router or Router()
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
-    async def complete(self, raw: bytes, *, privacy: str | None = None) -> Outcome:
+    async def complete(
+        self, raw: bytes, *, privacy: str | None = None, key: VirtualKey | None = None
+    ) -> Outcome:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
-        return await self.run("chat", decode_chat_request(raw), privacy=privacy)
+        return await self.run("chat", decode_chat_request(raw), privacy=privacy, key=key)
 
-    async def run(self, operation: str, request: dict[str, Any], *, privacy: str | None = None) -> Outcome:
-        """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach."""
+    async def run(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        *,
+        privacy: str | None = None,
+        key: VirtualKey | None = None,
+    ) -> Outcome:
+        """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach.
+
+        With a virtual `key`: only the aliases it may use (checked before the alias is looked up, so a
+        key learns nothing of aliases it may not use), and its privacy level when stricter than `privacy`.
+        """
+        if key is not None:
+            if not key.allows(request["model"]):
+                raise PermissionDenied(
+                    f"this API key may not use the model {request['model']!r}",
+                    param="model",
+                    code="model_not_allowed",
+                )
+            privacy = stricter_privacy(privacy, key.privacy)
         alias = self._table().get(request["model"])
         if alias is None:
             raise ModelNotFound(
@@ -262,3 +284,14 @@ def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking:
     if dropped:
         parts.append(f"dropped parameters {provider} does not support: {', '.join(dropped)}")
     return "; ".join(parts)
+
+
+def stricter_privacy(requested: str | None, key: str | None) -> str | None:
+    """The privacy level allowing fewer tiers: the request's header or the key's own. An unknown header
+    value is kept, so the dispatcher rejects it as it would without a key."""
+    if key is None:
+        return requested
+    tiers = PRIVACY_LEVELS.get(requested.strip().lower()) if requested is not None else None
+    if requested is not None and (tiers is None or tiers <= PRIVACY_LEVELS[key]):
+        return requested
+    return key

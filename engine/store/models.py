@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.store.alias import AliasRow
+from engine.store.api_key import ApiKeyRow
 from engine.store.base import Base
 from engine.store.capability import CapabilityRow
 from engine.store.conversation import StoredExchange
@@ -15,6 +16,7 @@ from engine.store.router_setting import RouterSettingRow
 __all__ = [
     "COST_UNITS",
     "AliasRow",
+    "ApiKeyRow",
     "Base",
     "CapabilityRow",
     "CostRow",

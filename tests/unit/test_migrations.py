@@ -67,7 +67,7 @@ def _reset(url: str) -> None:
 
 EXPECTED = {
     "alembic_version", "providers", "aliases", "deployments", "capabilities", "costs", "router_settings",
-    "fallbacks",
+    "fallbacks", "api_keys",
 }  # fmt: skip
 INITIAL = "69382d679281"
 ROWS = (

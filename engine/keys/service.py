@@ -1,0 +1,238 @@
+"""Issue, read, change and revoke keys in SQL, for the admin API and `turnout keys`.
+
+Field checks happen before any write, so a bad request changes nothing. The request path never calls
+this module: it reads the `KeyRing` the gateway reloads after each change (and on an interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.errors import InvalidRequest, NotFound
+from engine.keys.ring import KeyRing, VirtualKey, aware, hash_key, new_key, parse_duration
+from engine.store.alias import AliasRow
+from engine.store.api_key import ApiKeyRow
+from engine.store.base import utcnow
+
+__all__ = ["KEY_PRIVACY", "KeyChanges", "KeyService", "key_changes", "key_info"]
+
+KEY_PRIVACY = ("local", "private")
+
+
+def _models(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise InvalidRequest(f"{name} must be a list of model names", param=name)
+    return sorted(set(value))
+
+
+def _budget(value: Any, name: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool) else Decimal("nan")
+    except InvalidOperation:
+        amount = Decimal("nan")
+    if not amount.is_finite() or amount < 0:
+        raise InvalidRequest(f"{name} must be a number of at least 0, or null", param=name)
+    return amount
+
+
+def _limit(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"{name} must be a whole number of at least 1, or null", param=name)
+    return value
+
+
+def _duration(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_duration(value if isinstance(value, str) else repr(value))
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}", param=name) from None
+    return str(value).strip()
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
+        raise InvalidRequest(f"{name} must be a string of 1 to 200 characters, or null", param=name)
+    text: str | None = value
+    return text
+
+
+def _metadata(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{name} must be a JSON object", param=name)
+    return value
+
+
+def _privacy(value: Any, name: str) -> str | None:
+    if value is not None and value not in KEY_PRIVACY:
+        raise InvalidRequest(f"{name} must be one of {', '.join(KEY_PRIVACY)}, or null", param=name)
+    level: str | None = value
+    return level
+
+
+# request field -> (column attribute, check); `duration` becomes expires_at
+_FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "models": ("models", _models),
+    "max_budget": ("max_budget", _budget),
+    "budget_duration": ("budget_duration", _duration),
+    "rpm_limit": ("rpm_limit", _limit),
+    "tpm_limit": ("tpm_limit", _limit),
+    "max_parallel_requests": ("max_parallel_requests", _limit),
+    "duration": ("expires_at", _duration),
+    "key_alias": ("key_alias", _text),
+    "metadata": ("key_metadata", _metadata),
+    "privacy": ("privacy", _privacy),
+}
+
+
+@dataclass(frozen=True)
+class KeyChanges:
+    """Checked column values to set on a key."""
+
+    values: dict[str, Any]
+
+
+def key_changes(body: dict[str, Any], *, ignore: Sequence[str] = ()) -> KeyChanges:
+    """The columns a /key/generate or /key/update body sets; InvalidRequest naming the first bad field."""
+    unknown = sorted(set(body) - set(_FIELDS) - set(ignore))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field(s): {', '.join(unknown)}; a key takes {', '.join(_FIELDS)}", param=unknown[0]
+        )
+    values: dict[str, Any] = {}
+    for field, (column, check) in _FIELDS.items():
+        if field in body:
+            value = check(body[field], field)
+            if field == "duration":
+                value = None if value is None else utcnow() + parse_duration(value)
+            values[column] = value
+    return KeyChanges(values)
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    moment = aware(moment)
+    return None if moment is None else moment.isoformat()
+
+
+def key_info(row: ApiKeyRow) -> dict[str, Any]:
+    """What the admin API shows of a key: never the key, never its hash."""
+    return {
+        "key_name": f"{row.key_prefix}...",
+        "key_alias": row.key_alias,
+        "models": list(row.models),
+        "spend": _number(row.spend),
+        "max_budget": _number(row.max_budget),
+        "budget_duration": row.budget_duration,
+        "rpm_limit": row.rpm_limit,
+        "tpm_limit": row.tpm_limit,
+        "max_parallel_requests": row.max_parallel_requests,
+        "privacy": row.privacy,
+        "expires": _iso(row.expires_at),
+        "metadata": row.key_metadata,
+        "created_at": _iso(row.created_at),
+        "revoked_at": _iso(row.revoked_at),
+    }
+
+
+class KeyService:
+    """Key rows through the gateway's (or the CLI's) session factory, one short transaction each."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(self, changes: KeyChanges) -> tuple[str, ApiKeyRow]:
+        """A new key (returned once, here) and its row."""
+        key = new_key()
+        row = ApiKeyRow(key_hash=hash_key(key), key_prefix=key[:8], models=[], key_metadata={})
+        for column, value in changes.values.items():
+            setattr(row, column, value)
+        async with self._sessions() as session, session.begin():
+            await _check_models(session, row.models)
+            session.add(row)
+        return key, row
+
+    async def info(self, key: str) -> ApiKeyRow:
+        async with self._sessions() as session:
+            return await _by_key(session, key)
+
+    async def update(self, key: str, changes: KeyChanges) -> ApiKeyRow:
+        async with self._sessions() as session, session.begin():
+            row = await _by_key(session, key)
+            if row.revoked_at is not None:
+                raise InvalidRequest("this key has been revoked; generate a new one", param="key")
+            if "models" in changes.values:
+                await _check_models(session, changes.values["models"])
+            for column, value in changes.values.items():
+                setattr(row, column, value)
+        return row
+
+    async def revoke(self, keys: Sequence[str]) -> list[ApiKeyRow]:
+        """Revoke every key or, when one is unknown, none."""
+        async with self._sessions() as session, session.begin():
+            rows = [await _by_key(session, key, param="keys") for key in keys]
+            for row in rows:
+                row.revoked_at = row.revoked_at or utcnow()
+        return rows
+
+    async def revoke_prefix(self, key_or_prefix: str) -> ApiKeyRow:
+        """The CLI's revoke: the whole key, or the 8-character prefix `list` shows when it is unique."""
+        async with self._sessions() as session, session.begin():
+            if len(key_or_prefix) > 8:
+                row = await _by_key(session, key_or_prefix)
+            else:
+                found = list(await session.scalars(_active().where(ApiKeyRow.key_prefix == key_or_prefix)))
+                if len(found) != 1:
+                    what = "no active key has" if not found else f"{len(found)} active keys have"
+                    raise NotFound(f"{what} the prefix {key_or_prefix!r}; give the whole key")
+                row = found[0]
+            row.revoked_at = row.revoked_at or utcnow()
+        return row
+
+    async def active(self) -> list[ApiKeyRow]:
+        async with self._sessions() as session:
+            return list(await session.scalars(_active().order_by(ApiKeyRow.id)))
+
+    async def ring(self) -> KeyRing:
+        return KeyRing(VirtualKey.from_row(row) for row in await self.active())
+
+
+def _active() -> Any:
+    return select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+
+
+async def _by_key(session: AsyncSession, key: str, *, param: str = "key") -> ApiKeyRow:
+    if not isinstance(key, str) or not key:
+        raise InvalidRequest(f"{param} must name a key (the sk-... string)", param=param)
+    row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key)))
+    if row is None:
+        raise NotFound("no such key", param=param, code="key_not_found")
+    return row
+
+
+async def _check_models(session: AsyncSession, models: Sequence[str]) -> None:
+    if not models:
+        return
+    known = set(await session.scalars(select(AliasRow.name).where(AliasRow.name.in_(models))))
+    unknown = [name for name in models if name not in known]
+    if unknown:
+        raise InvalidRequest(f"no model is configured as {', '.join(map(repr, unknown))}", param="models")
