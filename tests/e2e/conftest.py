@@ -68,6 +68,22 @@ OPENAI = Backend("openai", "openai-model", "/v1/chat/completions")
 BACKENDS = [OLLAMA, OPENAI]
 
 
+# the tool the tool-calling tests ask about, and the question that makes a model call it
+WEATHER_TOOL: Any = {  # Any: the SDKs type tool params more narrowly than a dict literal
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a place",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+QUESTION: Any = {"role": "user", "content": "Weather in Paris?"}
+
+
 def golden_json(provider: str, name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / provider / name).read_text())
     return data

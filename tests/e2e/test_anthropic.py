@@ -14,26 +14,13 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.conftest import FIXTURES
+from tests.e2e.conftest import FIXTURES, QUESTION, WEATHER_TOOL
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
 
 PATH = "/v1/messages"
 ALIAS = "claude"
 SIGNATURE = "EqQBCgIYAhIMsigned-by-anthropic=="
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a place",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
-QUESTION: Any = {"role": "user", "content": "Weather in Paris?"}
 TOOLS: Any = [WEATHER_TOOL]
 
 

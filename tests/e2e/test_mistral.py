@@ -11,25 +11,12 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import assert_error, golden_json, golden_stream
+from tests.e2e.conftest import QUESTION, WEATHER_TOOL, assert_error, golden_json, golden_stream
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
 
 PATH = "/v1/chat/completions"
 MISTRAL_ID = re.compile(r"^[A-Za-z0-9]{9}$")
-WEATHER_TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a place",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
-QUESTION: Any = {"role": "user", "content": "Weather in Paris?"}
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,9 @@ from typing import Any
 
 import openai
 
-from tests.e2e.conftest import OLLAMA, Backend
+from tests.e2e.conftest import OLLAMA, QUESTION, WEATHER_TOOL, Backend
 from tests.fakes import FakeUpstream
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a place",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
-QUESTION: Any = {"role": "user", "content": "Weather in Paris?"}
 TOOLS: Any = [WEATHER_TOOL]
 
 
