@@ -42,7 +42,9 @@ class Dispatcher:
         self, operation: str, request: dict[str, Any], alias: Alias, privacy: str | None, *, depth: int = 0
     ) -> Any:
         settings = self._table().settings
-        prompt_tokens = estimate_prompt_tokens(request)
+        # the estimate walks every message: only for the context-window check and tpm accounting
+        needs_tokens = settings.enable_pre_call_checks or any(d.limits.tpm for d in alias.deployments)
+        prompt_tokens = estimate_prompt_tokens(request) if needs_tokens else 0
         selection = self._select(operation, request, alias, settings, privacy, prompt_tokens)
         if not selection.ordered:
             return await self._nothing_to_try(operation, request, alias, selection, privacy, depth)
