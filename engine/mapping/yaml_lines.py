@@ -24,10 +24,6 @@ class LineDict(dict[Any, Any]):
 
 
 class _Loader(yaml.SafeLoader):
-    def construct_scalar(self, node: Any) -> Any:  # type: ignore[override]
-        value = super().construct_scalar(node)
-        return value
-
     def construct_yaml_str(self, node: Any) -> LineStr:
         text = LineStr(self.construct_scalar(node))
         text.line = node.start_mark.line + 1
