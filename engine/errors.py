@@ -7,6 +7,7 @@
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 not_found_error         unknown route
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
+    ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
     ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
@@ -31,6 +32,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RateLimited",
     "TurnoutError",
     "UpstreamBadResponse",
     "UpstreamError",
@@ -104,6 +106,12 @@ class NotFound(TurnoutError):
 class ModelNotFound(NotFound):
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class RateLimited(TurnoutError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
 
 
 class MappingFailed(TurnoutError):

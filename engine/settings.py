@@ -61,5 +61,19 @@ class Settings(BaseSettings):
     # Seconds between reloads of the virtual keys from SQL, so keys changed by another replica or by
     # `turnout keys` take effect here (0: only at start and after this process's own admin changes).
     key_refresh_interval: float = 5.0
+    # Seconds between checks for aliases and deployments changed in SQL by another process (0: never).
+    routes_refresh_interval: float = 5.0
+    # Redis shared by every replica: per-key rate-limit and budget counters, and change notices (keys,
+    # routes, cooldowns) that reach the other replicas at once. None: counters live in this process.
+    redis_url: str | None = None
+    redis_prefix: str = "turnout:"  # prefix of every Redis key and channel Turnout uses
+    # The usage recorder writes the request log in batches: at most every this many seconds, or sooner
+    # when `usage_batch_size` rows wait. While the database is unreachable, up to `usage_buffer_limit`
+    # rows are kept and retried.
+    usage_flush_interval: float = 0.5
+    usage_batch_size: int = 500
+    usage_buffer_limit: int = 100_000
+    # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
+    metrics_require_key: bool = False
     log_level: str = "info"
     access_log: bool = False

@@ -1,7 +1,8 @@
 """A virtual key: an API key the admin API (or `turnout keys`) issued, with what it may use.
 
-Only the key's SHA-256 is stored; the key itself is shown once, when it is created. Budgets and limits
-are stored here but not enforced yet (the next step of virtual keys records usage and enforces them).
+Only the key's SHA-256 is stored; the key itself is shown once, when it is created. `spend` is the spend
+of the current budget period: the usage recorder adds to it, and the key ring's reload sets it back to
+0 (and moves `budget_reset_at` on) once the period is over.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ApiKeyRow(Base):
     max_budget: Mapped[Decimal | None]  # spend limit in the cost rows' currency
     budget_duration: Mapped[str | None] = mapped_column(String(20))  # e.g. "30d": spend resets after it
     spend: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    budget_reset_at: Mapped[datetime | None]  # end of the current budget period (None: no budget_duration)
     rpm_limit: Mapped[int | None]  # requests per minute
     tpm_limit: Mapped[int | None]  # tokens per minute
     max_parallel_requests: Mapped[int | None]

@@ -11,6 +11,7 @@ from engine.store.cost import COST_UNITS, CostRow
 from engine.store.deployment import DeploymentRow
 from engine.store.fallback import FallbackRow
 from engine.store.provider import ProviderRow
+from engine.store.request_log import RequestLogRow
 from engine.store.router_setting import RouterSettingRow
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "DeploymentRow",
     "FallbackRow",
     "ProviderRow",
+    "RequestLogRow",
     "RouterSettingRow",
     "StoredExchange",
 ]

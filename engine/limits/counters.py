@@ -1,0 +1,53 @@
+"""The counters behind per-key limits and budgets, and what every backend of them answers.
+
+A request is admitted, then released when its answer is complete (or its stream ends). Both are one
+call each, so a shared backend (Redis) needs one round trip per request on each side. Windows are whole
+wall-clock minutes (epoch seconds // 60), so every replica agrees on them. The budget counter of a key is
+named by its period (the epoch second at which the period ends) and seeded, on first use, with the
+spend SQL knew when the key ring was loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+__all__ = ["Counters", "KeyLimits", "Verdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What one key may do; a None limit is not counted."""
+
+    key_id: int
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+    budget: Decimal | None = None
+    budget_period: int = 0  # epoch second the period ends (0: the budget never resets)
+    budget_seed: Decimal = Decimal(0)  # spend SQL knew for this period when the ring was loaded
+    budget_ttl: int = 0  # seconds the period's counter must outlive (0: forever)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The counts after an admission (including the admitted request) and, when refused, which limit."""
+
+    refused: str | None  # None, "rpm", "tpm", "parallel" or "budget"
+    requests: int  # this minute
+    tokens: int  # this minute
+    inflight: int
+    spend: Decimal  # this budget period
+
+
+class Counters(Protocol):
+    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+        """Count the request `ticket` in, unless a limit is already reached (then count nothing)."""
+        ...
+
+    async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
+        """The request `ticket` ended: it used `tokens` (added to `minute`) and cost `cost`."""
+        ...
+
+    async def close(self) -> None: ...
