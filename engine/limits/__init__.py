@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.limits.counters import Counters, KeyLimits, Verdict
+from engine.limits.counters import Counters, CountersUnavailable, KeyLimits, Verdict
 from engine.limits.local import LocalCounters
 
-__all__ = ["Counters", "KeyLimits", "LocalCounters", "Verdict"]
+__all__ = ["Counters", "CountersUnavailable", "KeyLimits", "LocalCounters", "Verdict"]

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-__all__ = ["Counters", "KeyLimits", "Verdict"]
+__all__ = ["Counters", "CountersUnavailable", "KeyLimits", "Verdict"]
+
+
+class CountersUnavailable(Exception):
+    """The shared counters could not be reached; the limiter lets the request through and logs it."""
 
 
 @dataclass(frozen=True, slots=True)

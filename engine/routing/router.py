@@ -42,6 +42,7 @@ class DeploymentStats:
     last_error: str | None = None
     served: int = 0
     failed: int = 0
+    cooldowns: int = 0  # times this deployment was put into cooldown (here or by another replica)
 
 
 @dataclass(slots=True)
@@ -61,6 +62,9 @@ class Router:
         self._random = random.Random(seed)
         self._stats: dict[int, DeploymentStats] = {}
         self.missing: frozenset[int] = frozenset()  # deployments whose backend does not list their model
+        # told (deployment id, seconds) when this process puts a deployment into cooldown: other replicas
+        # are told through the change bus and apply it with `cool_down`
+        self.on_cooldown: Callable[[int, float], None] | None = None
 
     def stats(self, deployment: Deployment) -> DeploymentStats:
         found = self._stats.get(deployment.id)
@@ -194,7 +198,20 @@ class Router:
             stats.failures.popleft()
         if len(stats.failures) > settings.allowed_fails:
             stats.cooldown_until = now + settings.cooldown_time
+            stats.cooldowns += 1
             stats.failures.clear()
+            if self.on_cooldown is not None:
+                self.on_cooldown(deployment.id, settings.cooldown_time)
+
+    def cool_down(self, deployment_id: int, seconds: float) -> None:
+        """Another replica put this deployment into cooldown for `seconds` from now."""
+        stats = self._stats.get(deployment_id)
+        if stats is None:
+            stats = self._stats[deployment_id] = DeploymentStats()
+        until = self._clock() + seconds
+        if until > stats.cooldown_until:
+            stats.cooldown_until = until
+            stats.cooldowns += 1
 
     def cooldown_left(self, deployments: Iterable[Deployment]) -> float:
         """Seconds until the first of these deployments is out of cooldown."""
