@@ -57,6 +57,12 @@ class Gateway:
         return self._discovery
 
     @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The SQL session factory (reports, admin changes); the request path never uses it."""
+        assert self._sessions is not None, "the gateway has not started"
+        return self._sessions
+
+    @property
     def conversations(self) -> ConversationStore:
         """Stored exchanges, for dialects that continue conversations by id."""
         assert self._conversations is not None, "the gateway has not started"
