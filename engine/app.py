@@ -14,6 +14,7 @@ from engine.api.dialects import dialect_routes
 from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
 from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys, update_key
+from engine.api.metrics import metrics
 from engine.api.models import list_models
 from engine.api.operator import deployments
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             list_keys,
             liveness,
             readiness,
+            metrics,
             *dialect_routes(load_dialects(settings.mappings_dir)),
         ],
         lifespan=[gateway.lifespan],

@@ -1,0 +1,224 @@
+"""Prometheus metrics: cheap in-memory aggregates on the request path, the text exposition on scrape.
+
+The request path only adds to dicts (microseconds). `prometheus_client` is imported on the first
+scrape, never at import time, and is handed a snapshot built from these aggregates and the router's
+live state, so nothing is registered globally and a gateway built in a test starts from zero.
+
+Families (labels stay low-cardinality: never a key, a request id or a prompt):
+
+    turnout_requests_total{alias,operation,status}                          counter
+    turnout_request_duration_seconds{alias,operation}                       histogram
+    turnout_time_to_first_token_seconds{alias}                              histogram, streams only
+    turnout_tokens_total{alias,kind}                                        counter, kind: prompt,
+                                                                              completion, reasoning, cached
+    turnout_cost_usd_total{alias}                                           counter
+    turnout_upstream_errors_total{provider,deployment,status,code}          counter, per failed attempt
+    turnout_requests_in_flight                                              gauge
+    turnout_deployment_cooling_down{alias,deployment,provider,model}        gauge, 1 or 0 at scrape time
+    turnout_deployment_cooldowns_total{alias,deployment,provider,model}     counter
+    turnout_usage_rows_dropped_total                                        counter
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from engine.routing.router import Router
+from engine.routing.table import RoutingTable
+from engine.usage.record import UsageRecord
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+__all__ = ["BUCKETS", "MAX_ALIASES", "OTHER_ALIAS", "Metrics"]
+
+# seconds; LLM calls range from a cached embedding (milliseconds) to a long reasoning answer (minutes)
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+_BOUNDS = (*(repr(b) for b in BUCKETS), "+Inf")  # the `le` labels; repr matches Go's for these floats
+TOKEN_KINDS = ("prompt", "completion", "reasoning", "cached")
+# The alias label is the client's `model` field: a refused request may name anything. Past this many
+# distinct names, new ones are counted as OTHER_ALIAS so a client cannot grow the series without bound.
+MAX_ALIASES = 1000
+OTHER_ALIAS = "_other_"
+
+
+class _Histogram:
+    """Per-bucket counts (not cumulative; the last is +Inf) and the sum of the observed values."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.total = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS, value)] += 1  # Prometheus buckets are `le`: value <= bound
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        running, buckets = 0, []
+        for bound, count in zip(_BOUNDS, self.counts, strict=True):
+            running += count
+            buckets.append((bound, float(running)))
+        return buckets
+
+
+def _observe(histograms: dict[tuple[str, ...], _Histogram], labels: tuple[str, ...], value: float) -> None:
+    found = histograms.get(labels)
+    if found is None:
+        found = histograms[labels] = _Histogram()
+    found.add(value)
+
+
+class Metrics:
+    """One process's counters. Updated and rendered on the event loop, so a scrape reads a consistent
+    state without locks (render is synchronous: no request runs while it reads)."""
+
+    def __init__(self) -> None:
+        self._aliases: set[str] = set()
+        self._requests: dict[tuple[str, str, int], int] = {}
+        self._durations: dict[tuple[str, ...], _Histogram] = {}
+        self._first_token: dict[tuple[str, ...], _Histogram] = {}
+        self._tokens: dict[str, list[int]] = {}  # alias -> counts in TOKEN_KINDS order
+        self._cost: dict[str, Decimal] = {}  # summed as Decimal; a float only in the exposition
+        self._upstream_errors: dict[tuple[str, str, str, str], int] = {}
+        self._in_flight = 0
+        self._dropped = 0
+
+    def _alias(self, name: str) -> str:
+        if name in self._aliases:
+            return name
+        if len(self._aliases) < MAX_ALIASES:
+            self._aliases.add(name)
+            return name
+        return OTHER_ALIAS
+
+    def observe(self, record: UsageRecord) -> None:
+        """One finished request (answered or refused)."""
+        alias = self._alias(record.alias)
+        key = (alias, record.operation, record.status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        _observe(self._durations, (alias, record.operation), record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            _observe(self._first_token, (alias,), record.ttft_ms / 1000)
+        tokens = self._tokens.get(alias)
+        if tokens is None:
+            tokens = self._tokens[alias] = [0, 0, 0, 0]
+        tokens[0] += record.prompt_tokens or 0
+        tokens[1] += record.completion_tokens or 0
+        tokens[2] += record.reasoning_tokens or 0
+        tokens[3] += record.cached_tokens or 0
+        if record.cost is not None:
+            self._cost[alias] = self._cost.get(alias, Decimal(0)) + record.cost
+
+    def upstream_failed(self, provider: str, deployment_id: int, status: int, code: str | None) -> None:
+        """One failed upstream attempt (a request may make several before it succeeds or gives up)."""
+        key = (provider, str(deployment_id), str(status), code or "")
+        self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
+
+    def started(self) -> None:
+        self._in_flight += 1
+
+    def finished(self) -> None:
+        self._in_flight -= 1
+
+    def dropped(self, rows: int) -> None:
+        """The usage recorder gave up on `rows` request-log rows (its buffer was full)."""
+        self._dropped += rows
+
+    def render(self, router: Router, table: RoutingTable) -> tuple[bytes, str]:
+        """The text exposition and its content type."""
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+        families = _Families([*self._families(), *_deployment_families(router, table)])
+        return generate_latest(families), CONTENT_TYPE_LATEST
+
+    def _families(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        requests = CounterMetricFamily(
+            "turnout_requests",
+            "Requests finished, by alias, operation and the status the client got",
+            labels=["alias", "operation", "status"],
+        )
+        for (alias, operation, status), count in self._requests.items():
+            requests.add_metric([alias, operation, str(status)], count)
+        yield requests
+        yield _histogram(
+            "turnout_request_duration_seconds",
+            "Time from request to last byte",
+            ["alias", "operation"],
+            self._durations,
+        )
+        yield _histogram(
+            "turnout_time_to_first_token_seconds",
+            "Streams: time until the first chunk reached the client",
+            ["alias"],
+            self._first_token,
+        )
+        tokens = CounterMetricFamily("turnout_tokens", "Tokens used, by kind", labels=["alias", "kind"])
+        for alias, counts in self._tokens.items():
+            for kind, count in zip(TOKEN_KINDS, counts, strict=True):
+                tokens.add_metric([alias, kind], count)
+        yield tokens
+        cost = CounterMetricFamily("turnout_cost_usd", "Cost of the priced requests, USD", labels=["alias"])
+        for alias, total in self._cost.items():
+            cost.add_metric([alias], float(total))
+        yield cost
+        errors = CounterMetricFamily(
+            "turnout_upstream_errors",
+            "Failed upstream attempts",
+            labels=["provider", "deployment", "status", "code"],
+        )
+        for labels, count in self._upstream_errors.items():
+            errors.add_metric(list(labels), count)
+        yield errors
+        yield GaugeMetricFamily("turnout_requests_in_flight", "Requests being served", value=self._in_flight)
+        yield CounterMetricFamily(
+            "turnout_usage_rows_dropped", "Request-log rows the usage recorder dropped", value=self._dropped
+        )
+
+
+def _histogram(
+    name: str, documentation: str, labels: list[str], histograms: dict[tuple[str, ...], _Histogram]
+) -> Metric:
+    from prometheus_client.core import HistogramMetricFamily
+
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    for values, histogram in histograms.items():
+        family.add_metric(list(values), histogram.cumulative(), histogram.total)
+    return family
+
+
+def _deployment_families(router: Router, table: RoutingTable) -> Iterator[Metric]:
+    """Each deployment's cooldown state, read from the router now (the router counts; we only show)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    labels = ["alias", "deployment", "provider", "model"]
+    cooling = GaugeMetricFamily(
+        "turnout_deployment_cooling_down", "1 while the deployment is skipped after failures", labels=labels
+    )
+    cooldowns = CounterMetricFamily(
+        "turnout_deployment_cooldowns", "Times the deployment was put into cooldown", labels=labels
+    )
+    for alias in table.aliases.values():
+        for deployment in alias.deployments:
+            values = [alias.name, str(deployment.id), deployment.provider, deployment.upstream_model]
+            # cooldown_left reads the router's own clock (monotonic, or a test's)
+            cooling.add_metric(values, 1 if router.cooldown_left([deployment]) > 0 else 0)
+            cooldowns.add_metric(values, router.stats(deployment).cooldowns)
+    yield cooling
+    yield cooldowns
+
+
+class _Families:
+    """A fixed list of families, shaped as the collector `generate_latest` reads."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
