@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from engine.config.secrets import SecretBox
 from engine.keys import KeyRing, KeyService
+from engine.limits.admission import Limiter
+from engine.limits.counters import Counters
+from engine.limits.local import LocalCounters
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
+from engine.replicas.bus import ChangeBus, LocalBus
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
@@ -23,6 +27,9 @@ from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
 from engine.upstream import UpstreamClient
+from engine.usage.metrics import Metrics
+from engine.usage.recorder import UsageRecorder
+from engine.usage.sink import GatewaySink
 
 __all__ = ["Gateway"]
 
@@ -35,6 +42,10 @@ class Gateway:
         self.registry = registry
         self.table = RoutingTable()
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
+        self.metrics = Metrics()
+        self.bus: ChangeBus = LocalBus()  # tells other replicas of changes (Redis), or no one
+        self._recorder: UsageRecorder | None = None
+        self._limiter: Limiter | None = None
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._client: UpstreamClient | None = None
@@ -45,6 +56,7 @@ class Gateway:
         # one reload at a time: an interval reload that read SQL before an admin change must not swap
         # its older ring in after the admin change's own reload
         self._keys_lock = asyncio.Lock()
+        self._notices: set[asyncio.Future[None]] = set()  # cooldown notices being published
 
     @property
     def pipeline(self) -> Pipeline:
@@ -55,6 +67,12 @@ class Gateway:
     def discovery(self) -> Discovery:
         assert self._discovery is not None, "the gateway has not started"
         return self._discovery
+
+    @property
+    def recorder(self) -> UsageRecorder:
+        """The request log's batching writer."""
+        assert self._recorder is not None, "the gateway has not started"
+        return self._recorder
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -96,10 +114,33 @@ class Gateway:
             image_fetch_timeout=settings.image_fetch_timeout,
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
         )
-        self._pipeline = Pipeline(self.registry, lambda: self.table, self._client, options)
+        self._recorder = UsageRecorder(
+            self._sessions,
+            flush_interval=settings.usage_flush_interval,
+            batch_size=settings.usage_batch_size,
+            buffer_limit=settings.usage_buffer_limit,
+            on_dropped=self.metrics.dropped,
+        )
+        self._recorder.start()
+        self._limiter = Limiter(self._counters())
+        self.bus = self._create_bus()
+        self.bus.subscribe(self._on_change)
+        await self.bus.start()
+        self._pipeline = Pipeline(
+            self.registry,
+            lambda: self.table,
+            self._client,
+            options,
+            limiter=self._limiter,
+            sink=GatewaySink(self._recorder, self.metrics),
+        )
+        self._pipeline.router.on_cooldown = self._announce_cooldown
         self._discovery = Discovery(self.registry, self._client)
-        watcher = asyncio.create_task(self._watch_models(), name="turnout-discovery")
-        key_watcher = asyncio.create_task(self._watch_keys(), name="turnout-keys")
+        watchers = [
+            asyncio.create_task(self._watch_models(), name="turnout-discovery"),
+            asyncio.create_task(self._watch_keys(), name="turnout-keys"),
+            asyncio.create_task(self._watch_routes(), name="turnout-routes"),
+        ]
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
             len(self.table.aliases),
@@ -113,10 +154,62 @@ class Gateway:
         try:
             yield
         finally:
-            watcher.cancel()
-            key_watcher.cancel()
+            # the server has finished (or given up on) its requests by now: write every record left
+            for watcher in watchers:
+                watcher.cancel()
+            await self._recorder.close()
+            await self.bus.close()
+            await self._limiter.close()
             await self._client.close()
             await self._engine.dispose()
+
+    def _counters(self) -> Counters:
+        if self.settings.redis_url is None:
+            return LocalCounters()
+        from engine.limits.redis_counters import RedisCounters  # imports redis: only in this mode
+
+        return RedisCounters(self.settings.redis_url, self.settings.redis_prefix)
+
+    def _create_bus(self) -> ChangeBus:
+        if self.settings.redis_url is None:
+            return LocalBus()
+        from engine.replicas.bus import RedisBus
+
+        return RedisBus(self.settings.redis_url, self.settings.redis_prefix)
+
+    def _announce_cooldown(self, deployment_id: int, seconds: float) -> None:
+        """Tell the other replicas; fire and forget (a lost notice only means they find out themselves)."""
+        task = asyncio.ensure_future(
+            self.bus.publish("cooldown", {"deployment_id": deployment_id, "seconds": seconds})
+        )
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _on_change(self, kind: str, data: dict[str, Any]) -> None:
+        """A notice from another replica."""
+        if kind == "keys":
+            await self.reload_keys()
+        elif kind == "routes":
+            await self.reload()
+        elif kind == "cooldown":
+            self.pipeline.router.cool_down(int(data["deployment_id"]), float(data["seconds"]))
+
+    async def keys_changed(self) -> None:
+        """After an admin change to the keys: this process at once, the other replicas through the bus."""
+        await self.reload_keys()
+        await self.bus.publish("keys", {})
+
+    async def _watch_routes(self) -> None:
+        """Reload the routing table every `routes_refresh_interval` seconds: aliases and deployments change
+        in SQL through other processes (`turnout serve --config` on another replica, `turnout probe
+        --write`). An unchanged table is not swapped, so nothing in memory is rebuilt."""
+        interval = self.settings.routes_refresh_interval
+        while interval > 0:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload()
+            except Exception:  # an unreachable database keeps the last table
+                log.warning("reloading the routing table failed", exc_info=True)
 
     async def _watch_models(self) -> None:
         """Ask the backends which models they serve at start and every `discovery_interval` seconds; the
@@ -172,7 +265,9 @@ class Gateway:
         assert self._sessions is not None and self.registry is not None
         secrets = SecretBox.from_settings(self.settings)
         async with self._sessions() as session:
-            self.table = await load_routing_table(session, self.registry.catalog(), secrets)
+            table = await load_routing_table(session, self.registry.catalog(), secrets)
+        if table != self.table:
+            self.table = table
 
     async def database_ok(self) -> bool:
         if self._engine is None:

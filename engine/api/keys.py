@@ -54,7 +54,7 @@ def _service(request: Request[Any, Any, Any]) -> KeyService:
 async def generate_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     changes = key_changes(await _body(request))
     key, row = await _service(request).create(changes)
-    await request.app.state.gateway.reload_keys()
+    await request.app.state.gateway.keys_changed()
     log.info("key %s... created (%s)", row.key_prefix, row.key_alias or "no alias")
     return _json({"key": key, **key_info(row)})
 
@@ -75,7 +75,7 @@ async def update_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("`key` is required: the key to change", param="key")
     changes = key_changes(body, ignore=("key",))
     row = await _service(request).update(body["key"], changes)
-    await request.app.state.gateway.reload_keys()
+    await request.app.state.gateway.keys_changed()
     log.info("key %s... updated: %s", row.key_prefix, ", ".join(sorted(changes.values)) or "nothing")
     return _json(key_info(row))
 
@@ -86,7 +86,7 @@ async def delete_keys(request: Request[Any, Any, Any]) -> Response[bytes]:
     if not isinstance(keys, list) or not keys:
         raise InvalidRequest("`keys` must be a non-empty list of keys to revoke", param="keys")
     rows = await _service(request).revoke(keys)
-    await request.app.state.gateway.reload_keys()
+    await request.app.state.gateway.keys_changed()
     names = [f"{row.key_prefix}..." for row in rows]
     log.info("keys revoked: %s", ", ".join(names))
     return _json({"deleted_keys": names})

@@ -60,6 +60,8 @@ class VirtualKey:
     expires_at: datetime | None
     max_budget: Decimal | None
     budget_duration: str | None
+    spend: Decimal  # in the current budget period, as SQL knew it at the last reload
+    budget_reset_at: datetime | None
     rpm_limit: int | None
     tpm_limit: int | None
     max_parallel_requests: int | None
@@ -76,6 +78,8 @@ class VirtualKey:
             expires_at=aware(row.expires_at),
             max_budget=row.max_budget,
             budget_duration=row.budget_duration,
+            spend=row.spend,
+            budget_reset_at=aware(row.budget_reset_at),
             rpm_limit=row.rpm_limit,
             tpm_limit=row.tpm_limit,
             max_parallel_requests=row.max_parallel_requests,

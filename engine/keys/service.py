@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.errors import InvalidRequest, NotFound
@@ -122,6 +122,9 @@ def key_changes(body: dict[str, Any], *, ignore: Sequence[str] = ()) -> KeyChang
             if field == "duration":
                 value = None if value is None else utcnow() + parse_duration(value)
             values[column] = value
+    if "budget_duration" in values:  # a new period length starts a new period now
+        duration = values["budget_duration"]
+        values["budget_reset_at"] = None if duration is None else utcnow() + parse_duration(duration)
     return KeyChanges(values)
 
 
@@ -143,6 +146,7 @@ def key_info(row: ApiKeyRow) -> dict[str, Any]:
         "spend": _number(row.spend),
         "max_budget": _number(row.max_budget),
         "budget_duration": row.budget_duration,
+        "budget_reset_at": _iso(row.budget_reset_at),
         "rpm_limit": row.rpm_limit,
         "tpm_limit": row.tpm_limit,
         "max_parallel_requests": row.max_parallel_requests,
@@ -213,7 +217,35 @@ class KeyService:
             return list(await session.scalars(_active().order_by(ApiKeyRow.id)))
 
     async def ring(self) -> KeyRing:
+        await self.reset_budgets()
         return KeyRing(VirtualKey.from_row(row) for row in await self.active())
+
+    async def reset_budgets(self) -> int:
+        """Start a new budget period (spend 0) for every key whose period has ended; how many were reset.
+
+        Each reset is a compare-and-set on `budget_reset_at`, so replicas racing to reset the same key
+        reset it once."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            rows = list(
+                await session.execute(
+                    select(ApiKeyRow.id, ApiKeyRow.budget_duration, ApiKeyRow.budget_reset_at).where(
+                        ApiKeyRow.revoked_at.is_(None), ApiKeyRow.budget_reset_at <= now
+                    )
+                )
+            )
+            for key_id, duration, reset_at in rows:
+                step = parse_duration(duration) if duration else None
+                ends = aware(reset_at)
+                assert ends is not None
+                if step is not None:  # the end of the period `now` is in
+                    ends += step * ((now - ends) // step + 1)
+                await session.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == key_id, ApiKeyRow.budget_reset_at == reset_at)
+                    .values(spend=Decimal(0), budget_reset_at=ends if step is not None else None)
+                )
+        return len(rows)
 
 
 def _active() -> Any:

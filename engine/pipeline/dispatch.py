@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, UpstreamError
 from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
+from engine.pipeline.metering import Meter
 from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.router import PRIVACY_LEVELS, Router, Selection
 from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
@@ -39,7 +40,14 @@ class Dispatcher:
         self._drop_params = drop_params
 
     async def dispatch(
-        self, operation: str, request: dict[str, Any], alias: Alias, privacy: str | None, *, depth: int = 0
+        self,
+        operation: str,
+        request: dict[str, Any],
+        alias: Alias,
+        privacy: str | None,
+        *,
+        depth: int = 0,
+        meter: Meter | None = None,
     ) -> Any:
         settings = self._table().settings
         # the estimate walks every message: only for the context-window check and tpm accounting
@@ -47,7 +55,7 @@ class Dispatcher:
         prompt_tokens = estimate_prompt_tokens(request) if needs_tokens else 0
         selection = self._select(operation, request, alias, settings, privacy, prompt_tokens)
         if not selection.ordered:
-            return await self._nothing_to_try(operation, request, alias, selection, privacy, depth)
+            return await self._nothing_to_try(operation, request, alias, selection, privacy, depth, meter)
         tried: list[str] = []
         # a lone deployment never cools down (as in LiteLLM): there is nothing to fail over to, and a
         # cooldown would only turn its own errors into 503s
@@ -59,7 +67,9 @@ class Dispatcher:
             if n >= len(selection.ordered):
                 await asyncio.sleep(_backoff(n - len(selection.ordered), last, settings))
             try:
-                outcome = await self._try(operation, request, deployment, settings, prompt_tokens, alone)
+                outcome = await self._try(
+                    operation, request, deployment, settings, prompt_tokens, alone, meter
+                )
             except UpstreamError as exc:
                 tried.append(f"{deployment.provider}/{deployment.upstream_model}={exc.status}")
                 last = exc
@@ -72,7 +82,7 @@ class Dispatcher:
             return outcome
         assert last is not None
         last.headers.setdefault("x-turnout-attempted", ", ".join(tried))
-        return await self._fall_back(operation, request, alias, last, privacy, depth)
+        return await self._fall_back(operation, request, alias, last, privacy, depth, meter)
 
     def _select(
         self,
@@ -96,14 +106,19 @@ class Dispatcher:
         settings: RouterSettings,
         prompt_tokens: int,
         alone: bool,
+        meter: Meter | None,
     ) -> Any:
         router = self._router
         router.started(deployment, prompt_tokens)
+        if meter is not None:
+            meter.tried(deployment)
         started = time.monotonic()
         try:
             outcome = await self._attempt(operation, request, deployment)
         except UpstreamError as exc:
             router.failed(deployment, settings, exc.message, counts=exc.retryable and not alone)
+            if meter is not None:
+                meter.upstream_failed(deployment, exc)
             raise
         except BaseException as exc:
             router.failed(deployment, settings, str(exc), counts=False)
@@ -123,6 +138,7 @@ class Dispatcher:
         selection: Selection,
         privacy: str | None,
         depth: int,
+        meter: Meter | None,
     ) -> Any:
         excluded = selection.excluded
         if not alias.deployments:
@@ -160,7 +176,7 @@ class Dispatcher:
             param="messages",
             code="context_length_exceeded",
         )
-        return await self._fall_back(operation, request, alias, error, privacy, depth)
+        return await self._fall_back(operation, request, alias, error, privacy, depth, meter)
 
     async def _fall_back(
         self,
@@ -170,6 +186,7 @@ class Dispatcher:
         error: TurnoutError,
         privacy: str | None,
         depth: int,
+        meter: Meter | None,
     ) -> Any:
         kind, targets = _fallbacks_for(alias, error)
         table = self._table()
@@ -179,7 +196,7 @@ class Dispatcher:
                 continue
             try:
                 outcome = await self.dispatch(
-                    operation, {**request, "model": target}, other, privacy, depth=1
+                    operation, {**request, "model": target}, other, privacy, depth=1, meter=meter
                 )
             except TurnoutError:
                 continue

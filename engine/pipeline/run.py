@@ -7,20 +7,26 @@ the next one; once an answer has started, it is the answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from engine.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadResponse
+from engine.errors import InvalidRequest, ModelNotFound, PermissionDenied, TurnoutError, UpstreamBadResponse
 from engine.keys.ring import VirtualKey
+from engine.limits.admission import Limiter
+from engine.limits.local import LocalCounters
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.images import inline_remote_images
+from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
+from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream
 from engine.pipeline.translate import (
     decode_json,
@@ -48,6 +54,9 @@ _MODES = {
     "images": {"image_generation"},
 }
 
+# streamed operations whose chunks carry token usage
+_TOKEN_STREAMS = frozenset({"chat", "completions"})
+
 # how errors name each operation
 _OPERATION_NAMES = {
     "chat": "chat completions",
@@ -70,12 +79,18 @@ class PipelineOptions:
 
 @dataclass(slots=True)
 class Outcome:
-    """The answer: a body, or a stream of bytes, its media type, and headers for the client."""
+    """The answer: a body, or a stream of bytes, its media type, and headers for the client; and, for the
+    usage log, what the answer used and cost and the request as the deployment got it."""
 
     body: bytes | None = None
     stream: AsyncIterator[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
+    usage: Any = None  # the answer's canonical `usage`, when it has one
+    answer: Any = None  # the canonical answer (decoded), for counting when there is no usage
+    cost: Decimal | None = None
+    request: dict[str, Any] | None = None
+    stream_usage: StreamUsage | None = None
 
 
 class Pipeline:
@@ -86,6 +101,9 @@ class Pipeline:
         client: UpstreamClient,
         options: PipelineOptions,
         router: Router | None = None,
+        *,
+        limiter: Limiter | None = None,
+        sink: UsageSink | None = None,
     ) -> None:
         self._registry = registry
         self._table = table
@@ -93,6 +111,9 @@ class Pipeline:
         self._options = options
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
         self.router = router or Router()
+        self._limiter = limiter or Limiter(LocalCounters())
+        self._sink: UsageSink = sink or NullSink()
+        self._releases: set[asyncio.Task[None]] = set()  # stream-end releases in flight (kept referenced)
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(
@@ -112,8 +133,40 @@ class Pipeline:
         """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach.
 
         With a virtual `key`: only the aliases it may use (checked before the alias is looked up, so a
-        key learns nothing of aliases it may not use), and its privacy level when stricter than `privacy`.
+        key learns nothing of aliases it may not use), its privacy level when stricter than `privacy`,
+        and its limits (counted in before the upstream call, out when the answer ends). Every request
+        is metered: one usage record when it ends, however it ends.
         """
+        meter = Meter(self._sink, operation, request, key)
+        try:
+            outcome = await self._run(operation, request, privacy, key, meter)
+        except TurnoutError as exc:
+            exc.headers[REQUEST_ID_HEADER] = meter.request_id
+            meter.failed(exc, exc.status)
+            await self._close(meter)
+            raise
+        except BaseException as exc:  # the client left (cancelled) or a bug: still one record
+            meter.failed(None, 499 if isinstance(exc, asyncio.CancelledError) else 500)
+            self._close_soon(meter)
+            raise
+        outcome.headers[REQUEST_ID_HEADER] = meter.request_id
+        if meter.admission is not None:
+            outcome.headers.update(meter.admission.headers())
+        if outcome.stream is not None:
+            outcome.stream = self._metered(outcome.stream, meter, outcome)
+            return outcome
+        meter.answered(outcome.usage, outcome.cost, outcome.request, outcome.answer)
+        await self._close(meter)
+        return outcome
+
+    async def _run(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        privacy: str | None,
+        key: VirtualKey | None,
+        meter: Meter,
+    ) -> Outcome:
         if key is not None:
             if not key.allows(request["model"]):
                 raise PermissionDenied(
@@ -136,8 +189,42 @@ class Pipeline:
                 param="model",
                 code="unsupported_operation",
             )
-        outcome: Outcome = await self._dispatcher.dispatch(operation, request, alias, privacy)
+        if key is not None:
+            meter.admission = await self._limiter.admit(key, meter.request_id)
+        outcome: Outcome = await self._dispatcher.dispatch(operation, request, alias, privacy, meter=meter)
         return outcome
+
+    async def _metered(
+        self, stream: AsyncIterator[bytes], meter: Meter, outcome: Outcome
+    ) -> AsyncIterator[bytes]:
+        """The stream, metered: time to its first chunk, its usage at the end, one record however it ends."""
+        first = True
+        try:
+            async for chunk in stream:
+                if first:
+                    meter.first_chunk()
+                    first = False
+                yield chunk
+        except BaseException:
+            meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
+            raise
+        finally:
+            if outcome.request is not None:
+                meter.request = outcome.request
+            meter.streamed(outcome.stream_usage)
+            self._close_soon(meter)  # no awaiting here: a closing generator must not suspend
+
+    async def _close(self, meter: Meter) -> None:
+        record = meter.close()
+        if meter.admission is not None:
+            await meter.admission.release(record.total_tokens, record.cost)
+
+    def _close_soon(self, meter: Meter) -> None:
+        record = meter.close()
+        if meter.admission is not None:
+            task = asyncio.ensure_future(meter.admission.release(record.total_tokens, record.cost))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
 
     def _view(self, deployment: Deployment) -> dict[str, Any]:
         cached = self._views.get(deployment.id)
@@ -174,6 +261,9 @@ class Pipeline:
         effective, dropped = apply_policy(
             effective, operation.params, drop_params=self._options.drop_params, provider=mapping.name
         )
+        stream_usage = None
+        if effective.get("stream") and name in _TOKEN_STREAMS and operation.stream is not None:
+            effective, stream_usage = _ask_for_usage(effective, operation)
         if operation.inline_images:
             effective = await inline_remote_images(
                 effective,
@@ -192,22 +282,28 @@ class Pipeline:
         if operation.raw_response:
             return await self._raw(name, response, effective, deployment, headers)
         if effective.get("stream"):  # its usage comes with its end: priced by the usage log, not a header
-            stream = self._stream(operation, response, effective, view, label)
-            return Outcome(stream=stream, headers=headers, media_type="text/event-stream")
+            stream = self._stream(operation, response, effective, view, label, stream_usage)
+            return Outcome(
+                stream=stream,
+                headers=headers,
+                media_type="text/event-stream",
+                request=effective,
+                stream_usage=stream_usage,
+            )
         raw = await response.read()
         answer = decode_json(raw, label)  # passthrough too: it still refuses malformed JSON
-        if operation.response is None:
-            if deployment.costs:
-                add_cost_header(headers, deployment.costs, name, effective, answer)
-            return Outcome(body=raw, headers=headers)
-        if operation.response_error is not None:
-            problem = evaluate(operation.response_error, answer, effective, view)
-            if problem:
-                raise mapped_error(problem, label, "refused to answer")
-        translated = evaluate(operation.response, answer, effective, view)
-        if deployment.costs:
-            add_cost_header(headers, deployment.costs, name, effective, translated)
-        return Outcome(body=encode_json(translated), headers=headers)
+        if operation.response is not None:
+            if operation.response_error is not None:
+                problem = evaluate(operation.response_error, answer, effective, view)
+                if problem:
+                    raise mapped_error(problem, label, "refused to answer")
+            answer = evaluate(operation.response, answer, effective, view)
+            raw = encode_json(answer)
+        cost = (
+            add_cost_header(headers, deployment.costs, name, effective, answer) if deployment.costs else None
+        )
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        return Outcome(body=raw, headers=headers, usage=usage, answer=answer, cost=cost, request=effective)
 
     async def _raw(
         self,
@@ -220,9 +316,10 @@ class Pipeline:
         """The upstream's bytes as they arrive. Priced from the request (speech: a header before the audio),
         or, for a whole JSON answer (a json/verbose_json transcript), read first and priced from its usage."""
         media_type = response.headers.get("content-type", "application/octet-stream")
+        cost = add_cost_header(headers, deployment.costs, name, request, None) if deployment.costs else None
         if (
             deployment.costs
-            and add_cost_header(headers, deployment.costs, name, request, None) is None
+            and cost is None
             and media_type.startswith("application/json")
             and not request.get("stream")
         ):
@@ -231,9 +328,13 @@ class Pipeline:
                 answer = decode_json(raw, "")
             except UpstreamBadResponse:
                 answer = None  # forwarded as it came, only not priced
-            add_cost_header(headers, deployment.costs, name, request, answer)
-            return Outcome(body=raw, headers=headers, media_type=media_type)
-        return Outcome(stream=raw_stream(response), headers=headers, media_type=media_type)
+            cost = add_cost_header(headers, deployment.costs, name, request, answer)
+            return Outcome(body=raw, headers=headers, media_type=media_type, cost=cost, request=request)
+        outcome = Outcome(
+            stream=raw_stream(response), headers=headers, media_type=media_type, request=request
+        )
+        outcome.cost = cost
+        return outcome
 
     async def _send(
         self,
@@ -270,11 +371,23 @@ class Pipeline:
         request: dict[str, Any],
         view: dict[str, Any],
         label: str,
+        usage: StreamUsage | None,
     ) -> AsyncIterator[bytes]:
         spec = operation.stream
         if spec is None or spec.passthrough:
-            return passthrough_stream(response, label)
-        return translated_stream(response, spec, request, view, label)
+            return passthrough_stream(response, label, usage)
+        return translated_stream(response, spec, request, view, label, usage)
+
+
+def _ask_for_usage(request: dict[str, Any], operation: Operation) -> tuple[dict[str, Any], StreamUsage]:
+    """Ask the upstream to end the stream with its usage (when the mapping passes `stream_options` on),
+    and a StreamUsage that reads it and, if the client did not ask for it, takes it out again."""
+    options = request.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    wanted = bool(options.get("include_usage"))
+    if not wanted and operation.params.actions.get("stream_options", operation.params.other) == "pass":
+        request = {**request, "stream_options": {**options, "include_usage": True}}
+    return request, StreamUsage(strip=not wanted)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

@@ -17,6 +17,7 @@ from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, Upst
 from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
+from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.translate import encode_json, evaluate, mapped_error
 from engine.upstream import UpstreamResponse
 
@@ -35,23 +36,51 @@ def error_event(error: TurnoutError) -> bytes:
     return b"data: " + error.to_json() + b"\n\n"
 
 
-async def passthrough_stream(response: UpstreamResponse, label: str) -> AsyncIterator[bytes]:
-    """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`."""
+async def passthrough_stream(
+    response: UpstreamResponse, label: str, usage: StreamUsage | None = None
+) -> AsyncIterator[bytes]:
+    """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`.
+
+    With `usage`, bytes go on in whole events, each noted (and a usage chunk the client did not ask for
+    taken out)."""
     tail = b""
+    held = b""  # the start of an event whose end has not arrived (only with `usage`)
     upstream_error_seen = False
     try:
         async for data in response.chunks():
             tail = (tail + data)[-64:]
             # an upstream's own in-band error already ends the stream for the client; do not add a second
             upstream_error_seen = upstream_error_seen or b'{"error"' in data
+            if usage is not None:
+                held += data
+                cut = _last_event_end(held)
+                if not cut:
+                    continue
+                data, held = usage.sse(held[:cut]), held[cut:]
+                if not data:
+                    continue
             yield data
+        if usage is not None and held:
+            yield usage.sse(held)
         if DONE.encode() not in tail and not upstream_error_seen:
             problem = UpstreamBadResponse(f"{label} ended the stream before it was complete")
+            _note_error(usage, problem)
             yield _event_boundary(tail) + error_event(problem)
     except UpstreamError as exc:
-        yield _event_boundary(tail) + error_event(exc)
+        _note_error(usage, exc)
+        yield held + _event_boundary(held or tail) + error_event(exc)
     finally:
         response.close()
+
+
+def _last_event_end(data: bytes) -> int:
+    """The offset just past the last blank line (event end) in `data`; 0 when there is none."""
+    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, 0) if data else 0
+
+
+def _note_error(usage: StreamUsage | None, error: TurnoutError) -> None:
+    if usage is not None:
+        usage.error = (error.type, error.code)
 
 
 def _event_boundary(tail: bytes) -> bytes:
@@ -72,7 +101,12 @@ async def raw_stream(response: UpstreamResponse) -> AsyncIterator[bytes]:
 
 
 async def translated_stream(
-    response: UpstreamResponse, spec: StreamSpec, request: dict[str, Any], view: dict[str, Any], label: str
+    response: UpstreamResponse,
+    spec: StreamSpec,
+    request: dict[str, Any],
+    view: dict[str, Any],
+    label: str,
+    usage: StreamUsage | None = None,
 ) -> AsyncIterator[bytes]:
     """Translate each upstream event with the mapping's one compiled step function."""
     state: dict[str, Any] = dict(evaluate(spec.start, request, view)) if spec.start is not None else {}
@@ -81,11 +115,11 @@ async def translated_stream(
     try:
         async for data in response.chunks():
             for raw in decoder.feed(data):
-                out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label)
+                out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label, usage)
                 if out:
                     yield out
         for raw in decoder.close():
-            out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label)
+            out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label, usage)
             if out:
                 yield out
         if not finished:
@@ -96,6 +130,7 @@ async def translated_stream(
     except TurnoutError as exc:
         if not isinstance(exc, UpstreamError):
             log.warning("stream translation failed: %s", exc.message)
+        _note_error(usage, exc)
         yield error_event(exc)
     finally:
         response.close()
@@ -113,6 +148,7 @@ def _step(
     request: dict[str, Any],
     view: dict[str, Any],
     label: str,
+    usage: StreamUsage | None,
 ) -> tuple[bytes, bool]:
     if data == b"[DONE]":
         raise _StreamEnded
@@ -133,5 +169,7 @@ def _step(
     chunks = step.get("chunks")
     if isinstance(chunks, dict):
         chunks = [chunks]
+    if usage is not None and chunks:
+        chunks = [sent for sent in map(usage.chunk, chunks) if sent is not None]
     out = b"".join(sse_event(chunk) for chunk in chunks or ())
     return out, bool(step.get("done"))

@@ -165,8 +165,13 @@ def sse_events(raw: str, clean: Callable[[Any], Any] = normalize) -> list[dict[s
 
 
 def turnout_headers(response: httpx.Response) -> dict[str, str]:
-    """The headers a snapshot pins: Turnout's own and retry-after."""
-    return {k: v for k, v in response.headers.items() if k.startswith("x-turnout-") or k == "retry-after"}
+    """The headers a snapshot pins: Turnout's own and retry-after (the request id is random: only its
+    presence is pinned)."""
+    return {
+        k: "<request id>" if k == "x-turnout-request-id" else v
+        for k, v in response.headers.items()
+        if k.startswith("x-turnout-") or k == "retry-after"
+    }
 
 
 def _params(test_location: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -12,7 +13,22 @@ from engine.pipeline.run import stricter_privacy
 
 
 def _key(digest: str) -> VirtualKey:
-    return VirtualKey(1, digest, "sk-abcde", None, frozenset({"a"}), None, None, None, None, None, None, None)
+    return VirtualKey(
+        1,
+        digest,
+        "sk-abcde",
+        None,
+        frozenset({"a"}),
+        None,
+        None,
+        None,
+        None,
+        Decimal(0),
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_new_keys_are_long_random_and_prefixed() -> None:

@@ -1,0 +1,187 @@
+"""The usage of one request as the pipeline sees it: who asked, what was tried, what it used and cost.
+
+A `Meter` is opened when a request reaches the pipeline and closed exactly once: when the answer is
+complete, when its stream ends (or the client leaves), or when it fails. Closing hands the finished
+`UsageRecord` to the `UsageSink` (the request log and the metrics) and releases the key's limits.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from engine.errors import TurnoutError, UpstreamError
+from engine.keys.ring import VirtualKey
+from engine.limits.admission import Admission
+from engine.pipeline.costs import cost_of
+from engine.pipeline.stream_usage import StreamUsage
+from engine.pipeline.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
+from engine.routing.table import Deployment
+from engine.usage.record import UsageRecord
+
+__all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink"]
+
+REQUEST_ID_HEADER = "x-turnout-request-id"
+_TOKEN_OPERATIONS = frozenset({"chat", "completions", "embeddings"})
+_GENERATING = frozenset({"chat", "completions"})
+
+
+class UsageSink(Protocol):
+    def started(self) -> None: ...
+
+    def finished(self, record: UsageRecord) -> None: ...
+
+    def upstream_failed(self, provider: str, deployment_id: int, status: int, code: str | None) -> None: ...
+
+
+class NullSink:
+    """Records nothing (tools and tests that run the pipeline without a gateway)."""
+
+    def started(self) -> None:
+        pass
+
+    def finished(self, record: UsageRecord) -> None:
+        pass
+
+    def upstream_failed(self, provider: str, deployment_id: int, status: int, code: str | None) -> None:
+        pass
+
+
+class Meter:
+    __slots__ = ("_sink", "_started", "admission", "deployment", "record", "request")
+
+    def __init__(self, sink: UsageSink, operation: str, request: Mapping[str, Any], key: VirtualKey | None):
+        self._sink = sink
+        self._started = time.perf_counter()
+        self.admission: Admission | None = None
+        self.deployment: Deployment | None = None
+        self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
+        model = request.get("model")
+        self.record = UsageRecord(
+            request_id=uuid.uuid4().hex,
+            created_at=datetime.now(UTC),
+            operation=operation,
+            alias=model if isinstance(model, str) else "",
+            key_id=key.id if key is not None else None,
+            stream=bool(request.get("stream")),
+        )
+        sink.started()
+
+    @property
+    def request_id(self) -> str:
+        return self.record.request_id
+
+    def tried(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.record.attempts += 1
+
+    def upstream_failed(self, deployment: Deployment, error: UpstreamError) -> None:
+        self._sink.upstream_failed(deployment.provider, deployment.id, error.status, error.code)
+
+    def first_chunk(self) -> None:
+        self.record.ttft_ms = self._elapsed_ms()
+
+    def answered(
+        self, usage: Any, cost: Decimal | None, request: Mapping[str, Any] | None, answer: Any = None
+    ) -> None:
+        """A whole answer: its usage as the upstream reported it (else counted from `answer`)."""
+        if request is not None:
+            self.request = request
+        if not self._usage(usage) and self.record.operation in _TOKEN_OPERATIONS:
+            self._estimate(_answer_characters(answer))
+        self.record.cost = cost
+
+    def streamed(self, usage: StreamUsage | None) -> None:
+        """A stream's end: the usage it carried (else counted), its cost, and an error it reported."""
+        record = self.record
+        if usage is None:
+            return
+        if usage.error is not None:
+            record.error_type, record.error_code = usage.error
+        if not self._usage(usage.usage):
+            self._estimate(usage.characters)
+        deployment = self.deployment
+        if deployment is not None and deployment.costs:
+            record.cost = cost_of(
+                deployment.costs,
+                record.operation,
+                self.request,
+                {
+                    "usage": usage.usage
+                    or {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens}
+                },
+            )
+
+    def failed(self, error: TurnoutError | None, status: int) -> None:
+        record = self.record
+        record.status = status
+        if error is not None:
+            record.error_type, record.error_code = error.type, error.code
+        else:
+            record.error_type = "client_disconnected" if status == 499 else "api_error"
+
+    def close(self) -> UsageRecord:
+        """Finish the record and hand it to the sink (once)."""
+        record = self.record
+        record.latency_ms = self._elapsed_ms()
+        deployment = self.deployment
+        if deployment is not None:
+            record.deployment_id = deployment.id
+            record.provider = deployment.provider
+            record.upstream_model = deployment.upstream_model
+        self._sink.finished(record)
+        return record
+
+    def _elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self._started) * 1000, 3)
+
+    def _usage(self, usage: Any) -> bool:
+        """Take the upstream's counts; False when there are none."""
+        if not isinstance(usage, Mapping):
+            return False
+        record = self.record
+        record.prompt_tokens = _count(usage.get("prompt_tokens", usage.get("input_tokens")))
+        record.completion_tokens = _count(usage.get("completion_tokens", usage.get("output_tokens")))
+        record.cached_tokens = _count(_detail(usage, "prompt_tokens_details", "cached_tokens"))
+        record.reasoning_tokens = _count(_detail(usage, "completion_tokens_details", "reasoning_tokens"))
+        return record.prompt_tokens is not None or record.completion_tokens is not None
+
+    def _estimate(self, completion_characters: int) -> None:
+        record = self.record
+        if record.operation not in _TOKEN_OPERATIONS:
+            return
+        record.prompt_tokens = estimate_prompt_tokens(dict(self.request))
+        if record.operation in _GENERATING:
+            record.completion_tokens = -(-completion_characters // CHARS_PER_TOKEN)
+        record.tokens_estimated = True
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _detail(usage: Mapping[str, Any], details: str, name: str) -> Any:
+    found = usage.get(details)
+    return found.get(name) if isinstance(found, Mapping) else None
+
+
+def _answer_characters(answer: Any) -> int:
+    """The generated text of a whole chat or text completion (for an estimate when usage is missing)."""
+    if not isinstance(answer, Mapping):
+        return 0
+    total = 0
+    for choice in answer.get("choices") or ():
+        if not isinstance(choice, Mapping):
+            continue
+        message = choice.get("message")
+        for part in (message, choice):
+            if isinstance(part, Mapping):
+                for name in ("content", "reasoning_content", "text"):
+                    value = part.get(name)
+                    if isinstance(value, str):
+                        total += len(value)
+    return total

@@ -1,0 +1,123 @@
+"""Token usage of a streamed answer, read from its canonical chunks as they go by.
+
+The pipeline asks the upstream for usage (`stream_options.include_usage`) whenever the mapping passes
+that parameter on. When the client did not ask for it, the usage chunk is taken out again (clients that
+index `choices[0]` of every chunk break on OpenAI's usage-only chunk). When no usage arrives at all,
+the streamed text is counted and the record is marked as estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from engine.pipeline.tokens import CHARS_PER_TOKEN
+
+__all__ = ["StreamUsage"]
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+_UNCHANGED = object()
+_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "text", "refusal")
+
+
+class StreamUsage:
+    def __init__(self, *, strip: bool) -> None:
+        self.strip = strip  # the client did not ask for usage: take it out of what it gets
+        self.usage: dict[str, Any] | None = None
+        self.characters = 0
+        self.error: tuple[str, str | None] | None = None  # (type, code) of an error reported mid-stream
+
+    def chunk(self, chunk: Any) -> Any:
+        """Note one canonical chunk; the chunk to send on (None: send nothing)."""
+        if not isinstance(chunk, dict):
+            return chunk
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict):
+                    self.characters += _characters(choice.get("delta") or choice)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+            if self.strip:
+                if not choices:
+                    return None
+                return {name: value for name, value in chunk.items() if name != "usage"}
+        error = chunk.get("error")
+        if isinstance(error, dict):
+            self.error = (str(error.get("type") or "upstream_error"), error.get("code"))
+        return chunk
+
+    def sse(self, events: bytes) -> bytes:
+        """Note whole SSE events (a passthrough stream's bytes); the bytes to send on."""
+        if b"data:" not in events:
+            return events
+        if not self.strip or b'"usage"' not in events:
+            for line in events.splitlines():
+                self._line(line)
+            return events
+        kept = []
+        for event in _split_events(events):
+            for line in event.splitlines():
+                replaced = self._line(line)
+                if replaced is not _UNCHANGED:
+                    # a usage chunk the client did not ask for: gone, or sent again without its usage
+                    event = b"" if replaced is None else b"data: " + _encode(replaced) + b"\n\n"
+                    break
+            kept.append(event)
+        return b"".join(kept)
+
+    def _line(self, line: bytes) -> Any:
+        """Note one line; what its event becomes: _UNCHANGED, None (taken out) or another chunk."""
+        if not line.startswith(b"data:"):
+            return _UNCHANGED
+        data = line[5:].strip()
+        if not data.startswith(b"{"):
+            return _UNCHANGED
+        try:
+            chunk = _decode(data)
+        except msgspec.DecodeError:
+            return _UNCHANGED  # not ours to judge: forwarded as it came
+        sent = self.chunk(chunk)
+        return _UNCHANGED if sent is chunk else sent
+
+    def completion_estimate(self) -> int:
+        return math.ceil(self.characters / CHARS_PER_TOKEN)
+
+
+def _characters(delta: Any) -> int:
+    if not isinstance(delta, dict):
+        return 0
+    total = 0
+    for name in _TEXT_FIELDS:
+        value = delta.get(name)
+        if isinstance(value, str):
+            total += len(value)
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for name in ("name", "arguments"):
+                    value = function.get(name)
+                    if isinstance(value, str):
+                        total += len(value)
+    return total
+
+
+def _split_events(data: bytes) -> list[bytes]:
+    """Whole SSE events, each with its blank-line terminator, so the kept ones join back unchanged."""
+    events, start = [], 0
+    while start < len(data):
+        ends = [i for i in (data.find(b"\n\n", start), data.find(b"\r\n\r\n", start)) if i >= 0]
+        if not ends:
+            events.append(data[start:])
+            break
+        end = min(ends)
+        end += 4 if data.startswith(b"\r\n\r\n", end) else 2
+        events.append(data[start:end])
+        start = end
+    return events
