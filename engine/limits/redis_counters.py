@@ -1,0 +1,174 @@
+"""Counters shared by every replica through one Redis: each admission and release is one Lua script.
+
+Keys, all under the configured prefix (e.g. "turnout:") and the key's id:
+
+    limit:{key_id}:req:{minute}     requests admitted in that minute (string integer, expires after 120 s)
+    limit:{key_id}:tok:{minute}     tokens released in that minute (string integer, expires after 120 s)
+    limit:{key_id}:inflight         sorted set of tickets in flight, scored by admission time (Redis
+                                    clock, milliseconds); tickets older than `stale_after` are dropped
+    limit:{key_id}:spend:{period}   spend of that budget period in nano-units (string integer)
+
+Money is counted in integers: Redis' INCRBYFLOAT works in long double and would drift, so a cost is
+stored as cost * 10^9 rounded half-up, and read back as an exact Decimal. SQL keeps up to 10 decimal
+places, so a cost below half a nano-unit per request is lost here (SQL still has it, and seeds the next
+reload with it). Limit comparisons inside the script use Lua doubles, exact below 2^53 nano-units
+(about nine million in money); the stored sum itself is exact at any size.
+
+Every failure to reach Redis becomes CountersUnavailable, and no call retries: the socket timeouts are
+short and a retried script could count a request or a cost twice.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from engine.limits.counters import CountersUnavailable, KeyLimits, Verdict
+
+__all__ = ["RedisCounters"]
+
+CONNECT_TIMEOUT = 0.5  # seconds: a dead Redis must not hold a request up
+OPERATION_TIMEOUT = 0.5
+NANO = 9  # decimal places of the stored spend
+
+# Seeds a period's spend from SQL: created at the seed, or raised to it (SQL counts every replica's
+# recorded spend, which may already exceed what this key shows), never lowered.
+_SEEDED = """
+local function seeded(key, seed, ttl)
+  local spend = redis.call('GET', key)
+  if not spend then
+    if ttl > 0 then redis.call('SET', key, seed, 'EX', ttl) else redis.call('SET', key, seed) end
+    return seed
+  end
+  if tonumber(spend) < tonumber(seed) then
+    redis.call('SET', key, seed, 'KEEPTTL')
+    return seed
+  end
+  return spend
+end
+"""
+
+# KEYS: req, tok, inflight, spend
+# ARGV: ticket, stale_ms, seed, budget_ttl, budget, parallel, rpm, tpm (a negative limit is unlimited)
+# Returns {refused or '', requests, tokens, inflight, spend}; decides like local._refusal, same order.
+_ADMIT = (
+    _SEEDED
+    + """
+local function reached(limit, count)
+  local bound = tonumber(limit)
+  return bound >= 0 and count >= bound
+end
+local clock = redis.call('TIME')  -- the server's clock: replicas' clocks may disagree
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - tonumber(ARGV[2])))
+local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
+local inflight = redis.call('ZCARD', KEYS[3])
+local spend = seeded(KEYS[4], ARGV[3], tonumber(ARGV[4]))
+local refused = ''
+if reached(ARGV[5], tonumber(spend)) then refused = 'budget'
+elseif reached(ARGV[6], inflight) then refused = 'parallel'
+elseif reached(ARGV[7], requests) then refused = 'rpm'
+elseif reached(ARGV[8], tokens) then refused = 'tpm'
+else
+  requests = redis.call('INCR', KEYS[1])
+  redis.call('EXPIRE', KEYS[1], 120)
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+  -- the newest ticket is the last to go stale, so the whole set may go with it
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  inflight = redis.call('ZCARD', KEYS[3])
+end
+return {refused, requests, tokens, inflight, spend}
+"""
+)
+
+# KEYS: tok, inflight, spend     ARGV: ticket, tokens, cost, seed, budget_ttl
+_RELEASE = (
+    _SEEDED
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if tonumber(ARGV[2]) ~= 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], 120)  -- outlives its minute, so a late release still lands in it
+end
+seeded(KEYS[3], ARGV[4], tonumber(ARGV[5]))
+if ARGV[3] ~= '0' then redis.call('INCRBY', KEYS[3], ARGV[3]) end
+return 1
+"""
+)
+
+
+class RedisCounters:
+    """The Counters of every replica at once; `stale_after` (seconds) frees the slot of a request whose
+    replica died before releasing it."""
+
+    def __init__(self, url: str, prefix: str, *, stale_after: float = 900.0) -> None:
+        self._client = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=OPERATION_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._prefix = prefix
+        self._stale_ms = max(1, round(stale_after * 1000))
+        self._admit = self._client.register_script(_ADMIT)
+        self._release = self._client.register_script(_RELEASE)
+
+    def _key(self, limits: KeyLimits) -> str:
+        return f"{self._prefix}limit:{limits.key_id}"
+
+    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+        key = self._key(limits)
+        keys = [f"{key}:req:{minute}", f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, limits)]
+        args: list[str | int] = [
+            ticket,
+            self._stale_ms,
+            _to_nano(limits.budget_seed),
+            limits.budget_ttl,
+            -1 if limits.budget is None else _to_nano(limits.budget),
+            _unlimited(limits.parallel),
+            _unlimited(limits.rpm),
+            _unlimited(limits.tpm),
+        ]
+        refused, requests, tokens, inflight, spend = await self._call(self._admit, keys, args)
+        return Verdict(refused or None, int(requests), int(tokens), int(inflight), _from_nano(spend))
+
+    async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
+        key = self._key(limits)
+        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, limits)]
+        seed = _to_nano(limits.budget_seed)
+        args: list[str | int] = [ticket, tokens, _to_nano(cost), seed, limits.budget_ttl]
+        await self._call(self._release, keys, args)
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError) as error:  # OSError covers TimeoutError and refused connections
+            raise CountersUnavailable(f"Redis counters: {error}") from error
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _spend_key(key: str, limits: KeyLimits) -> str:
+    return f"{key}:spend:{limits.budget_period}"
+
+
+def _unlimited(limit: int | None) -> int:
+    return -1 if limit is None else limit
+
+
+def _to_nano(amount: Decimal) -> int:
+    """Money as an integer of nano-units, rounded half-up (SQL keeps 10 places, we keep 9)."""
+    return int(amount.scaleb(NANO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _from_nano(value: str | int) -> Decimal:
+    return Decimal(int(value)).scaleb(-NANO)
