@@ -23,6 +23,7 @@ __all__ = ["TurnoutProcess", "turnout_process"]
 class TurnoutProcess:
     url: str
     process: subprocess.Popen[str]
+    workdir: Path
     stderr: str = ""
 
     def stop(self, timeout: float = 40) -> int:
@@ -55,7 +56,7 @@ def turnout_process(
     process = subprocess.Popen(
         command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    running = TurnoutProcess(f"http://127.0.0.1:{port}", process)
+    running = TurnoutProcess(f"http://127.0.0.1:{port}", process, workdir)
     try:
         _wait_healthy(running)
         yield running
