@@ -25,6 +25,9 @@ __all__ = ["Admission", "Limiter", "key_limits"]
 log = logging.getLogger("turnout.limits")
 _WARN_EVERY = 10.0  # seconds between warnings about unreachable counters
 _KEEP_AFTER_PERIOD = 3600  # seconds a period's spend counter outlives the period (late releases)
+# after the counters failed, requests skip them this long: a Redis that hangs (rather than refusing
+# connections) would otherwise cost every request the client's whole timeout
+_SKIP_AFTER_FAILURE = 5.0
 
 
 def key_limits(key: VirtualKey, now: float) -> KeyLimits | None:
@@ -90,18 +93,20 @@ class Limiter:
         self.counters = counters
         self._clock = clock
         self._warned = 0.0
+        self._skip_until = 0.0  # monotonic time until which the counters are not asked
 
     async def admit(self, key: VirtualKey, ticket: str) -> Admission | None:
         """Count the request in, or raise RateLimited; None when the key has no limits (or the counters
         are unreachable)."""
         now = self._clock()
         limits = key_limits(key, now)
-        if limits is None:
+        if limits is None or time.monotonic() < self._skip_until:
             return None
         try:
             verdict = await self.counters.admit(limits, ticket, int(now // 60))
         except CountersUnavailable as exc:
-            self._warn(f"rate-limit counters unreachable, request let through unlimited: {exc}")
+            self._skip_until = time.monotonic() + _SKIP_AFTER_FAILURE
+            self._warn(f"rate-limit counters unreachable, requests let through unlimited: {exc}")
             return None
         admission = Admission(self, limits, ticket, verdict, now)
         if verdict.refused is not None:
