@@ -201,3 +201,16 @@ def test_spend_adds_up_on_the_key(
     # the row and the key's spend are written in one transaction
     info = http.get("/key/info", params={"key": key}, headers=ADMIN).json()
     assert Decimal(str(info["info"]["spend"])) == 3 * FIXTURE_COST
+
+
+def test_a_client_that_leaves_mid_stream_is_recorded_as_499(
+    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream, db: Engine
+) -> None:
+    OPENAI.stream(fake, "stream_text", chunk_delay=0.3)
+    body = {"model": OPENAI.alias, "messages": HI, "stream": True}
+    with http.stream("POST", "/v1/chat/completions", json=body, headers=ADMIN) as response:
+        request_id = response.headers["x-turnout-request-id"]
+        next(response.iter_raw())  # the first chunk, then the client goes away
+    row = row_for(db, request_id)
+    assert (row.status, row.error_type) == (499, "client_disconnected")
+    assert row.ttft_ms is not None
