@@ -12,7 +12,12 @@ from engine.api.respond import respond
 __all__ = ["chat_completions"]
 
 
-@post(["/v1/chat/completions", "/chat/completions"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/chat/completions", "/chat/completions"],
+    guards=[require_key],
+    status_code=200,
+    opt={"operation": "chat"},
+)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     privacy = request.headers.get("x-turnout-privacy")
     return respond(

@@ -20,6 +20,7 @@ from litestar.response import Stream
 
 from engine.api.auth import check_key
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
+from engine.api.respond import note_refusal
 from engine.errors import InvalidRequest, TurnoutError
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
 from engine.mapping.framing import SseDecoder
@@ -105,6 +106,7 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 headers={"cache-control": "no-cache", **outcome.headers},
             )
         except TurnoutError as error:
+            note_refusal(request, error, dialect.operation)
             return _error_response(dialect, error)
 
     return post(list(dialect.paths), name=f"dialect-{dialect.name}", status_code=200)(handle)

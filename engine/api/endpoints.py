@@ -26,22 +26,36 @@ async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Re
     )
 
 
-@post(["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200, opt={"operation": "embeddings"}
+)
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "embeddings")
 
 
-@post(["/v1/completions", "/completions"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/completions", "/completions"],
+    guards=[require_key],
+    status_code=200,
+    opt={"operation": "completions"},
+)
 async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "completions")
 
 
-@post(["/v1/images/generations", "/images/generations"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/images/generations", "/images/generations"],
+    guards=[require_key],
+    status_code=200,
+    opt={"operation": "images"},
+)
 async def images(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "images")
 
 
-@post(["/v1/audio/speech", "/audio/speech"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/audio/speech", "/audio/speech"], guards=[require_key], status_code=200, opt={"operation": "speech"}
+)
 async def speech(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "speech")
 
@@ -110,11 +124,21 @@ def _check_upload(canonical: dict[str, Any]) -> None:
         canonical[name] = flag == "true"
 
 
-@post(["/v1/audio/transcriptions", "/audio/transcriptions"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/audio/transcriptions", "/audio/transcriptions"],
+    guards=[require_key],
+    status_code=200,
+    opt={"operation": "transcriptions"},
+)
 async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _upload_operation(request, "transcriptions")
 
 
-@post(["/v1/audio/translations", "/audio/translations"], guards=[require_key], status_code=200)
+@post(
+    ["/v1/audio/translations", "/audio/translations"],
+    guards=[require_key],
+    status_code=200,
+    opt={"operation": "translations"},
+)
 async def translations(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _upload_operation(request, "translations")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response
+from litestar import Request, Response
 from litestar.response import Stream
 
+from engine.api.auth import request_key
+from engine.errors import TurnoutError
 from engine.pipeline.run import Outcome
 
-__all__ = ["respond"]
+__all__ = ["note_refusal", "respond"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -19,3 +21,13 @@ def respond(outcome: Outcome) -> Response[Any]:
         return Response(outcome.body, media_type=outcome.media_type, headers=outcome.headers)
     extra = _SSE_HEADERS if outcome.media_type == "text/event-stream" else {}
     return Stream(outcome.stream, media_type=outcome.media_type, headers={**extra, **outcome.headers})
+
+
+def note_refusal(request: Request[Any, Any, Any], error: TurnoutError, operation: str | None = None) -> None:
+    """Record a request to an operation route that failed before the pipeline took it (bad JSON, a bad
+    upload). Failed authentication (401) is not recorded: it names no one, and it is cheap to flood."""
+    operation = operation or request.route_handler.opt.get("operation")
+    if operation is None or error.status == 401:
+        return
+    gateway = request.app.state.gateway
+    gateway.pipeline.refused(operation, error, request_key(request))

@@ -159,6 +159,21 @@ class Pipeline:
         await self._close(meter)
         return outcome
 
+    def refused(
+        self,
+        operation: str,
+        error: TurnoutError,
+        key: VirtualKey | None,
+        request: dict[str, Any] | None = None,
+    ) -> None:
+        """A request refused before it reached `run` (a malformed body, a bad upload): one record too."""
+        if REQUEST_ID_HEADER in error.headers:  # `run` has recorded it already
+            return
+        meter = Meter(self._sink, operation, request or {}, key)
+        error.headers[REQUEST_ID_HEADER] = meter.request_id
+        meter.failed(error, error.status)
+        meter.close()
+
     async def _run(
         self,
         operation: str,
