@@ -25,7 +25,7 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 
 from tests.fakes import FakeUpstream
-from tests.golden.support import SNAPSHOTS, snapshot_extension
+from tests.golden.support import SNAPSHOTS, snapshot_extension, turnout_headers
 from tests.support import GatewayServer, running_gateway
 
 HERE = Path(__file__).parent
@@ -146,7 +146,7 @@ def _upstream_request(fake: FakeUpstream) -> dict[str, Any] | None:
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
-    headers = {k: v for k, v in response.headers.items() if k.startswith("x-turnout-")}
+    headers = turnout_headers(response)
     content_type = response.headers.get("content-type", "")
     result: dict[str, Any] = {
         "status": response.status_code,

@@ -32,6 +32,7 @@ from tests.golden.support import (
     script_fixture,
     snapshot_extension,
     sse_data,
+    turnout_headers,
     upstream_request,
 )
 from tests.support import GatewayServer, running_gateway
@@ -135,7 +136,7 @@ def test_golden_operation(
     answer = httpx.post(f"{gateway.v1}{ENDPOINTS[operation]}", json=request, timeout=10)
 
     assert upstream_request(fake) == golden(name="request")
-    headers = {k: v for k, v in answer.headers.items() if k.startswith("x-turnout-") or k == "retry-after"}
+    headers = turnout_headers(answer)
     if request.get("stream") and answer.status_code == 200:
         events = [_normalize(event) for event in sse_data(answer.text)]
         assert {"status": answer.status_code, "headers": headers, "events": events} == golden(name="stream")
