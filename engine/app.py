@@ -17,6 +17,7 @@ from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys
 from engine.api.metrics import metrics
 from engine.api.models import list_models
 from engine.api.operator import deployments
+from engine.api.usage import request_log, spend_logs, usage_report
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import Gateway
 from engine.mapping.dialects import load_dialects
@@ -70,6 +71,9 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             translations,
             list_models,
             deployments,
+            usage_report,
+            request_log,
+            spend_logs,
             generate_key,
             key_info_route,
             update_key,
