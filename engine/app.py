@@ -17,6 +17,7 @@ from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys
 from engine.api.metrics import metrics
 from engine.api.models import list_models
 from engine.api.operator import deployments
+from engine.api.respond import note_refusal
 from engine.api.usage import request_log, spend_logs, usage_report
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import Gateway
@@ -37,7 +38,9 @@ def _render(error: TurnoutError) -> Response[bytes]:
     )
 
 
-def _turnout_error(_request: Request[Any, Any, Any], exc: TurnoutError) -> Response[bytes]:
+def _turnout_error(request: Request[Any, Any, Any], exc: TurnoutError) -> Response[bytes]:
+    if "route_handler" in request.scope:  # an API route refused it before the pipeline: still recorded
+        note_refusal(request, exc)
     return _render(exc)
 
 

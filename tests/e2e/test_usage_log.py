@@ -214,3 +214,25 @@ def test_a_client_that_leaves_mid_stream_is_recorded_as_499(
     row = row_for(db, request_id)
     assert (row.status, row.error_type) == (499, "client_disconnected")
     assert row.ttft_ms is not None
+
+
+def test_a_request_refused_before_the_pipeline_is_recorded(
+    gateway: GatewayServer, http: httpx.Client, db: Engine
+) -> None:
+    bad = http.post(
+        "/v1/chat/completions", content=b"{not json", headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert_error(bad, 400)
+    row = row_for(db, bad.headers["x-turnout-request-id"])
+    assert (row.operation, row.status, row.error_type, row.alias) == (
+        "chat",
+        400,
+        "invalid_request_error",
+        "",
+    )
+    no_file = http.post("/v1/audio/transcriptions", data={"model": "whisper-1"}, headers=ADMIN)
+    assert_error(no_file, 400)
+    assert row_for(db, no_file.headers["x-turnout-request-id"]).operation == "transcriptions"
+    unauthenticated = http.post("/v1/chat/completions", json={"model": "x", "messages": HI})
+    assert_error(unauthenticated, 401)
+    assert "x-turnout-request-id" not in unauthenticated.headers  # not recorded: it names no one
