@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 4000
 CONFIG ?=
 
-.PHONY: install run test lint format bench check-mappings clean
+.PHONY: install run test lint format bench bench-keys check-mappings clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ format: install
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.router
+
+bench-keys: install
+	$(BIN)/python -m bench.keys
 
 check-mappings: install
 	$(BIN)/turnout mappings check
