@@ -6,22 +6,18 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from engine.api.auth import request_key, require_key
+from engine.api.auth import check_key
 from engine.api.respond import respond
 
 __all__ = ["chat_completions"]
 
 
-@post(
-    ["/v1/chat/completions", "/chat/completions"],
-    guards=[require_key],
-    status_code=200,
-    opt={"operation": "chat"},
-)
+@post(["/v1/chat/completions", "/chat/completions"], status_code=200, opt={"operation": "chat"})
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    # auth is called here, not as a guard: Litestar copies the handler object for every guard call,
+    # which cost ~6% of the CPU of a request
+    key = check_key(request)
     privacy = request.headers.get("x-turnout-privacy")
     return respond(
-        await request.app.state.gateway.pipeline.complete(
-            await request.body(), privacy=privacy, key=request_key(request)
-        )
+        await request.app.state.gateway.pipeline.complete(await request.body(), privacy=privacy, key=key)
     )

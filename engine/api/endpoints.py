@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from engine.api.auth import request_key, require_key
+from engine.api.auth import check_key
 from engine.api.respond import respond
 from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.pipeline.multipart import UploadedFile
@@ -17,25 +17,21 @@ __all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "t
 
 
 async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+    key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
     canonical = decode_request(operation, await request.body())
     privacy = request.headers.get("x-turnout-privacy")
     return respond(
-        await request.app.state.gateway.pipeline.run(
-            operation, canonical, privacy=privacy, key=request_key(request)
-        )
+        await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy, key=key)
     )
 
 
-@post(
-    ["/v1/embeddings", "/embeddings"], guards=[require_key], status_code=200, opt={"operation": "embeddings"}
-)
+@post(["/v1/embeddings", "/embeddings"], status_code=200, opt={"operation": "embeddings"})
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "embeddings")
 
 
 @post(
     ["/v1/completions", "/completions"],
-    guards=[require_key],
     status_code=200,
     opt={"operation": "completions"},
 )
@@ -45,7 +41,6 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post(
     ["/v1/images/generations", "/images/generations"],
-    guards=[require_key],
     status_code=200,
     opt={"operation": "images"},
 )
@@ -53,9 +48,7 @@ async def images(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "images")
 
 
-@post(
-    ["/v1/audio/speech", "/audio/speech"], guards=[require_key], status_code=200, opt={"operation": "speech"}
-)
+@post(["/v1/audio/speech", "/audio/speech"], status_code=200, opt={"operation": "speech"})
 async def speech(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "speech")
 
@@ -67,6 +60,7 @@ _BOOLEAN_FIELDS = {"stream"}  # form fields are text: "true" / "false"
 
 
 async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+    api_key = check_key(request)  # before anything of the upload is read
     limit = request.app.state.gateway.settings.audio_max_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit:
@@ -93,9 +87,7 @@ async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> 
     _check_upload(canonical)
     privacy = request.headers.get("x-turnout-privacy")
     return respond(
-        await request.app.state.gateway.pipeline.run(
-            operation, canonical, privacy=privacy, key=request_key(request)
-        )
+        await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy, key=api_key)
     )
 
 
@@ -126,7 +118,6 @@ def _check_upload(canonical: dict[str, Any]) -> None:
 
 @post(
     ["/v1/audio/transcriptions", "/audio/transcriptions"],
-    guards=[require_key],
     status_code=200,
     opt={"operation": "transcriptions"},
 )
@@ -136,7 +127,6 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post(
     ["/v1/audio/translations", "/audio/translations"],
-    guards=[require_key],
     status_code=200,
     opt={"operation": "translations"},
 )

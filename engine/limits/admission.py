@@ -8,6 +8,7 @@ limiter is down does more harm than one that briefly does not limit) and a warni
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -18,7 +19,7 @@ from decimal import Decimal
 
 from engine.errors import RateLimited
 from engine.keys.ring import VirtualKey, parse_duration
-from engine.limits.counters import Counters, CountersUnavailable, KeyLimits, Verdict
+from engine.limits.counters import Counters, CountersUnavailable, KeyLimits, Release, Verdict
 
 __all__ = ["Admission", "Limiter", "key_limits"]
 
@@ -84,8 +85,9 @@ class Admission:
             headers["x-ratelimit-reset-tokens"] = reset
         return headers
 
-    async def release(self, tokens: int, cost: Decimal | None) -> None:
-        await self.limiter.release(self, tokens, cost or Decimal(0))
+    def release(self, tokens: int, cost: Decimal | None) -> None:
+        """Count the request out (soon, batched with others that end meanwhile)."""
+        self.limiter.release_soon(self, tokens, cost or Decimal(0))
 
 
 class Limiter:
@@ -94,6 +96,8 @@ class Limiter:
         self._clock = clock
         self._warned = 0.0
         self._skip_until = 0.0  # monotonic time until which the counters are not asked
+        self._pending: list[Release] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def admit(self, key: VirtualKey, ticket: str) -> Admission | None:
         """Count the request in, or raise RateLimited; None when the key has no limits (or the counters
@@ -113,14 +117,29 @@ class Limiter:
             raise _refusal(verdict, limits, now, admission.headers())
         return admission
 
-    async def release(self, admission: Admission, tokens: int, cost: Decimal) -> None:
-        now = self._clock()
-        try:
-            await self.counters.release(admission.limits, admission.ticket, int(now // 60), tokens, cost)
-        except CountersUnavailable as exc:
-            self._warn(f"rate-limit counters unreachable, a request's usage was not counted: {exc}")
+    def release_soon(self, admission: Admission, tokens: int, cost: Decimal) -> None:
+        """Queue a release; the releases of requests that end together go to the counters in one call,
+        off the response path (with Redis: one pipelined round trip for all of them)."""
+        self._pending.append(Release(admission.limits, admission.ticket, tokens, cost))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the requests ending in this turn of the loop join the batch
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self.counters.release_many(batch, int(self._clock() // 60))
+            except CountersUnavailable as exc:
+                self._warn(
+                    f"rate-limit counters unreachable, {len(batch)} requests' usage not counted: {exc}"
+                )
 
     async def close(self) -> None:
+        if self._pending:
+            await self._flush()
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         await self.counters.close()
 
     def _warn(self, message: str) -> None:

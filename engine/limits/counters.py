@@ -9,11 +9,12 @@ spend SQL knew when the key ring was loaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-__all__ = ["Counters", "CountersUnavailable", "KeyLimits", "Verdict"]
+__all__ = ["Counters", "CountersUnavailable", "KeyLimits", "Release", "Verdict"]
 
 
 class CountersUnavailable(Exception):
@@ -45,6 +46,16 @@ class Verdict:
     spend: Decimal  # this budget period
 
 
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One request that ended: it used `tokens` and cost `cost`."""
+
+    limits: KeyLimits
+    ticket: str
+    tokens: int
+    cost: Decimal
+
+
 class Counters(Protocol):
     async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
         """Count the request `ticket` in, unless a limit is already reached (then count nothing)."""
@@ -52,6 +63,10 @@ class Counters(Protocol):
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
         """The request `ticket` ended: it used `tokens` (added to `minute`) and cost `cost`."""
+        ...
+
+    async def release_many(self, releases: Sequence[Release], minute: int) -> None:
+        """Several `release`s at once (one round trip for a shared backend)."""
         ...
 
     async def close(self) -> None: ...

@@ -3,10 +3,11 @@ traffic only (budgets still converge, through the spend SQL reports at each key-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.limits.counters import KeyLimits, Verdict
+from engine.limits.counters import KeyLimits, Release, Verdict
 
 __all__ = ["LocalCounters"]
 
@@ -50,6 +51,10 @@ class LocalCounters:
         counts.inflight.discard(ticket)
         counts.tokens += tokens
         counts.spend += cost
+
+    async def release_many(self, releases: Sequence[Release], minute: int) -> None:
+        for release in releases:
+            await self.release(release.limits, release.ticket, minute, release.tokens, release.cost)
 
     async def close(self) -> None:
         self._counts.clear()

@@ -20,6 +20,7 @@ short and a retried script could count a request or a cost twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,9 +28,9 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
-from engine.limits.counters import CountersUnavailable, KeyLimits, Verdict
+from engine.limits.counters import CountersUnavailable, KeyLimits, Release, Verdict
 
 __all__ = ["RedisCounters"]
 
@@ -141,11 +142,37 @@ class RedisCounters:
         return Verdict(refused or None, int(requests), int(tokens), int(inflight), _from_nano(spend))
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
-        key = self._key(limits)
-        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, limits)]
-        seed = _to_nano(limits.budget_seed)
-        args: list[str | int] = [ticket, tokens, _to_nano(cost), seed, limits.budget_ttl]
-        await self._call(self._release, keys, args)
+        await self._call(self._release, *self._release_call(Release(limits, ticket, tokens, cost), minute))
+
+    async def release_many(self, releases: Sequence[Release], minute: int) -> None:
+        """Every release in one pipelined round trip. A script Redis does not know (it restarted since
+        the last admission) is loaded and run one by one."""
+        calls = [self._release_call(release, minute) for release in releases]
+        pipe = self._client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(self._release.sha, len(keys), *keys, *args)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as error:
+            raise CountersUnavailable(f"Redis counters: {error}") from error
+        for (keys, args), result in zip(calls, results, strict=True):
+            if isinstance(result, NoScriptError):
+                await self._call(self._release, keys, args)
+            elif isinstance(result, Exception):
+                raise CountersUnavailable(f"Redis counters: {result}")
+
+    def _release_call(self, release: Release, minute: int) -> tuple[list[str], list[str | int]]:
+        key = self._key(release.limits)
+        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, release.limits)]
+        seed = _to_nano(release.limits.budget_seed)
+        args: list[str | int] = [
+            release.ticket,
+            release.tokens,
+            _to_nano(release.cost),
+            seed,
+            release.limits.budget_ttl,
+        ]
+        return keys, args
 
     async def _call(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
         try:

@@ -7,8 +7,8 @@ complete, when its stream ends (or the client leaves), or when it fails. Closing
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,7 +62,7 @@ class Meter:
         self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
         model = request.get("model")
         self.record = UsageRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=os.urandom(16).hex(),  # uuid4().hex costs 4x as much
             created_at=datetime.now(UTC),
             operation=operation,
             alias=model if isinstance(model, str) else "",

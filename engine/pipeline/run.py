@@ -113,7 +113,6 @@ class Pipeline:
         self.router = router or Router()
         self._limiter = limiter or Limiter(LocalCounters())
         self._sink: UsageSink = sink or NullSink()
-        self._releases: set[asyncio.Task[None]] = set()  # stream-end releases in flight (kept referenced)
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(
@@ -143,11 +142,11 @@ class Pipeline:
         except TurnoutError as exc:
             exc.headers[REQUEST_ID_HEADER] = meter.request_id
             meter.failed(exc, exc.status)
-            await self._close(meter)
+            self._close(meter)
             raise
         except BaseException as exc:  # the client left (cancelled) or a bug: still one record
             meter.failed(None, 499 if isinstance(exc, asyncio.CancelledError) else 500)
-            self._close_soon(meter)
+            self._close(meter)
             raise
         outcome.headers[REQUEST_ID_HEADER] = meter.request_id
         if meter.admission is not None:
@@ -156,7 +155,7 @@ class Pipeline:
             outcome.stream = self._metered(outcome.stream, meter, outcome)
             return outcome
         meter.answered(outcome.usage, outcome.cost, outcome.request, outcome.answer)
-        await self._close(meter)
+        self._close(meter)
         return outcome
 
     def refused(
@@ -227,19 +226,14 @@ class Pipeline:
             if outcome.request is not None:
                 meter.request = outcome.request
             meter.streamed(outcome.stream_usage)
-            self._close_soon(meter)  # no awaiting here: a closing generator must not suspend
+            self._close(meter)  # nothing awaited: a closing generator must not suspend
 
-    async def _close(self, meter: Meter) -> None:
+    @staticmethod
+    def _close(meter: Meter) -> None:
+        """The request is over: its record to the sink, its limits released (both without waiting)."""
         record = meter.close()
         if meter.admission is not None:
-            await meter.admission.release(record.total_tokens, record.cost)
-
-    def _close_soon(self, meter: Meter) -> None:
-        record = meter.close()
-        if meter.admission is not None:
-            task = asyncio.ensure_future(meter.admission.release(record.total_tokens, record.cost))
-            self._releases.add(task)
-            task.add_done_callback(self._releases.discard)
+            meter.admission.release(record.total_tokens, record.cost)
 
     def _view(self, deployment: Deployment) -> dict[str, Any]:
         cached = self._views.get(deployment.id)

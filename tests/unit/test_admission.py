@@ -124,6 +124,9 @@ class _Down:
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
         raise CountersUnavailable("connection refused")
 
+    async def release_many(self, releases: object, minute: int) -> None:
+        raise CountersUnavailable("connection refused")
+
     async def close(self) -> None:
         pass
 

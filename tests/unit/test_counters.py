@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from engine.limits import Counters, CountersUnavailable, KeyLimits, LocalCounters
+from engine.limits.counters import Release
 from engine.limits.redis_counters import RedisCounters
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -255,3 +256,17 @@ def test_an_unreachable_redis_is_reported_quickly() -> None:
             await counters.close()
 
     asyncio.run(scenario())
+
+
+def test_release_many_counts_every_release_once(open_counters: Open) -> None:
+    limits = KeyLimits(key_id=9, tpm=1000, parallel=5, budget=Decimal(10))
+
+    async def scenario(counters: Counters) -> None:
+        for ticket in "abc":
+            await counters.admit(limits, ticket, 100)
+        releases = [Release(limits, ticket, 7, Decimal("0.001")) for ticket in "abc"]
+        await counters.release_many(releases, 100)
+        after = await counters.admit(limits, "d", 100)
+        assert (after.tokens, after.inflight, after.spend) == (21, 1, Decimal("0.003"))
+
+    _run(open_counters, scenario)
