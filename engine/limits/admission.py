@@ -118,7 +118,7 @@ class Limiter:
         return admission
 
     def release_soon(self, admission: Admission, tokens: int, cost: Decimal) -> None:
-        """Queue a release; the releases of requests that end together go to the counters in one call,
+        """Queue a release; the releases of requests that end at once go to the counters in one call,
         off the response path (with Redis: one pipelined round trip for all of them)."""
         self._pending.append(Release(admission.limits, admission.ticket, tokens, cost))
         if self._flusher is None or self._flusher.done():
