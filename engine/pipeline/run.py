@@ -181,6 +181,7 @@ class Pipeline:
         key: VirtualKey | None,
         meter: Meter,
     ) -> Outcome:
+        from_key = False  # the privacy level is the key's own, stricter than the request's header
         if key is not None:
             if not key.allows(request["model"]):
                 raise PermissionDenied(
@@ -188,7 +189,8 @@ class Pipeline:
                     param="model",
                     code="model_not_allowed",
                 )
-            privacy = stricter_privacy(privacy, key.privacy)
+            stricter = stricter_privacy(privacy, key.privacy)
+            from_key, privacy = stricter != privacy, stricter
         alias = self._table().get(request["model"])
         if alias is None:
             raise ModelNotFound(
@@ -205,7 +207,15 @@ class Pipeline:
             )
         if key is not None:
             meter.admission = await self._limiter.admit(key, meter.request_id)
-        outcome: Outcome = await self._dispatcher.dispatch(operation, request, alias, privacy, meter=meter)
+        try:
+            outcome: Outcome = await self._dispatcher.dispatch(
+                operation, request, alias, privacy, meter=meter
+            )
+        except PermissionDenied as exc:
+            if from_key and exc.code == "privacy_restricted":  # not the header's fault: say whose it is
+                exc.message = exc.message.replace("privacy level", "this API key's privacy level", 1)
+                exc.param = None
+            raise
         return outcome
 
     async def _metered(

@@ -190,7 +190,8 @@ def test_admin_api_needs_the_master_key(http: httpx.Client) -> None:
 def test_privacy_of_the_key(http: httpx.Client, fake: FakeUpstream) -> None:
     local = _generate(http, privacy="local")["key"]
     refused = _chat(http, local, OPENAI.alias, **{"x-turnout-privacy": "any"})  # the stricter one wins
-    assert_error(refused, 403, code="privacy_restricted")
+    error = assert_error(refused, 403, code="privacy_restricted")
+    assert "this API key's privacy level 'local'" in error["message"] and error["param"] is None
     OLLAMA.answer(fake, "simple")
     assert _chat(http, local, OLLAMA.alias).status_code == 200
     private = _generate(http, privacy="private")["key"]
