@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from engine.pipeline.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
 from engine.routing.table import Deployment
 from engine.usage.record import UsageRecord
 
-__all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink"]
+__all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
 
 REQUEST_ID_HEADER = "x-turnout-request-id"
 _TOKEN_OPERATIONS = frozenset({"chat", "completions", "embeddings"})
@@ -125,7 +125,7 @@ class Meter:
             record.error_type = "client_disconnected" if status == 499 else "api_error"
 
     def close(self) -> UsageRecord:
-        """Finish the record and hand it to the sink (once)."""
+        """The request is over: its record to the sink, the key's limits released (neither waits)."""
         record = self.record
         record.latency_ms = self._elapsed_ms()
         deployment = self.deployment
@@ -134,6 +134,8 @@ class Meter:
             record.provider = deployment.provider
             record.upstream_model = deployment.upstream_model
         self._sink.finished(record)
+        if self.admission is not None:
+            self.admission.release(record.total_tokens, record.cost)
         return record
 
     def _elapsed_ms(self) -> float:
@@ -158,6 +160,30 @@ class Meter:
         if record.operation in _GENERATING:
             record.completion_tokens = -(-completion_characters // CHARS_PER_TOKEN)
         record.tokens_estimated = True
+
+
+async def metered_stream(
+    stream: AsyncIterator[bytes],
+    meter: Meter,
+    request: Mapping[str, Any] | None,
+    usage: StreamUsage | None,
+) -> AsyncIterator[bytes]:
+    """The stream, metered: time to its first chunk, its usage at the end, one record however it ends."""
+    first = True
+    try:
+        async for chunk in stream:
+            if first:
+                meter.first_chunk()
+                first = False
+            yield chunk
+    except BaseException:
+        meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
+        raise
+    finally:
+        if request is not None:
+            meter.request = request
+        meter.streamed(usage)
+        meter.close()  # nothing awaited: a closing generator must not suspend
 
 
 def _count(value: Any) -> int | None:

@@ -23,10 +23,10 @@ from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.images import inline_remote_images
-from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink
+from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
-from engine.pipeline.stream_usage import StreamUsage
+from engine.pipeline.stream_usage import StreamUsage, ask_for_usage
 from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream
 from engine.pipeline.translate import (
     decode_json,
@@ -142,20 +142,20 @@ class Pipeline:
         except TurnoutError as exc:
             exc.headers[REQUEST_ID_HEADER] = meter.request_id
             meter.failed(exc, exc.status)
-            self._close(meter)
+            meter.close()
             raise
         except BaseException as exc:  # the client left (cancelled) or a bug: still one record
             meter.failed(None, 499 if isinstance(exc, asyncio.CancelledError) else 500)
-            self._close(meter)
+            meter.close()
             raise
         outcome.headers[REQUEST_ID_HEADER] = meter.request_id
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
         if outcome.stream is not None:
-            outcome.stream = self._metered(outcome.stream, meter, outcome)
+            outcome.stream = metered_stream(outcome.stream, meter, outcome.request, outcome.stream_usage)
             return outcome
         meter.answered(outcome.usage, outcome.cost, outcome.request, outcome.answer)
-        self._close(meter)
+        meter.close()
         return outcome
 
     def refused(
@@ -218,33 +218,6 @@ class Pipeline:
             raise
         return outcome
 
-    async def _metered(
-        self, stream: AsyncIterator[bytes], meter: Meter, outcome: Outcome
-    ) -> AsyncIterator[bytes]:
-        """The stream, metered: time to its first chunk, its usage at the end, one record however it ends."""
-        first = True
-        try:
-            async for chunk in stream:
-                if first:
-                    meter.first_chunk()
-                    first = False
-                yield chunk
-        except BaseException:
-            meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
-            raise
-        finally:
-            if outcome.request is not None:
-                meter.request = outcome.request
-            meter.streamed(outcome.stream_usage)
-            self._close(meter)  # nothing awaited: a closing generator must not suspend
-
-    @staticmethod
-    def _close(meter: Meter) -> None:
-        """The request is over: its record to the sink, its limits released (both without waiting)."""
-        record = meter.close()
-        if meter.admission is not None:
-            meter.admission.release(record.total_tokens, record.cost)
-
     def _view(self, deployment: Deployment) -> dict[str, Any]:
         cached = self._views.get(deployment.id)
         if cached is None or cached[0] is not deployment:  # the table was reloaded
@@ -282,7 +255,7 @@ class Pipeline:
         )
         stream_usage = None
         if effective.get("stream") and name in _TOKEN_STREAMS and operation.stream is not None:
-            effective, stream_usage = _ask_for_usage(effective, operation)
+            effective, stream_usage = ask_for_usage(effective, operation.params)
         if operation.inline_images:
             effective = await inline_remote_images(
                 effective,
@@ -396,17 +369,6 @@ class Pipeline:
         if spec is None or spec.passthrough:
             return passthrough_stream(response, label, usage)
         return translated_stream(response, spec, request, view, label, usage)
-
-
-def _ask_for_usage(request: dict[str, Any], operation: Operation) -> tuple[dict[str, Any], StreamUsage]:
-    """Ask the upstream to end the stream with its usage (when the mapping passes `stream_options` on),
-    and a StreamUsage that reads it and, if the client did not ask for it, takes it out again."""
-    options = request.get("stream_options")
-    options = options if isinstance(options, dict) else {}
-    wanted = bool(options.get("include_usage"))
-    if not wanted and operation.params.actions.get("stream_options", operation.params.other) == "pass":
-        request = {**request, "stream_options": {**options, "include_usage": True}}
-    return request, StreamUsage(strip=not wanted)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 
+from engine.mapping.spec import ParamPolicy
 from engine.pipeline.tokens import CHARS_PER_TOKEN
 
-__all__ = ["StreamUsage"]
+__all__ = ["StreamUsage", "ask_for_usage"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -86,6 +87,17 @@ class StreamUsage:
 
     def completion_estimate(self) -> int:
         return math.ceil(self.characters / CHARS_PER_TOKEN)
+
+
+def ask_for_usage(request: dict[str, Any], params: ParamPolicy) -> tuple[dict[str, Any], StreamUsage]:
+    """Ask the upstream to end the stream with its usage (when the mapping passes `stream_options` on),
+    and a StreamUsage that reads it and, if the client did not ask for it, takes it out again."""
+    options = request.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    wanted = bool(options.get("include_usage"))
+    if not wanted and params.actions.get("stream_options", params.other) == "pass":
+        request = {**request, "stream_options": {**options, "include_usage": True}}
+    return request, StreamUsage(strip=not wanted)
 
 
 def _characters(delta: Any) -> int:
