@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from engine.store.api_key import ApiKeyRow
 
-__all__ = ["KEY_PREFIX", "KeyRing", "VirtualKey", "hash_key", "new_key", "parse_duration"]
+__all__ = ["KEY_PREFIX", "KeyRing", "VirtualKey", "hash_key", "new_key", "parse_duration", "period_end"]
 
 KEY_PREFIX = "sk-"
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -38,6 +38,11 @@ def parse_duration(text: str) -> timedelta:
     if match is None or int(match.group(1)) == 0:
         raise ValueError(f"{text!r} is not a duration like 30s, 15m, 12h, 30d or 2w")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def period_end(ended: datetime, step: timedelta, now: datetime) -> datetime:
+    """The end of the budget period `now` falls in, when periods of `step` follow one ending at `ended`."""
+    return ended if now < ended else ended + step * ((now - ended) // step + 1)
 
 
 def aware(moment: datetime | None) -> datetime | None:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.errors import InvalidRequest, NotFound
-from engine.keys.ring import KeyRing, VirtualKey, aware, hash_key, new_key, parse_duration
+from engine.keys.ring import KeyRing, VirtualKey, aware, hash_key, new_key, parse_duration, period_end
 from engine.store.alias import AliasRow
 from engine.store.api_key import ApiKeyRow
 from engine.store.base import utcnow
@@ -235,15 +235,13 @@ class KeyService:
                 )
             )
             for key_id, duration, reset_at in rows:
-                step = parse_duration(duration) if duration else None
-                ends = aware(reset_at)
-                assert ends is not None
-                if step is not None:  # the end of the period `now` is in
-                    ends += step * ((now - ends) // step + 1)
+                ended = aware(reset_at)
+                assert ended is not None
+                ends = period_end(ended, parse_duration(duration), now) if duration else None
                 await session.execute(
                     update(ApiKeyRow)
                     .where(ApiKeyRow.id == key_id, ApiKeyRow.budget_reset_at == reset_at)
-                    .values(spend=Decimal(0), budget_reset_at=ends if step is not None else None)
+                    .values(spend=Decimal(0), budget_reset_at=ends)
                 )
         return len(rows)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from engine.errors import RateLimited
-from engine.keys.ring import VirtualKey, parse_duration
+from engine.keys.ring import VirtualKey, parse_duration, period_end
 from engine.limits.counters import Counters, CountersUnavailable, KeyLimits, Release, Verdict
 
 __all__ = ["Admission", "Limiter", "key_limits"]
@@ -42,12 +42,11 @@ def key_limits(key: VirtualKey, now: float) -> KeyLimits | None:
         return None
     period, seed, ttl = 0, key.spend, 0
     if key.max_budget is not None and key.budget_duration and key.budget_reset_at is not None:
-        end = key.budget_reset_at.timestamp()
-        if now >= end:  # the ring has not been reloaded since the period ended: a new one has begun
-            step = parse_duration(key.budget_duration).total_seconds()
-            end += step * (math.floor((now - end) / step) + 1)
+        ended = key.budget_reset_at
+        ends = period_end(ended, parse_duration(key.budget_duration), datetime.fromtimestamp(now, UTC))
+        if ends != ended:  # the ring has not been reloaded since its period ended: a new one has begun
             seed = Decimal(0)
-        period, ttl = int(end), int(end - now) + _KEEP_AFTER_PERIOD
+        period, ttl = int(ends.timestamp()), int(ends.timestamp() - now) + _KEEP_AFTER_PERIOD
     return KeyLimits(
         key_id=key.id,
         rpm=key.rpm_limit,
