@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from engine.limits.counters import Counters
 from engine.limits.local import LocalCounters
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
-from engine.replicas.bus import ChangeBus, LocalBus
+from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
@@ -67,12 +67,6 @@ class Gateway:
     def discovery(self) -> Discovery:
         assert self._discovery is not None, "the gateway has not started"
         return self._discovery
-
-    @property
-    def recorder(self) -> UsageRecorder:
-        """The request log's batching writer."""
-        assert self._recorder is not None, "the gateway has not started"
-        return self._recorder
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -123,7 +117,7 @@ class Gateway:
         )
         self._recorder.start()
         self._limiter = Limiter(self._counters())
-        self.bus = self._create_bus()
+        self.bus = create_bus(settings.redis_url, settings.redis_prefix)
         self.bus.subscribe(self._on_change)
         await self.bus.start()
         self._pipeline = Pipeline(
@@ -138,8 +132,14 @@ class Gateway:
         self._discovery = Discovery(self.registry, self._client)
         watchers = [
             asyncio.create_task(self._watch_models(), name="turnout-discovery"),
-            asyncio.create_task(self._watch_keys(), name="turnout-keys"),
-            asyncio.create_task(self._watch_routes(), name="turnout-routes"),
+            asyncio.create_task(
+                self._every(settings.key_refresh_interval, self.reload_keys, "virtual keys"),
+                name="turnout-keys",
+            ),
+            asyncio.create_task(
+                self._every(settings.routes_refresh_interval, self.reload, "routing table"),
+                name="turnout-routes",
+            ),
         ]
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
@@ -170,13 +170,6 @@ class Gateway:
 
         return RedisCounters(self.settings.redis_url, self.settings.redis_prefix)
 
-    def _create_bus(self) -> ChangeBus:
-        if self.settings.redis_url is None:
-            return LocalBus()
-        from engine.replicas.bus import RedisBus
-
-        return RedisBus(self.settings.redis_url, self.settings.redis_prefix)
-
     def _announce_cooldown(self, deployment_id: int, seconds: float) -> None:
         """Tell the other replicas; fire and forget (a lost notice only means they find out themselves)."""
         task = asyncio.ensure_future(
@@ -189,8 +182,6 @@ class Gateway:
         """A notice from another replica."""
         if kind == "keys":
             await self.reload_keys()
-        elif kind == "routes":
-            await self.reload()
         elif kind == "cooldown":
             self.pipeline.router.cool_down(int(data["deployment_id"]), float(data["seconds"]))
 
@@ -198,18 +189,6 @@ class Gateway:
         """After an admin change to the keys: this process at once, the other replicas through the bus."""
         await self.reload_keys()
         await self.bus.publish("keys", {})
-
-    async def _watch_routes(self) -> None:
-        """Reload the routing table every `routes_refresh_interval` seconds: aliases and deployments change
-        in SQL through other processes (`turnout serve --config` on another replica, `turnout probe
-        --write`). An unchanged table is not swapped, so nothing in memory is rebuilt."""
-        interval = self.settings.routes_refresh_interval
-        while interval > 0:
-            await asyncio.sleep(interval)
-            try:
-                await self.reload()
-            except Exception:  # an unreachable database keeps the last table
-                log.warning("reloading the routing table failed", exc_info=True)
 
     async def _watch_models(self) -> None:
         """Ask the backends which models they serve at start and every `discovery_interval` seconds; the
@@ -222,16 +201,17 @@ class Gateway:
                 log.warning("model discovery failed", exc_info=True)
             await asyncio.sleep(interval)
 
-    async def _watch_keys(self) -> None:
-        """Reload the virtual keys every `key_refresh_interval` seconds: other replicas and `turnout keys`
-        change them in SQL only."""
-        interval = self.settings.key_refresh_interval
+    @staticmethod
+    async def _every(interval: float, reload: Callable[[], Awaitable[None]], what: str) -> None:
+        """Reload `what` from SQL every `interval` seconds (0: never), where other processes change it:
+        keys through other replicas and `turnout keys`; aliases and deployments through `turnout serve
+        --config` on another replica, `turnout import` or `turnout probe --write`."""
         while interval > 0:
             await asyncio.sleep(interval)
             try:
-                await self.reload_keys()
-            except Exception:  # an unreachable database keeps the last keys; it must not stop the watcher
-                log.warning("reloading the virtual keys failed", exc_info=True)
+                await reload()
+            except Exception:  # an unreachable database keeps what was loaded; the watcher goes on
+                log.warning("reloading the %s failed", what, exc_info=True)
 
     async def reload_keys(self) -> None:
         """Rebuild the in-memory key ring from SQL and swap it in whole."""
@@ -261,7 +241,8 @@ class Gateway:
         return router.missing
 
     async def reload(self) -> None:
-        """Rebuild the in-memory routing table from SQL and swap it in whole."""
+        """Rebuild the in-memory routing table from SQL; swap it in whole when it changed (an unchanged
+        table is kept, so nothing derived from it is rebuilt)."""
         assert self._sessions is not None and self.registry is not None
         secrets = SecretBox.from_settings(self.settings)
         async with self._sessions() as session:

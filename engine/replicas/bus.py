@@ -3,7 +3,6 @@ for its next polling reload. Polling stays the fallback: a message lost here is 
 
 Kinds sent by the gateway:
     "keys"      virtual keys changed (data: {})
-    "routes"    aliases or deployments changed (data: {})
     "cooldown"  a deployment was put in cooldown (data: {"deployment_id": int, "seconds": float})
 """
 
