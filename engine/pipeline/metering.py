@@ -88,33 +88,24 @@ class Meter:
     def answered(
         self, usage: Any, cost: Decimal | None, request: Mapping[str, Any] | None, answer: Any = None
     ) -> None:
-        """A whole answer: its usage as the upstream reported it (else counted from `answer`)."""
+        """A whole answer: its usage and cost as reported (else its text counted, and priced)."""
         if request is not None:
             self.request = request
-        if not self._usage(usage) and self.record.operation in _TOKEN_OPERATIONS:
+        if self._usage(usage) or self.record.operation not in _TOKEN_OPERATIONS:
+            self.record.cost = cost
+        else:
             self._estimate(_answer_characters(answer))
-        self.record.cost = cost
 
     def streamed(self, usage: StreamUsage | None) -> None:
-        """A stream's end: the usage it carried (else counted), its cost, and an error it reported."""
-        record = self.record
+        """A stream's end: the usage it carried (else its text counted), its cost, an error it reported."""
         if usage is None:
             return
         if usage.error is not None:
-            record.error_type, record.error_code = usage.error
-        if not self._usage(usage.usage):
+            self.record.error_type, self.record.error_code = usage.error
+        if self._usage(usage.usage):
+            self.record.cost = self._price(usage.usage)
+        else:
             self._estimate(usage.characters)
-        deployment = self.deployment
-        if deployment is not None and deployment.costs:
-            record.cost = cost_of(
-                deployment.costs,
-                record.operation,
-                self.request,
-                {
-                    "usage": usage.usage
-                    or {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens}
-                },
-            )
 
     def failed(self, error: TurnoutError | None, status: int) -> None:
         record = self.record
@@ -153,13 +144,22 @@ class Meter:
         return record.prompt_tokens is not None or record.completion_tokens is not None
 
     def _estimate(self, completion_characters: int) -> None:
+        """No usage came: count the request and the answer's text, and price the counts. The record
+        says they are estimated; budgets need a cost even from backends that never report usage."""
         record = self.record
-        if record.operation not in _TOKEN_OPERATIONS:
-            return
         record.prompt_tokens = estimate_prompt_tokens(dict(self.request))
         if record.operation in _GENERATING:
             record.completion_tokens = -(-completion_characters // CHARS_PER_TOKEN)
         record.tokens_estimated = True
+        record.cost = self._price(
+            {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens}
+        )
+
+    def _price(self, usage: Any) -> Decimal | None:
+        deployment = self.deployment
+        if deployment is None or not deployment.costs:
+            return None
+        return cost_of(deployment.costs, self.record.operation, self.request, {"usage": usage})
 
 
 async def metered_stream(

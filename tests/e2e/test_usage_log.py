@@ -236,3 +236,20 @@ def test_a_request_refused_before_the_pipeline_is_recorded(
     unauthenticated = http.post("/v1/chat/completions", json={"model": "x", "messages": HI})
     assert_error(unauthenticated, 401)
     assert "x-turnout-request-id" not in unauthenticated.headers  # not recorded: it names no one
+
+
+def test_an_answer_without_usage_is_counted_priced_and_marked_estimated(
+    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream, db: Engine
+) -> None:
+    answer = json.loads(json.dumps(OPENAI.answer(fake, "simple")))
+    fake.clear()
+    del answer["usage"]
+    fake.add("POST", OPENAI.path, json=answer)
+    response = _chat(http, MASTER, OPENAI.alias)
+    assert response.status_code == 200
+    assert "x-turnout-cost" not in response.headers  # the header is exact or absent
+    row = row_for(db, response.headers["x-turnout-request-id"])
+    text = answer["choices"][0]["message"]["content"]
+    assert row.tokens_estimated is True and row.completion_tokens == -(-len(text) // 4)
+    assert row.prompt_tokens is not None
+    assert row.cost == row.prompt_tokens * Decimal("0.000002") + row.completion_tokens * Decimal("0.000008")
