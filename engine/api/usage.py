@@ -25,9 +25,9 @@ from engine.api.auth import require_operator
 from engine.errors import InvalidRequest, NotFound
 from engine.keys.ring import hash_key
 from engine.pipeline.translate import encode_json
-from engine.store.base import utcnow
+from engine.store.base import as_utc, utcnow
 from engine.store.request_log import RequestLogRow
-from engine.usage.report import GROUPS, LogFilter, UsageReport, UsageTotals, as_utc
+from engine.usage.report import GROUPS, LogFilter, UsageReport, UsageTotals
 
 __all__ = ["request_log", "spend_logs", "usage_report"]
 

@@ -12,10 +12,11 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from engine.store.api_key import ApiKeyRow
+from engine.store.base import as_utc
 
 __all__ = ["KEY_PREFIX", "KeyRing", "VirtualKey", "hash_key", "new_key", "parse_duration", "period_end"]
 
@@ -46,10 +47,8 @@ def period_end(ended: datetime, step: timedelta, now: datetime) -> datetime:
 
 
 def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; they were written in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """A stored datetime as aware UTC (None stays None)."""
+    return None if moment is None else as_utc(moment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["NAMING_CONVENTION", "Base", "TimestampMixin", "utcnow"]
+__all__ = ["NAMING_CONVENTION", "Base", "TimestampMixin", "as_utc", "utcnow"]
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +23,11 @@ NAMING_CONVENTION: dict[str, str] = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive one (as SQLite gives back what was written in UTC) is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

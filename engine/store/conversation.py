@@ -8,14 +8,14 @@ one row only, so a chain of N turns never reads N rows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, String
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.store.base import Base, utcnow
+from engine.store.base import Base, as_utc, utcnow
 
 __all__ = ["ConversationStore", "StoredExchange"]
 
@@ -43,7 +43,7 @@ class ConversationStore:
             row = await session.get(StoredExchange, exchange_id)
         if row is None or row.dialect != dialect:
             return None
-        if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
+        if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
             return None
         return list(row.messages)
 
@@ -53,8 +53,3 @@ class ConversationStore:
             await session.merge(
                 StoredExchange(id=exchange_id, dialect=dialect, model=model, messages=messages)
             )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes back; they were written in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

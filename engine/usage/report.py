@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -20,9 +20,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.store.api_key import ApiKeyRow
+from engine.store.base import as_utc
 from engine.store.request_log import RequestLogRow
 
-__all__ = ["GROUPS", "LogFilter", "UsageReport", "UsageTotals", "as_utc"]
+__all__ = ["GROUPS", "LogFilter", "UsageReport", "UsageTotals"]
 
 GROUPS: Final = ("key", "alias", "deployment", "day")
 
@@ -49,11 +50,6 @@ def _utc_day(element: UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
 def _utc_day_postgresql(element: UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
     # date(timestamptz) uses the session's TimeZone setting; pin it to UTC
     return f"date(timezone('UTC', {compiler.process(element.clauses, **kw)}))"
-
-
-def as_utc(moment: datetime) -> datetime:
-    """An aware UTC datetime; a naive one (as SQLite gives back) is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
