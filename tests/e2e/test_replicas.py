@@ -27,11 +27,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.e2e.conftest import OPENAI, golden_json
 from tests.fakes import FakeUpstream
 from tests.support.process import TurnoutProcess, clean_environment, turnout_process
+from tests.support.services import POSTGRES_URL, REDIS_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379"
 MASTER = "sk-replicas-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
 PRICES = {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008}
@@ -57,13 +56,13 @@ def _services_up() -> str | None:
     try:
         _sql("SELECT 1")
     except Exception as exc:
-        return f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}"
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
     import redis
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except Exception as exc:
-        return f"Redis at 127.0.0.1:6379 is unreachable: {exc}"
+        return f"Redis at {REDIS_URL} is unreachable: {exc}"
     return None
 
 

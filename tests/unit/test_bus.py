@@ -13,8 +13,7 @@ import pytest
 import redis
 
 from engine.replicas import LocalBus, RedisBus, create_bus
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.support.services import REDIS_URL
 
 Change = tuple[str, dict[str, Any]]
 

@@ -20,8 +20,7 @@ import redis
 from engine.limits import Counters, CountersUnavailable, KeyLimits, LocalCounters
 from engine.limits.counters import Release
 from engine.limits.redis_counters import RedisCounters
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.support.services import REDIS_URL
 
 Open = Callable[[], AbstractAsyncContextManager[Counters]]  # counters living in the running loop
 

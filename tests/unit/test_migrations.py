@@ -16,8 +16,7 @@ from sqlalchemy import Connection, inspect, text
 from engine.store.db import create_engine
 from engine.store.migrate import alembic_config, upgrade_to_head
 from engine.store.models import Base
-
-POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+from tests.support.services import POSTGRES_URL
 
 
 def _diff(connection: Connection) -> list[Any]:
