@@ -57,8 +57,12 @@ class UpstreamClient:
         connector = aiohttp.TCPConnector(
             limit=pool_size, limit_per_host=pool_size_per_host, ttl_dns_cache=300, keepalive_timeout=60
         )
+        # no cookie jar: a cookie one answer sets must never reach another client's request
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._connect_timeout = connect_timeout
 
