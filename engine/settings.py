@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.netguard import AddressPolicy
 
 __all__ = ["Settings", "project_path"]
 
@@ -51,9 +53,15 @@ class Settings(BaseSettings):
     # Upstream connection pool: total connections and per host.
     pool_size: int = 512
     pool_size_per_host: int = 256
-    # Remote images fetched for backends that need inline images.
+    # Remote images fetched for backends that need inline images: seconds and bytes for one image, how
+    # many images and how many bytes in all for one request (0 images: none is fetched). Only public
+    # addresses are fetched; `image_fetch_allow` lets more through: host names and networks (CIDR),
+    # comma-separated, e.g. "images.internal,10.20.0.0/16".
     image_fetch_timeout: float = 10.0
     image_fetch_max_bytes: int = 20 * 1024 * 1024
+    image_fetch_max_images: int = Field(default=16, ge=0)
+    image_fetch_max_total_bytes: int = Field(default=50 * 1024 * 1024, ge=0)
+    image_fetch_allow: str = ""
     # Seconds between asking the backends which models they serve (0: never; once at start otherwise).
     discovery_interval: float = 300.0
     # Largest audio upload accepted for transcription and translation (OpenAI's own limit is 25 MB).
@@ -77,3 +85,9 @@ class Settings(BaseSettings):
     metrics_require_key: bool = False
     log_level: str = "info"
     access_log: bool = False
+
+    @field_validator("image_fetch_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        AddressPolicy.parse(value)  # a bad entry fails at start, named
+        return value

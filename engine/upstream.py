@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from engine.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 
@@ -53,9 +54,20 @@ class UpstreamResponse:
 class UpstreamClient:
     """A pooled aiohttp session; create inside the running event loop (app lifespan)."""
 
-    def __init__(self, *, pool_size: int, pool_size_per_host: int, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        pool_size_per_host: int,
+        connect_timeout: float,
+        resolver: AbstractResolver | None = None,  # e.g. engine.guarded_dns for client-chosen URLs
+    ) -> None:
         connector = aiohttp.TCPConnector(
-            limit=pool_size, limit_per_host=pool_size_per_host, ttl_dns_cache=300, keepalive_timeout=60
+            limit=pool_size,
+            limit_per_host=pool_size_per_host,
+            ttl_dns_cache=300,
+            keepalive_timeout=60,
+            resolver=resolver,
         )
         # no cookie jar: a cookie one answer sets must never reach another client's request
         self._session = aiohttp.ClientSession(
