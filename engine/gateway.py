@@ -18,6 +18,8 @@ from engine.limits.admission import Limiter
 from engine.limits.counters import Counters
 from engine.limits.local import LocalCounters
 from engine.mapping.loader import MappingRegistry, load_registry
+from engine.netguard import AddressPolicy
+from engine.pipeline.images import ImageFetcher, ImageLimits
 from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
@@ -49,6 +51,7 @@ class Gateway:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._client: UpstreamClient | None = None
+        self._images: ImageFetcher | None = None
         self._pipeline: Pipeline | None = None
         self._discovery: Discovery | None = None
         self._conversations: ConversationStore | None = None
@@ -105,8 +108,17 @@ class Gateway:
         options = PipelineOptions(
             drop_params=settings.drop_params,
             request_timeout=settings.request_timeout,
-            image_fetch_timeout=settings.image_fetch_timeout,
-            image_fetch_max_bytes=settings.image_fetch_max_bytes,
+        )
+        self._images = ImageFetcher(
+            ImageLimits(
+                timeout=settings.image_fetch_timeout,
+                max_bytes=settings.image_fetch_max_bytes,
+                max_images=settings.image_fetch_max_images,
+                max_total_bytes=settings.image_fetch_max_total_bytes,
+            ),
+            AddressPolicy.parse(settings.image_fetch_allow),
+            connect_timeout=settings.connect_timeout,
+            pool_size=settings.pool_size_per_host,
         )
         self._recorder = UsageRecorder(
             self._sessions,
@@ -127,6 +139,7 @@ class Gateway:
             options,
             limiter=self._limiter,
             sink=GatewaySink(self._recorder, self.metrics),
+            images=self._images,
         )
         self._pipeline.router.on_cooldown = self._announce_cooldown
         self._discovery = Discovery(self.registry, self._client)
@@ -161,6 +174,7 @@ class Gateway:
             await self.bus.close()
             await self._limiter.close()
             await self._client.close()
+            await self._images.close()
             await self._engine.dispose()
 
     def _counters(self) -> Counters:

@@ -5,6 +5,8 @@ defeats DNS rebinding (a name that resolved to a public address when checked and
 connected): there is one resolution, and it is the one checked. Addresses the policy refuses are left
 out; a name with none left raises `Refused`, which the HTTP client passes up untouched. IP literals in
 URLs never reach a resolver: `AddressPolicy.check_url` judges them before the request is sent.
+
+Besides engine.upstream, the one module that knows the HTTP library: it plugs into UpstreamClient.
 """
 
 from __future__ import annotations

@@ -66,6 +66,8 @@ _REFUSED_V6 = tuple(
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT's IPv4-translated addresses
+# a host name as DNS has it (after IDNA encoding), with or without the root's final dot
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?", re.IGNORECASE)
 # a host made of numbers only (decimal, hex or octal parts) that is not a dotted quad
 _NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*\.?", re.IGNORECASE)
 
@@ -135,7 +137,7 @@ class AddressPolicy:
             except ValueError:
                 pass
             host = entry.lower().rstrip(".")
-            if not re.fullmatch(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?", host) or _NUMERIC_HOST.fullmatch(host):
+            if not _HOST_NAME.fullmatch(host) or _NUMERIC_HOST.fullmatch(host):
                 raise ValueError(f"{entry!r} is neither a host name nor a network (e.g. 10.1.0.0/16)")
             hosts.add(host)
         return cls(frozenset(hosts), tuple(networks))
@@ -179,4 +181,6 @@ class AddressPolicy:
                 raise Refused(ADDRESS_REFUSED, f"{host} is not a public address")
         elif _NUMERIC_HOST.fullmatch(host):
             raise Refused(ADDRESS_REFUSED, f"{host} is a numeric host that is not a dotted quad")
+        elif not _HOST_NAME.fullmatch(host):
+            raise Refused("it is not a valid URL")
         return host

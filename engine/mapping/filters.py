@@ -56,11 +56,12 @@ def _image_urls(content: Any) -> list[str]:
     return urls
 
 
-def _data_url_base64(url: str) -> str:
-    """The base64 payload of a `data:<mime>;base64,<payload>` URL."""
-    head, sep, payload = url.partition(",")
+def _data_url_base64(url: Any) -> str:
+    """The base64 payload of a `data:<mime>;base64,<payload>` URL; any other URL is the client's 400."""
+    head, sep, payload = url.partition(",") if isinstance(url, str) else ("", "", "")
     if not (head.startswith("data:") and sep and head.endswith(";base64")):
-        raise ValueError("not a base64 data URL (http URLs are inlined first when the operation asks)")
+        # http(s) URLs were fetched and inlined first when the operation asks for it
+        raise MappingRejected("an image is not a base64 data: URL (data:<type>;base64,<data>)", "messages")
     return payload
 
 

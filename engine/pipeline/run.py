@@ -22,7 +22,7 @@ from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
-from engine.pipeline.images import inline_remote_images
+from engine.pipeline.images import ImageFetcher, inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
@@ -73,8 +73,6 @@ _OPERATION_NAMES = {
 class PipelineOptions:
     drop_params: bool = False
     request_timeout: float = 600.0
-    image_fetch_timeout: float = 10.0
-    image_fetch_max_bytes: int = 20 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -104,6 +102,7 @@ class Pipeline:
         *,
         limiter: Limiter | None = None,
         sink: UsageSink | None = None,
+        images: ImageFetcher | None = None,  # None: image URLs are refused, not fetched
     ) -> None:
         self._registry = registry
         self._table = table
@@ -113,6 +112,7 @@ class Pipeline:
         self.router = router or Router()
         self._limiter = limiter or Limiter(LocalCounters())
         self._sink: UsageSink = sink or NullSink()
+        self._images = images
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(
@@ -257,12 +257,7 @@ class Pipeline:
         if effective.get("stream") and name in _TOKEN_STREAMS and operation.stream is not None:
             effective, stream_usage = ask_for_usage(effective, operation.params)
         if operation.inline_images:
-            effective = await inline_remote_images(
-                effective,
-                self._client,
-                timeout=self._options.image_fetch_timeout,
-                max_bytes=self._options.image_fetch_max_bytes,
-            )
+            effective = await inline_remote_images(effective, self._images)
         response = await self._send(operation, effective, view, deployment, label)
         headers = {"x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}"}
         warning = _warning(mapping.name, deployment, dropped, lacking)

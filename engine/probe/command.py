@@ -69,9 +69,7 @@ async def _probe_aliases(
     options = PipelineOptions(
         drop_params=False,  # a parameter the mapping cannot express is a finding, not a warning
         request_timeout=timeout,
-        image_fetch_timeout=settings.image_fetch_timeout,
-        image_fetch_max_bytes=settings.image_fetch_max_bytes,
-    )
+    )  # no image fetcher: the probe's image is a data: URL
     pipeline = Pipeline(registry, lambda: table, client, options)
     reports = []
     try:

@@ -46,12 +46,14 @@ WEATHER_TOOL: Any = {
 
 @pytest.fixture(scope="module")
 def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
-    """A gateway with one alias served by the Gemini mapping (api_base written with /v1beta)."""
+    """A gateway with one alias served by the Gemini mapping (api_base written with /v1beta); it may fetch
+    images from the fake, on loopback."""
     entry = {
         "model_name": ALIAS,
         "litellm_params": {"model": "gemini/gemini-x", "api_base": fake.url + "/v1beta", "api_key": "g-key"},
     }
-    with running_gateway(tmp_path_factory.mktemp("gemini"), {"model_list": [entry]}) as server:
+    config = {"model_list": [entry]}
+    with running_gateway(tmp_path_factory.mktemp("gemini"), config, image_fetch_allow="127.0.0.1") as server:
         yield server
 
 

@@ -1,4 +1,8 @@
-"""Images: Ollama gets base64 (remote URLs fetched by the gateway); OpenAI-compatible gets URLs untouched."""
+"""Images: Ollama gets base64 (remote URLs fetched by the gateway); OpenAI-compatible gets URLs untouched.
+
+The fake serving the images listens on loopback, which the gateway refuses by default
+(test_image_guard.py): these gateways allow it, as an operator allows an internal image server.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,18 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
 )
 PIXEL_B64 = base64.b64encode(PNG).decode()
+
+
+LOOPBACK_ALLOWED = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    config = two_backend_config(fake.url)
+    with running_gateway(
+        tmp_path_factory.mktemp("vision"), config, image_fetch_allow=LOOPBACK_ALLOWED
+    ) as server:
+        yield server
 
 
 def _question(*urls: str) -> list[Any]:
@@ -46,13 +62,15 @@ def test_data_and_http_images(client: openai.OpenAI, fake: FakeUpstream, backend
         assert fetched == []  # the gateway does not fetch what the backend fetches itself
 
 
-def test_image_that_404s_names_the_url(http: httpx.Client, fake: FakeUpstream) -> None:
+def test_image_that_404s_is_named_by_its_position(http: httpx.Client, fake: FakeUpstream) -> None:
+    fake.add("GET", "/cat.png", body=PNG, content_type="image/png")
     missing = f"{fake.url}/missing.png"
-    response = http.post("/v1/chat/completions", json={"model": OLLAMA.alias, "messages": _question(missing)})
-    error = assert_error(response, 400, type="invalid_request_error")
-    assert missing in error["message"]
+    body = {"model": OLLAMA.alias, "messages": _question(f"{fake.url}/cat.png", missing)}
+    response = http.post("/v1/chat/completions", json=body)
+    error = assert_error(response, 400, type="invalid_request_error", code="invalid_image_url")
+    assert error["message"] == "image 2 could not be fetched"  # not the status: errors map nothing out
     assert error["param"] == "messages"
-    assert [r.method for r in fake.requests] == ["GET"]  # the chat never went upstream
+    assert [r.method for r in fake.requests] == ["GET", "GET"]  # the chat never went upstream
 
 
 def test_not_an_image_is_refused(http: httpx.Client, fake: FakeUpstream) -> None:
@@ -68,7 +86,12 @@ def small_limit_gateway(
     fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayServer]:
     config = two_backend_config(fake.url)
-    with running_gateway(tmp_path_factory.mktemp("small"), config, image_fetch_max_bytes=100) as server:
+    with running_gateway(
+        tmp_path_factory.mktemp("small"),
+        config,
+        image_fetch_max_bytes=100,
+        image_fetch_allow=LOOPBACK_ALLOWED,
+    ) as server:
         yield server
 
 
@@ -79,7 +102,7 @@ def test_image_over_the_limit(small_limit_gateway: GatewayServer, fake: FakeUpst
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=OLLAMA.alias, messages=_question(big))
     assert caught.value.status_code == 400
-    assert big in caught.value.message and "100 bytes" in caught.value.message
+    assert "image 1 is larger than 100 bytes" in caught.value.message
     assert not [r for r in fake.requests if r.method == "POST"]
 
 

@@ -221,5 +221,6 @@ def golden_gateway(tmp: Path, providers: Iterable[str]) -> Iterator[Harness]:
             }
             for name in providers
         ]
-        with running_gateway(tmp, {"model_list": model_list}) as gateway:
+        # the vision scenarios' image is served by the fake, on loopback: allowed as an internal server
+        with running_gateway(tmp, {"model_list": model_list}, image_fetch_allow="127.0.0.1") as gateway:
             yield Harness(fake, gateway)

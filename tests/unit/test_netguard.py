@@ -114,6 +114,8 @@ def test_a_bad_allow_list_fails_the_settings() -> None:
         ("file:///etc/passwd", "only http, https and base64 data: URLs are accepted"),
         ("http:///x", "it is not a valid URL"),
         ("http://[::1/x", "it is not a valid URL"),
+        ("http://exa mple.com/x", "it is not a valid URL"),
+        ("http://%31%32%37.0.0.1/x", "it is not a valid URL"),
     ],
 )
 def test_urls_refused_before_any_connection(url: str, reason: str) -> None:
@@ -125,6 +127,7 @@ def test_urls_refused_before_any_connection(url: str, reason: str) -> None:
 def test_host_names_and_public_addresses_pass_the_url_check() -> None:
     policy = AddressPolicy.parse("127.0.0.1")
     assert policy.check_url("https://Example.COM/cat.png") == "example.com"
+    assert policy.check_url("https://bücher.example./cat.png") == "xn--bcher-kva.example."
     assert policy.check_url("http://8.8.8.8:8080/cat.png") == "8.8.8.8"
     assert policy.check_url("http://127.0.0.1:9/cat.png") == "127.0.0.1"  # allowed
 
