@@ -30,6 +30,7 @@ from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
 from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
+from engine.usage.writer import SqlWriter
 
 __all__ = ["Gateway"]
 
@@ -109,7 +110,7 @@ class Gateway:
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
         )
         self._recorder = UsageRecorder(
-            self._sessions,
+            SqlWriter(self._sessions),
             flush_interval=settings.usage_flush_interval,
             batch_size=settings.usage_batch_size,
             buffer_limit=settings.usage_buffer_limit,

@@ -16,7 +16,8 @@ Families (labels stay low-cardinality: never a key, a request id or a prompt):
     turnout_requests_in_flight                                              gauge
     turnout_deployment_cooling_down{alias,deployment,provider,model}        gauge, 1 or 0 at scrape time
     turnout_deployment_cooldowns_total{alias,deployment,provider,model}     counter
-    turnout_usage_rows_dropped_total                                        counter
+    turnout_usage_rows_dropped_total{reason}                                counter, reason:
+                                                                              buffer_full, refused
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 from engine.routing.router import Router
 from engine.routing.table import RoutingTable
 from engine.usage.record import UsageRecord
+from engine.usage.recorder import BUFFER_FULL, REFUSED
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -86,7 +88,7 @@ class Metrics:
         self._cost: dict[str, Decimal] = {}  # summed as Decimal; a float only in the exposition
         self._upstream_errors: dict[tuple[str, str, str, str], int] = {}
         self._in_flight = 0
-        self._dropped = 0
+        self._dropped = dict.fromkeys((BUFFER_FULL, REFUSED), 0)
 
     def _alias(self, name: str) -> str:
         if name in self._aliases:
@@ -125,9 +127,10 @@ class Metrics:
     def finished(self) -> None:
         self._in_flight -= 1
 
-    def dropped(self, rows: int) -> None:
-        """The usage recorder gave up on `rows` request-log rows (its buffer was full)."""
-        self._dropped += rows
+    def dropped(self, rows: int, reason: str) -> None:
+        """The usage recorder gave up on `rows` request-log rows, for `reason` (recorder.BUFFER_FULL,
+        recorder.REFUSED)."""
+        self._dropped[reason] = self._dropped.get(reason, 0) + rows
 
     def render(self, router: Router, table: RoutingTable) -> tuple[bytes, str]:
         """The text exposition and its content type."""
@@ -177,9 +180,12 @@ class Metrics:
             errors.add_metric(list(labels), count)
         yield errors
         yield GaugeMetricFamily("turnout_requests_in_flight", "Requests being served", value=self._in_flight)
-        yield CounterMetricFamily(
-            "turnout_usage_rows_dropped", "Request-log rows the usage recorder dropped", value=self._dropped
+        dropped = CounterMetricFamily(
+            "turnout_usage_rows_dropped", "Request-log rows the usage recorder dropped", labels=["reason"]
         )
+        for reason, count in self._dropped.items():
+            dropped.add_metric([reason], count)
+        yield dropped
 
 
 def _histogram(

@@ -136,17 +136,20 @@ def test_in_flight_gauge_and_dropped_rows() -> None:
     metrics.started()
     metrics.started()
     metrics.finished()
-    metrics.dropped(3)
-    metrics.dropped(2)
+    metrics.dropped(3, "buffer_full")
+    metrics.dropped(2, "buffer_full")
+    metrics.dropped(1, "refused")
     samples = _scrape(metrics)
     assert _value(samples, "turnout_requests_in_flight") == 1
-    assert _value(samples, "turnout_usage_rows_dropped_total") == 5
+    assert _value(samples, "turnout_usage_rows_dropped_total", reason="buffer_full") == 5
+    assert _value(samples, "turnout_usage_rows_dropped_total", reason="refused") == 1
 
 
 def test_empty_metrics_render_every_unlabelled_family_at_zero() -> None:
     samples = _scrape(Metrics())
     assert _value(samples, "turnout_requests_in_flight") == 0
-    assert _value(samples, "turnout_usage_rows_dropped_total") == 0
+    assert _value(samples, "turnout_usage_rows_dropped_total", reason="buffer_full") == 0
+    assert _value(samples, "turnout_usage_rows_dropped_total", reason="refused") == 0
     assert _series(samples, "turnout_requests_total") == {}
 
 
