@@ -43,7 +43,8 @@ class Gateway:
         self.registry = registry
         self.table = RoutingTable()
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
-        self.metrics = Metrics()
+        # labels only for the aliases configured now
+        self.metrics = Metrics(lambda: self.table.aliases, max_age=settings.metrics_max_age)
         self.bus: ChangeBus = LocalBus()  # tells other replicas of changes (Redis), or no one
         self._recorder: UsageRecorder | None = None
         self._limiter: Limiter | None = None
