@@ -38,6 +38,7 @@ def test_text_is_cut_to_its_column_and_cleaned() -> None:
     assert bounded_text("a\ud800b", 200) == "a?b"  # a lone surrogate has no UTF-8 form
     assert bounded_text("é" * 300 + "\x00", 200) == "é" * 200
     assert bounded_text(429, 100) == "429"  # an error code sent as a number
+    assert bounded_text(10**5000, 100) == "int"  # past str()'s digit limit: no error on the request path
 
 
 def test_fit_bounds_every_field_from_outside() -> None:
