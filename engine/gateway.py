@@ -32,6 +32,7 @@ from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
 from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
+from engine.usage.writer import SqlWriter
 
 __all__ = ["Gateway"]
 
@@ -44,7 +45,8 @@ class Gateway:
         self.registry = registry
         self.table = RoutingTable()
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
-        self.metrics = Metrics()
+        # labels only for the aliases configured now
+        self.metrics = Metrics(lambda: self.table.aliases, max_age=settings.metrics_max_age)
         self.bus: ChangeBus = LocalBus()  # tells other replicas of changes (Redis), or no one
         self._recorder: UsageRecorder | None = None
         self._limiter: Limiter | None = None
@@ -121,7 +123,7 @@ class Gateway:
             pool_size=settings.pool_size_per_host,
         )
         self._recorder = UsageRecorder(
-            self._sessions,
+            SqlWriter(self._sessions),
             flush_interval=settings.usage_flush_interval,
             batch_size=settings.usage_batch_size,
             buffer_limit=settings.usage_buffer_limit,

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     usage_buffer_limit: int = 100_000
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
+    # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):
+    # rendering costs milliseconds per configured alias, so a scrape loop costs one render per this.
+    metrics_max_age: float = 1.0
     log_level: str = "info"
     access_log: bool = False
 

@@ -1,7 +1,13 @@
-"""Async engine and session factory. SQLite gets foreign keys and WAL on every connection."""
+"""Async engine and session factory. SQLite gets foreign keys and WAL on every connection.
+
+What the database holds is private (key hashes, encrypted provider credentials, stored prompts): no
+SQL parameter reaches a log, and a SQLite database file is created readable by its owner only.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +35,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _create_owner_only(path: Path) -> None:
+    """Create the database file 0600 before SQLite would create it 0644. SQLite gives its journal, WAL
+    and shared-memory files the database file's mode. An existing file keeps the mode it has."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty: a new database
+    except FileExistsError:
+        pass
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     path = sqlite_path(database_url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(database_url)
+        _create_owner_only(path)
+    # hide_parameters: a failed statement's error (logged with its traceback) and SQLAlchemy's own
+    # statement logging show the SQL without its values
+    engine = create_async_engine(database_url, hide_parameters=True)
     if make_url(database_url).get_backend_name() == "sqlite":
+        # the SQLite driver logs every call with its statement and values at DEBUG
+        logging.getLogger("aiosqlite").setLevel(logging.INFO)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -4,7 +4,13 @@ The request path only adds to dicts (microseconds). `prometheus_client` is impor
 scrape, never at import time, and is handed a snapshot built from these aggregates and the router's
 live state, so nothing is registered globally and a gateway built in a test starts from zero.
 
-Families (labels stay low-cardinality: never a key, a request id or a prompt):
+Labels come from what the operator configured, never from what a client or an upstream sends: the
+alias label is a configured alias (of the routing table in use, which may reload) or UNKNOWN_ALIAS
+for any other name a client asks for; an upstream's error code is kept only while it is short and
+plain and fewer than MAX_CODES codes were seen (else OTHER_CODE). The exposition's size is thus
+bounded by the configuration, not by traffic. Never a key, a request id or a prompt.
+
+Families:
 
     turnout_requests_total{alias,operation,status}                          counter
     turnout_request_duration_seconds{alias,operation}                       histogram
@@ -16,33 +22,40 @@ Families (labels stay low-cardinality: never a key, a request id or a prompt):
     turnout_requests_in_flight                                              gauge
     turnout_deployment_cooling_down{alias,deployment,provider,model}        gauge, 1 or 0 at scrape time
     turnout_deployment_cooldowns_total{alias,deployment,provider,model}     counter
-    turnout_usage_rows_dropped_total                                        counter
+    turnout_usage_rows_dropped_total{reason}                                counter, reason:
+                                                                              buffer_full, refused
 """
 
 from __future__ import annotations
 
+import re
+import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from engine.routing.router import Router
 from engine.routing.table import RoutingTable
 from engine.usage.record import UsageRecord
+from engine.usage.recorder import BUFFER_FULL, REFUSED
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-__all__ = ["BUCKETS", "MAX_ALIASES", "OTHER_ALIAS", "Metrics"]
+__all__ = ["BUCKETS", "MAX_CODES", "OTHER_CODE", "UNKNOWN_ALIAS", "Metrics"]
 
 # seconds; LLM calls range from a cached embedding (milliseconds) to a long reasoning answer (minutes)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _BOUNDS = (*(repr(b) for b in BUCKETS), "+Inf")  # the `le` labels; repr matches Go's for these floats
 TOKEN_KINDS = ("prompt", "completion", "reasoning", "cached")
-# The alias label is the client's `model` field: a refused request may name anything. Past this many
-# distinct names, new ones are counted as OTHER_ALIAS so a client cannot grow the series without bound.
-MAX_ALIASES = 1000
-OTHER_ALIAS = "_other_"
+# The client's `model` field when it names no configured alias (a refused request may name anything)
+UNKNOWN_ALIAS = "_unknown_"
+# An upstream error body's `code`: kept while short and plain, for the first MAX_CODES distinct ones
+MAX_CODES = 100
+OTHER_CODE = "_other_"
+_CODE_LENGTH = 64
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 class _Histogram:
@@ -77,8 +90,18 @@ class Metrics:
     """One process's counters. Updated and rendered on the event loop, so a scrape reads a consistent
     state without locks (render is synchronous: no request runs while it reads)."""
 
-    def __init__(self) -> None:
-        self._aliases: set[str] = set()
+    def __init__(
+        self,
+        aliases: Callable[[], Container[str]],
+        *,
+        max_age: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._aliases = aliases  # the configured aliases now (the routing table's, read per request)
+        self._max_age = max_age
+        self._clock = clock
+        self._rendered: tuple[float, bytes, str] | None = None  # (when, exposition, content type)
+        self._codes: set[str] = set()
         self._requests: dict[tuple[str, str, int], int] = {}
         self._durations: dict[tuple[str, ...], _Histogram] = {}
         self._first_token: dict[tuple[str, ...], _Histogram] = {}
@@ -86,19 +109,23 @@ class Metrics:
         self._cost: dict[str, Decimal] = {}  # summed as Decimal; a float only in the exposition
         self._upstream_errors: dict[tuple[str, str, str, str], int] = {}
         self._in_flight = 0
-        self._dropped = 0
+        self._dropped = dict.fromkeys((BUFFER_FULL, REFUSED), 0)
 
-    def _alias(self, name: str) -> str:
-        if name in self._aliases:
-            return name
-        if len(self._aliases) < MAX_ALIASES:
-            self._aliases.add(name)
-            return name
-        return OTHER_ALIAS
+    def _code(self, code: object) -> str:
+        if code is None:
+            return ""
+        if not isinstance(code, str) or len(code) > _CODE_LENGTH:
+            return OTHER_CODE
+        if code in self._codes:
+            return code
+        if len(self._codes) < MAX_CODES and _PLAIN_CODE.fullmatch(code):
+            self._codes.add(code)
+            return code
+        return OTHER_CODE
 
     def observe(self, record: UsageRecord) -> None:
         """One finished request (answered or refused)."""
-        alias = self._alias(record.alias)
+        alias = record.alias if record.alias in self._aliases() else UNKNOWN_ALIAS
         key = (alias, record.operation, record.status)
         self._requests[key] = self._requests.get(key, 0) + 1
         _observe(self._durations, (alias, record.operation), record.latency_ms / 1000)
@@ -116,7 +143,7 @@ class Metrics:
 
     def upstream_failed(self, provider: str, deployment_id: int, status: int, code: str | None) -> None:
         """One failed upstream attempt (a request may make several before it succeeds or gives up)."""
-        key = (provider, str(deployment_id), str(status), code or "")
+        key = (provider, str(deployment_id), str(status), self._code(code))
         self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
 
     def started(self) -> None:
@@ -125,16 +152,26 @@ class Metrics:
     def finished(self) -> None:
         self._in_flight -= 1
 
-    def dropped(self, rows: int) -> None:
-        """The usage recorder gave up on `rows` request-log rows (its buffer was full)."""
-        self._dropped += rows
+    def dropped(self, rows: int, reason: str) -> None:
+        """The usage recorder gave up on `rows` request-log rows, for `reason` (recorder.BUFFER_FULL,
+        recorder.REFUSED)."""
+        self._dropped[reason] = self._dropped.get(reason, 0) + rows
 
     def render(self, router: Router, table: RoutingTable) -> tuple[bytes, str]:
-        """The text exposition and its content type."""
+        """The text exposition and its content type, rendered anew at most every `max_age` seconds.
+
+        A render takes milliseconds per configured alias on the event loop; scrapes in a loop (or from
+        anyone, when /metrics is open) get the last one meanwhile, so they cannot starve requests."""
+        now = self._clock()
+        rendered = self._rendered
+        if rendered is not None and now - rendered[0] < self._max_age:
+            return rendered[1], rendered[2]
         from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
         families = _Families([*self._families(), *_deployment_families(router, table)])
-        return generate_latest(families), CONTENT_TYPE_LATEST
+        body = generate_latest(families)
+        self._rendered = (now, body, CONTENT_TYPE_LATEST)
+        return body, CONTENT_TYPE_LATEST
 
     def _families(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -177,9 +214,12 @@ class Metrics:
             errors.add_metric(list(labels), count)
         yield errors
         yield GaugeMetricFamily("turnout_requests_in_flight", "Requests being served", value=self._in_flight)
-        yield CounterMetricFamily(
-            "turnout_usage_rows_dropped", "Request-log rows the usage recorder dropped", value=self._dropped
+        dropped = CounterMetricFamily(
+            "turnout_usage_rows_dropped", "Request-log rows the usage recorder dropped", labels=["reason"]
         )
+        for reason, count in self._dropped.items():
+            dropped.add_metric([reason], count)
+        yield dropped
 
 
 def _histogram(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.usage.metrics import OTHER_CODE, UNKNOWN_ALIAS
 from tests.e2e.conftest import OLLAMA, OPENAI, assert_error, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
@@ -18,6 +20,14 @@ MASTER = "sk-master"
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    """The two-backend gateway, rendering every scrape anew (the tests scrape right after requests)."""
+    config = two_backend_config(fake.url)
+    with running_gateway(tmp_path_factory.mktemp("metrics"), config, metrics_max_age=0) as server:
+        yield server
 
 
 def _chat(http: httpx.Client, model: str, **headers: str) -> httpx.Response:
@@ -113,3 +123,42 @@ def test_metrics_require_key_without_a_master_key_refuses_everyone(
         httpx.Client(base_url=server.url, timeout=10) as http,
     ):
         assert_error(http.get("/metrics"), 403, code="master_key_not_set")
+
+
+def test_client_model_names_never_grow_the_scrape(http: httpx.Client, fake: FakeUpstream) -> None:
+    """Refused requests name what they like (4 MB names, 1,000 random ones): the scrape stays the size
+    the configuration gives it, with one series for every name that is not a configured alias."""
+    huge = "m" * (4 * 1024 * 1024)
+    for n in range(2):
+        assert_error(_chat(http, huge + str(n)), 404)
+    for _ in range(1000):
+        assert _chat(http, secrets.token_hex(16)).status_code == 404
+    # an upstream's error code is as hostile: long, odd, and varied
+    fake.add("POST", OPENAI.path, status=400, json={"error": {"message": "no", "code": "c" * 10_000}})
+    assert _chat(http, OPENAI.alias).status_code == 400
+
+    scraped = http.get("/metrics")
+    assert scraped.status_code == 200
+    assert len(scraped.content) < 32_000, "bounded by the configuration, not by the traffic"
+    samples = _scrape(http)
+    aliases = {labels["alias"] for labels, _ in samples["turnout_requests_total"]}
+    assert aliases <= {OLLAMA.alias, OPENAI.alias, UNKNOWN_ALIAS}
+    assert _value(samples, "turnout_requests_total", alias=UNKNOWN_ALIAS, status="404") == 1002
+    codes = {labels["code"] for labels, _ in samples["turnout_upstream_errors_total"]}
+    assert codes <= {"", OTHER_CODE} and OTHER_CODE in codes
+
+
+def test_scrapes_in_a_loop_are_served_from_the_last_render(fake: FakeUpstream, tmp_path: Path) -> None:
+    """Within `metrics_max_age` a scrape costs no render: scraping in a loop cannot take the event
+    loop from requests (the answer is at most that old)."""
+    with (
+        running_gateway(tmp_path, two_backend_config(fake.url), metrics_max_age=3600) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        first = http.get("/metrics")
+        OPENAI.answer(fake, "simple")
+        assert _chat(http, OPENAI.alias).status_code == 200
+        for _ in range(20):
+            again = http.get("/metrics")
+            assert again.status_code == 200 and again.content == first.content
+        assert http.get("/health/liveness").status_code == 200
