@@ -25,13 +25,16 @@ _DISCONNECT: ReceiveMessage = {"type": "http.disconnect"}
 
 
 class DisconnectWatch:
-    """Pure ASGI middleware; `create_app` puts it around every route."""
+    """Pure ASGI middleware; `create_app` puts it around every route, and it watches those whose handler
+    has an `operation` in its `opt` (the pipeline's routes)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        # only routes that run an operation call upstreams; the others (admin, reports) only touch SQL,
+        # which is better left to finish than cancelled mid-query
+        if scope["type"] != ScopeType.HTTP or "operation" not in scope["route_handler"].opt:
             await self.app(scope, receive, send)
             return
         task = asyncio.current_task()

@@ -29,7 +29,7 @@ MASTER = "sk-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
 # one alias per point of the exchange, each at a path of its own on the fake upstream
-ALIASES = ("answer", "body", "headers", "midstream", "backoff", "broken", "fallback", "fine")
+ALIASES = ("answer", "body", "headers", "midstream", "backoff", "broken", "fallback", "messages", "fine")
 
 
 def _path(alias: str) -> str:
@@ -83,12 +83,14 @@ def _until(condition: Callable[[], object], what: str, timeout: float = 5.0) -> 
 
 
 @contextmanager
-def _client(gateway: GatewayServer, key: str, body: dict[str, Any]) -> Iterator[socket.socket]:
-    """Send a chat request on a bare socket; leaving the block closes it, whatever has come back."""
+def _client(
+    gateway: GatewayServer, key: str, body: dict[str, Any], route: str = "/v1/chat/completions"
+) -> Iterator[socket.socket]:
+    """Send a request on a bare socket; leaving the block closes it, whatever has come back."""
     where = urlsplit(gateway.url)
     payload = json.dumps(body).encode()
     head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: {where.netloc}\r\n"
+        f"POST {route} HTTP/1.1\r\nhost: {where.netloc}\r\n"
         f"authorization: Bearer {key}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(payload)}\r\n\r\n"
     )
@@ -201,6 +203,15 @@ def test_leaving_during_a_fallback(gateway: GatewayServer, fake: FakeUpstream, d
         _until(_asked(fake, "fallback"), "the fallback's upstream request")
     assert fake.wait_for_disconnect(5), "the fallback's upstream call went on after the client left"
     _assert_released(gateway, db, key, fake, "broken", "fallback")
+
+
+def test_leaving_a_dialect_call(gateway: GatewayServer, fake: FakeUpstream, db: Engine, key: str) -> None:
+    fake.add("POST", _path("messages"), hang=True)
+    body = {"model": "messages", "max_tokens": 5, "messages": HI}
+    with _client(gateway, key, body, "/v1/messages"):
+        _until(_asked(fake, "messages"), "the upstream request")
+    assert fake.wait_for_disconnect(5), "the upstream call went on after the client left"
+    _assert_released(gateway, db, key, fake, "messages")
 
 
 def test_answers_the_client_waited_for_are_not_cancelled(
