@@ -4,7 +4,8 @@ The server does not cancel the application when a client disconnects: it only an
 with `http.disconnect`, and Litestar listens for that only while it sends a streamed body. A handler
 awaiting an upstream answer (its headers, a whole answer, a retry's backoff, a fallback) would go on
 until the upstream timeout, holding the key's parallel slot, the router's in-flight count and a pooled
-connection. So, once the request body has been read, this middleware listens for the disconnect:
+connection. So, on the routes that run the pipeline, once the request body has been read, this
+middleware listens for the disconnect:
 
 - before the response has started, it cancels the handler's task; the pipeline records a 499 and its
   upstream call is closed on the way out, and the cancellation ends here;
