@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException
 
 from engine.api.chat import chat_completions
 from engine.api.dialects import dialect_routes
+from engine.api.disconnect import DisconnectWatch
 from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
 from engine.api.health import liveness, readiness
 from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys, update_key
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
         lifespan=[gateway.lifespan],
         state=State({"gateway": gateway}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
+        middleware=[DisconnectWatch],  # a client that leaves cancels its request's upstream work
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
         logging_config=None,

@@ -12,6 +12,8 @@ from engine.settings import Settings
 
 __all__ = ["main", "prepare_child"]
 
+_SERVER_CUT_AFTER_GRACE = 2.0  # seconds after `shutdown_grace` the server cuts requests still running
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway.")
@@ -154,7 +156,9 @@ def _serve(settings: Settings, workers: int) -> int:
         "http": "httptools",
         "access_log": settings.access_log,
         "log_level": settings.log_level,
-        "timeout_graceful_shutdown": 30,
+        # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
+        # limit, which cuts whatever still runs, comes just after, so that those streams end first
+        "timeout_graceful_shutdown": settings.shutdown_grace + _SERVER_CUT_AFTER_GRACE,
     }
     if workers > 1:
         # workers rebuild the app from the environment; the import above has already run once

@@ -9,6 +9,7 @@
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
     ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
+    ├── ServerShuttingDown            503 api_error               streams still running when the grace ends
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
         ├── UpstreamTimeout           504 timeout_error
@@ -33,6 +34,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "ServerShuttingDown",
     "TurnoutError",
     "UpstreamBadResponse",
     "UpstreamError",
@@ -116,6 +118,11 @@ class RateLimited(TurnoutError):
 
 class MappingFailed(TurnoutError):
     code = "mapping_error"
+
+
+class ServerShuttingDown(TurnoutError):
+    status = 503
+    code = "server_shutting_down"
 
 
 class UpstreamError(TurnoutError):

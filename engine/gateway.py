@@ -25,6 +25,7 @@ from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
+from engine.stopping import on_stop_signal
 from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
@@ -144,6 +145,8 @@ class Gateway:
             images=self._images,
         )
         self._pipeline.router.on_cooldown = self._announce_cooldown
+        grace = self._pipeline.grace
+        stop_listening = on_stop_signal(lambda: grace.begin(settings.shutdown_grace))
         self._discovery = Discovery(self.registry, self._client)
         watchers = [
             asyncio.create_task(self._watch_models(), name="turnout-discovery"),
@@ -170,6 +173,7 @@ class Gateway:
             yield
         finally:
             # the server has finished (or given up on) its requests by now: write every record left
+            stop_listening()
             for watcher in watchers:
                 watcher.cancel()
             await self._recorder.close()

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     usage_flush_interval: float = 0.5
     usage_batch_size: int = 500
     usage_buffer_limit: int = 100_000
+    # Seconds `turnout serve` waits after SIGTERM for the requests in progress. Event streams still
+    # running then end with a `server_shutting_down` error event (and a 503 row); any other request
+    # still running is cut by the server 2 s later.
+    shutdown_grace: float = Field(default=30.0, ge=0)
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
     # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):

@@ -109,7 +109,12 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             note_refusal(request, error, dialect.operation)
             return _error_response(dialect, error)
 
-    return post(list(dialect.paths), name=f"dialect-{dialect.name}", status_code=200)(handle)
+    return post(
+        list(dialect.paths),
+        name=f"dialect-{dialect.name}",
+        status_code=200,
+        opt={"operation": dialect.operation},
+    )(handle)
 
 
 def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler:

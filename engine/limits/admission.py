@@ -111,6 +111,9 @@ class Limiter:
             self._skip_until = time.monotonic() + _SKIP_AFTER_FAILURE
             self._warn(f"rate-limit counters unreachable, requests let through unlimited: {exc}")
             return None
+        except asyncio.CancelledError:  # the client left meanwhile: its ticket may be counted in already
+            self._queue(Release(limits, ticket, 0, Decimal(0)))
+            raise
         admission = Admission(self, limits, ticket, verdict, now)
         if verdict.refused is not None:
             raise _refusal(verdict, limits, now, admission.headers())
@@ -119,7 +122,10 @@ class Limiter:
     def release_soon(self, admission: Admission, tokens: int, cost: Decimal) -> None:
         """Queue a release; the releases of requests that end at once go to the counters in one call,
         off the response path (with Redis: one pipelined round trip for all of them)."""
-        self._pending.append(Release(admission.limits, admission.ticket, tokens, cost))
+        self._queue(Release(admission.limits, admission.ticket, tokens, cost))
+
+    def _queue(self, release: Release) -> None:
+        self._pending.append(release)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
 

@@ -18,6 +18,7 @@ from engine.errors import TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
 from engine.pipeline.costs import cost_of
+from engine.pipeline.grace import StreamGrace
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
 from engine.routing.table import Deployment
@@ -167,19 +168,31 @@ async def metered_stream(
     meter: Meter,
     request: Mapping[str, Any] | None,
     usage: StreamUsage | None,
+    grace: StreamGrace | None = None,
 ) -> AsyncIterator[bytes]:
-    """The stream, metered: time to its first chunk, its usage at the end, one record however it ends."""
+    """The stream, metered: time to its first chunk, its usage at the end, one record however it ends.
+    With `grace` (event streams), one still running when the shutdown grace ends says so and ends."""
     first = True
+    running = grace.enter() if grace is not None else None
+    chunk = b""
     try:
         async for chunk in stream:
             if first:
                 meter.first_chunk()
                 first = False
             yield chunk
-    except BaseException:
-        meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
-        raise
+    except BaseException as exc:
+        if running is None or not running.ended:
+            meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
+            raise
+        error, farewell = running.farewell(chunk)
+        meter.failed(error, error.status)
+        if not running.resume(exc):
+            raise
+        yield farewell
     finally:
+        if running is not None:
+            running.leave()
         if request is not None:
             meter.request = request
         meter.streamed(usage)

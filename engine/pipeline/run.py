@@ -22,6 +22,7 @@ from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
+from engine.pipeline.grace import StreamGrace
 from engine.pipeline.images import ImageFetcher, inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
 from engine.pipeline.multipart import encode_multipart
@@ -114,6 +115,7 @@ class Pipeline:
         self._sink: UsageSink = sink or NullSink()
         self._images = images
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
+        self.grace = StreamGrace()  # ends the event streams still running when a shutdown's grace ends
 
     async def complete(
         self, raw: bytes, *, privacy: str | None = None, key: VirtualKey | None = None
@@ -152,7 +154,10 @@ class Pipeline:
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
         if outcome.stream is not None:
-            outcome.stream = metered_stream(outcome.stream, meter, outcome.request, outcome.stream_usage)
+            grace = self.grace if outcome.media_type == "text/event-stream" else None  # not audio
+            outcome.stream = metered_stream(
+                outcome.stream, meter, outcome.request, outcome.stream_usage, grace
+            )
             return outcome
         meter.answered(outcome.usage, outcome.cost, outcome.request, outcome.answer)
         meter.close()

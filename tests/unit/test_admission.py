@@ -144,3 +144,40 @@ def test_unreachable_counters_let_requests_through_and_are_skipped_for_a_while(
     asyncio.run(run())
     assert down.calls == 1, "the second request did not wait on the dead counters"
     assert "unreachable" in caplog.text
+
+
+class _Slow(LocalCounters):
+    """Counters that take the ticket in, then keep the caller waiting for their answer (a round trip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted = asyncio.Event()
+
+    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+        verdict = await super().admit(limits, ticket, minute)
+        self.counted.set()
+        await asyncio.Event().wait()
+        return verdict
+
+
+def test_a_request_cancelled_while_being_admitted_releases_its_ticket() -> None:
+    """A client that leaves during the counters' round trip must not keep the key's parallel slot
+    (with Redis, until its ticket went stale 15 minutes later)."""
+    slow = _Slow()
+    limiter = _limiter(slow)
+    limits = key_limits(_key(max_parallel_requests=1), NOW)
+    assert limits is not None
+
+    async def run() -> Verdict:
+        admitting = asyncio.create_task(limiter.admit(_key(max_parallel_requests=1), "left"))
+        await slow.counted.wait()
+        admitting.cancel()
+        await asyncio.gather(admitting, return_exceptions=True)
+        for _ in range(100):  # the release is batched: a turn or two of the loop
+            if not slow._counts[limits.key_id].inflight:
+                break
+            await asyncio.sleep(0)
+        return await LocalCounters.admit(slow, limits, "next", int(NOW // 60))
+
+    verdict = asyncio.run(run())
+    assert verdict.refused is None, "the cancelled request still holds the key's only slot"
