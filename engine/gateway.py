@@ -19,6 +19,7 @@ from engine.limits.counters import Counters
 from engine.limits.local import LocalCounters
 from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
+from engine.redact import Redactor, credentials_of
 from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
@@ -41,6 +42,7 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.table = RoutingTable()
+        self.redactor = self._redactor_for(self.table)  # every credential held: kept out of what leaves
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
         self.metrics = Metrics()
         self.bus: ChangeBus = LocalBus()  # tells other replicas of changes (Redis), or no one
@@ -127,9 +129,10 @@ class Gateway:
             options,
             limiter=self._limiter,
             sink=GatewaySink(self._recorder, self.metrics),
+            redactor=lambda: self.redactor,
         )
         self._pipeline.router.on_cooldown = self._announce_cooldown
-        self._discovery = Discovery(self.registry, self._client)
+        self._discovery = Discovery(self.registry, self._client, redactor=lambda: self.redactor)
         watchers = [
             asyncio.create_task(self._watch_models(), name="turnout-discovery"),
             asyncio.create_task(
@@ -248,7 +251,12 @@ class Gateway:
         async with self._sessions() as session:
             table = await load_routing_table(session, self.registry.catalog(), secrets)
         if table != self.table:
+            self.redactor = self._redactor_for(table)  # first: the new keys are known before they are used
             self.table = table
+
+    def _redactor_for(self, table: RoutingTable) -> Redactor:
+        settings = self.settings
+        return Redactor(credentials_of(table, settings.master_key, settings.salt_key))
 
     async def database_ok(self) -> bool:
         if self._engine is None:

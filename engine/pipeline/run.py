@@ -37,6 +37,7 @@ from engine.pipeline.translate import (
     upstream_error,
 )
 from engine.pipeline.validate import decode_chat_request
+from engine.redact import GENERIC, Redactor
 from engine.routing.router import PRIVACY_LEVELS, Router
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
@@ -104,6 +105,7 @@ class Pipeline:
         *,
         limiter: Limiter | None = None,
         sink: UsageSink | None = None,
+        redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
         self._registry = registry
         self._table = table
@@ -113,6 +115,7 @@ class Pipeline:
         self.router = router or Router()
         self._limiter = limiter or Limiter(LocalCounters())
         self._sink: UsageSink = sink or NullSink()
+        self._redactor = redactor  # the current one: rebuilt with the routing table
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(
@@ -238,7 +241,16 @@ class Pipeline:
         return mapping, operation
 
     async def attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
-        """One try of `request` on this deployment, without routing (the dispatcher's step; the probe)."""
+        """One try of `request` on this deployment, without routing (the dispatcher's step; the probe).
+
+        Its errors name no credential: backends echo the key they were sent in their error text."""
+        try:
+            return await self._attempt(name, request, deployment)
+        except TurnoutError as exc:
+            self._redactor().error(exc)
+            raise
+
+    async def _attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
         mapping, operation = self._operation(name, deployment)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(
@@ -366,9 +378,10 @@ class Pipeline:
         usage: StreamUsage | None,
     ) -> AsyncIterator[bytes]:
         spec = operation.stream
+        redactor = self._redactor()
         if spec is None or spec.passthrough:
-            return passthrough_stream(response, label, usage)
-        return translated_stream(response, spec, request, view, label, usage)
+            return passthrough_stream(response, label, usage, redactor)
+        return translated_stream(response, spec, request, view, label, usage, redactor)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:
