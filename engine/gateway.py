@@ -109,6 +109,7 @@ class Gateway:
             request_timeout=settings.request_timeout,
             image_fetch_timeout=settings.image_fetch_timeout,
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
+            topology_headers_for_keys=settings.topology_headers_for_keys,
         )
         self._recorder = UsageRecorder(
             self._sessions,

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     usage_flush_interval: float = 0.5
     usage_batch_size: int = 500
     usage_buffer_limit: int = 100_000
+    # Send the headers that show the backends (x-turnout-deployment, -deployment-id, -attempted, -fallback,
+    # x-litellm-model-id) to virtual keys too; by default only the master key (or an open gateway) gets them.
+    topology_headers_for_keys: bool = False
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
     log_level: str = "info"

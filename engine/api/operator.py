@@ -48,6 +48,7 @@ async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
                 {
                     "alias": alias.name,
                     "id": deployment.id,
+                    "model_id": deployment.model_id,
                     "provider": deployment.provider,
                     "upstream_model": deployment.upstream_model,
                     "privacy_tier": deployment.privacy_tier,

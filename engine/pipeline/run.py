@@ -21,7 +21,7 @@ from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
-from engine.pipeline.dispatch import Dispatcher
+from engine.pipeline.dispatch import Dispatcher, hide_topology
 from engine.pipeline.images import inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
 from engine.pipeline.multipart import encode_multipart
@@ -76,6 +76,7 @@ class PipelineOptions:
     request_timeout: float = 600.0
     image_fetch_timeout: float = 10.0
     image_fetch_max_bytes: int = 20 * 1024 * 1024
+    topology_headers_for_keys: bool = False  # virtual keys see which backends answered, too
 
 
 @dataclass(slots=True)
@@ -140,10 +141,13 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
+        hide = key is not None and not self._options.topology_headers_for_keys
         try:
             outcome = await self._run(operation, request, privacy, key, meter)
         except TurnoutError as exc:
             exc.headers[REQUEST_ID_HEADER] = meter.request_id
+            if hide:
+                hide_topology(exc.headers)
             meter.failed(exc, exc.status)
             meter.close()
             raise
@@ -152,6 +156,8 @@ class Pipeline:
             meter.close()
             raise
         outcome.headers[REQUEST_ID_HEADER] = meter.request_id
+        if hide:
+            hide_topology(outcome.headers)
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
         if outcome.stream is not None:
@@ -276,7 +282,12 @@ class Pipeline:
                 max_bytes=self._options.image_fetch_max_bytes,
             )
         response = await self._send(operation, effective, view, deployment, label)
-        headers = {"x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}"}
+        model_id = deployment.model_id or str(deployment.id)  # told apart when provider and model agree
+        headers = {
+            "x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}",
+            "x-turnout-deployment-id": model_id,
+            "x-litellm-model-id": model_id,  # the name LiteLLM's clients read
+        }
         warning = _warning(mapping.name, deployment, dropped, lacking)
         if warning:
             headers["x-turnout-warning"] = warning
