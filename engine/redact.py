@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from engine.errors import TurnoutError
 from engine.routing.table import RoutingTable
 
-__all__ = ["GENERIC", "MASK", "Redactor", "credentials_of"]
+__all__ = ["GENERIC", "MASK", "MAX_MESSAGE", "Redactor", "credentials_of"]
 
 MASK = "***"
 # Shorter "keys" (`none`, `EMPTY`, `dummy`) are placeholders: replacing them would garble every text.
@@ -32,7 +32,13 @@ MIN_SECRET = 8
 # An echo cut short counts from this many leading characters; shorter heads ("sk-proj-") are public.
 PARTIAL = 12
 _TAIL = 4  # the characters a masked echo shows at its end
+# An error message longer than this (a backend's whole HTML page) is cut before it is scanned: scanning
+# costs time in proportion, on the event loop, and no client reads further.
+MAX_MESSAGE = 16 * 1024
 
+# a run of word characters, tried only from its start: from every position, a long run without the
+# mask after it would cost quadratic time (a backend's error text is anyone's to write)
+_RUN = r"(?<![\w-])[\w-]*"
 # credential shapes, whoever's they are (value classes stop at quotes and backslashes: JSON stays valid)
 _SHAPES = (
     # a token has a digit somewhere: "Basic authentication failed" is prose
@@ -41,8 +47,8 @@ _SHAPES = (
         re.compile(r"(?i)\b((?:api[_-]?)?key|access_token|token|secret|password|sig)=[^&#\s\"'<>\\]+"),
         rf"\1={MASK}",
     ),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"'<>\\]+@"), rf"\1{MASK}@"),
-    (re.compile(r"[\w-]*\*{3,}[\w-]*"), MASK),  # masked by someone else: its visible ends go too
+    (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/@\s\"'<>\\]+@"), rf"\1{MASK}@"),
+    (re.compile(rf"{_RUN}\*{{3,}}[\w-]*"), MASK),  # masked by someone else: its visible ends go too
     (re.compile(r"\bsk-[\w*-]{6,}"), f"sk-{MASK}"),
 )
 # query parameters of an api_base whose values are credentials
@@ -63,7 +69,8 @@ class Redactor:
         tails = _alternation(secret[-_TAIL:] for secret in secrets if len(secret) >= PARTIAL)
         self._masked = None
         if tails is not None:  # "sk-proj-****abcd", "sk-...abcd": whatever stands before the mask goes too
-            self._masked = re.compile(rf"[\w-]*(?:[*•]{{2,}}|\.\.\.|…)(?:{tails.pattern})(?!\w)")
+            mask = r"(?<![*•])[*•]{2,}+|\.\.\.|…"  # a run of stars from its start, taken whole
+            self._masked = re.compile(rf"{_RUN}(?:{mask})(?:{tails.pattern})(?!\w)")
 
     def text(self, text: str) -> str:
         if self._known is not None:
@@ -79,8 +86,12 @@ class Redactor:
         return self.text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
     def error(self, error: TurnoutError) -> TurnoutError:
-        """The error with its message, code, param and header values rewritten (in place)."""
-        error.message = self.text(error.message)
+        """The error with its message (cut at MAX_MESSAGE), code, param and header values rewritten
+        (in place)."""
+        message = error.message
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + " [cut]"
+        error.message = self.text(message)
         error.args = (error.message,)
         if error.code is not None:
             error.code = self.text(error.code)

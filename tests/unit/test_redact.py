@@ -13,7 +13,7 @@ import pytest
 from engine.errors import UpstreamStatus
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
-from engine.redact import Redactor, credentials_of
+from engine.redact import MAX_MESSAGE, Redactor, credentials_of
 from engine.routing.table import Alias, Deployment, RoutingTable
 from engine.upstream import UpstreamResponse
 
@@ -80,6 +80,20 @@ def test_an_error_is_rewritten_whole() -> None:
         {"retry-after": "***"},
     )
     assert KEY not in str(error) and KEY not in error.to_json().decode()
+
+
+@pytest.mark.parametrize("unit", ["a", "a-", "*", ".", "a.", "sk-", "key=", "bearer ", "http://"])
+def test_long_pathological_text_takes_linear_time(unit: str) -> None:
+    """A backend's error text is anyone's to write: no pattern may try a long run from every position
+    (quadratic: 300 KB of one of these took many minutes; the suite's timeout catches that)."""
+    text = unit * (300_000 // len(unit))
+    assert KEY not in REDACTOR.text(text + KEY)
+
+
+def test_a_huge_error_message_is_cut_before_it_is_scanned() -> None:
+    error = UpstreamStatus(502, "x" * (MAX_MESSAGE * 4) + KEY)
+    REDACTOR.error(error)
+    assert error.message == "x" * MAX_MESSAGE + " [cut]"
 
 
 def test_every_credential_the_table_holds() -> None:
