@@ -16,7 +16,8 @@
         ├── UpstreamBadResponse       502                         malformed JSON, broken or truncated stream
         └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
 
-Messages never contain credentials or upstream URLs (query strings can hold keys).
+Messages never contain credentials or upstream URLs (query strings can hold keys); what a backend's
+own error text echoes is taken out by engine.redact before an error leaves the pipeline.
 """
 
 from __future__ import annotations

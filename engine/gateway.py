@@ -21,6 +21,7 @@ from engine.mapping.loader import MappingRegistry, load_registry
 from engine.netguard import AddressPolicy
 from engine.pipeline.images import ImageFetcher, ImageLimits
 from engine.pipeline.run import Pipeline, PipelineOptions
+from engine.redact import Redactor, credentials_of
 from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
 from engine.routing.table import RoutingTable
@@ -45,6 +46,7 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.table = RoutingTable()
+        self.redactor = self._redactor_for(self.table)  # every credential held: kept out of what leaves
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
         # labels only for the aliases configured now
         self.metrics = Metrics(lambda: self.table.aliases, max_age=settings.metrics_max_age)
@@ -111,6 +113,7 @@ class Gateway:
         options = PipelineOptions(
             drop_params=settings.drop_params,
             request_timeout=settings.request_timeout,
+            topology_headers_for_keys=settings.topology_headers_for_keys,
         )
         self._images = ImageFetcher(
             ImageLimits(
@@ -143,11 +146,12 @@ class Gateway:
             limiter=self._limiter,
             sink=GatewaySink(self._recorder, self.metrics),
             images=self._images,
+            redactor=lambda: self.redactor,
         )
         self._pipeline.router.on_cooldown = self._announce_cooldown
         grace = self._pipeline.grace
         stop_listening = on_stop_signal(lambda: grace.begin(settings.shutdown_grace))
-        self._discovery = Discovery(self.registry, self._client)
+        self._discovery = Discovery(self.registry, self._client, redactor=lambda: self.redactor)
         watchers = [
             asyncio.create_task(self._watch_models(), name="turnout-discovery"),
             asyncio.create_task(
@@ -268,7 +272,12 @@ class Gateway:
         async with self._sessions() as session:
             table = await load_routing_table(session, self.registry.catalog(), secrets)
         if table != self.table:
+            self.redactor = self._redactor_for(table)  # first: the new keys are known before they are used
             self.table = table
+
+    def _redactor_for(self, table: RoutingTable) -> Redactor:
+        settings = self.settings
+        return Redactor(credentials_of(table, settings.master_key, settings.salt_key))
 
     async def database_ok(self) -> bool:
         if self._engine is None:

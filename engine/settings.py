@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # running then end with a `server_shutting_down` error event (and a 503 row); any other request
     # still running is cut by the server 2 s later.
     shutdown_grace: float = Field(default=30.0, ge=0)
+    # Send the headers that show the backends (x-turnout-deployment, -deployment-id, -attempted, -fallback,
+    # x-litellm-model-id) to virtual keys too; by default only the master key (or an open gateway) gets them.
+    topology_headers_for_keys: bool = False
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
     # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):

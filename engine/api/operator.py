@@ -39,6 +39,7 @@ async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = request.app.state.gateway
     router: Router = gateway.pipeline.router
     now = time.monotonic()
+    redact = gateway.redactor.text  # errors are redacted where they arise; a last look before they leave
     rows = []
     for alias in sorted(gateway.table.aliases.values(), key=lambda a: a.name):
         for deployment in alias.deployments:
@@ -47,6 +48,7 @@ async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
                 {
                     "alias": alias.name,
                     "id": deployment.id,
+                    "model_id": deployment.model_id,
                     "provider": deployment.provider,
                     "upstream_model": deployment.upstream_model,
                     "privacy_tier": deployment.privacy_tier,
@@ -57,7 +59,7 @@ async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
                     "in_flight": stats.inflight,
                     "served": stats.served,
                     "failed": stats.failed,
-                    "last_error": stats.last_error,
+                    "last_error": redact(stats.last_error) if stats.last_error else stats.last_error,
                     "latency_ms": _milliseconds(stats.latency),
                     "first_byte_ms": _milliseconds(stats.first_byte),
                 }

@@ -20,12 +20,21 @@ from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.router import PRIVACY_LEVELS, Router, Selection
 from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
 
-__all__ = ["Attempt", "Dispatcher"]
+__all__ = ["TOPOLOGY_HEADERS", "Attempt", "Dispatcher", "hide_topology"]
 
 Attempt = Callable[
     [str, dict[str, Any], Deployment], Awaitable[Any]
 ]  # (operation, request, deployment) -> Outcome
 MAX_BACKOFF = 10.0  # seconds, also the most an upstream's retry-after is honoured for before retrying
+# headers that show the backends behind an alias (which answered, what was tried, which alias stood in):
+# the operator's view, not a virtual key's (engine.pipeline.run sends them to the master key only)
+TOPOLOGY_HEADERS = (
+    "x-turnout-deployment",
+    "x-turnout-deployment-id",
+    "x-litellm-model-id",
+    "x-turnout-attempted",
+    "x-turnout-fallback",
+)
 _CONTEXT_CODES = {"context_length_exceeded"}
 _CONTENT_CODES = {"content_filter", "content_policy_violation"}
 
@@ -203,6 +212,11 @@ class Dispatcher:
             outcome.headers["x-turnout-fallback"] = f"{alias.name} -> {target} ({kind})"
             return outcome
         raise error
+
+
+def hide_topology(headers: dict[str, str]) -> None:
+    for name in TOPOLOGY_HEADERS:
+        headers.pop(name, None)
 
 
 def _tiers(privacy: str | None) -> frozenset[str] | None:

@@ -21,7 +21,7 @@ from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
-from engine.pipeline.dispatch import Dispatcher
+from engine.pipeline.dispatch import Dispatcher, hide_topology
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.images import ImageFetcher, inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
@@ -38,6 +38,7 @@ from engine.pipeline.translate import (
     upstream_error,
 )
 from engine.pipeline.validate import decode_chat_request
+from engine.redact import GENERIC, Redactor
 from engine.routing.router import PRIVACY_LEVELS, Router
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient, UpstreamResponse
@@ -74,6 +75,7 @@ _OPERATION_NAMES = {
 class PipelineOptions:
     drop_params: bool = False
     request_timeout: float = 600.0
+    topology_headers_for_keys: bool = False  # virtual keys see which backends answered, too
 
 
 @dataclass(slots=True)
@@ -104,6 +106,7 @@ class Pipeline:
         limiter: Limiter | None = None,
         sink: UsageSink | None = None,
         images: ImageFetcher | None = None,  # None: image URLs are refused, not fetched
+        redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
         self._registry = registry
         self._table = table
@@ -114,6 +117,7 @@ class Pipeline:
         self._limiter = limiter or Limiter(LocalCounters())
         self._sink: UsageSink = sink or NullSink()
         self._images = images
+        self._redactor = redactor  # the current one: rebuilt with the routing table
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
         self.grace = StreamGrace()  # ends the event streams still running when a shutdown's grace ends
 
@@ -139,10 +143,13 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
+        hide = key is not None and not self._options.topology_headers_for_keys
         try:
             outcome = await self._run(operation, request, privacy, key, meter)
         except TurnoutError as exc:
             exc.headers[REQUEST_ID_HEADER] = meter.request_id
+            if hide:
+                hide_topology(exc.headers)
             meter.failed(exc, exc.status)
             meter.close()
             raise
@@ -151,6 +158,8 @@ class Pipeline:
             meter.close()
             raise
         outcome.headers[REQUEST_ID_HEADER] = meter.request_id
+        if hide:
+            hide_topology(outcome.headers)
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
         if outcome.stream is not None:
@@ -243,7 +252,16 @@ class Pipeline:
         return mapping, operation
 
     async def attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
-        """One try of `request` on this deployment, without routing (the dispatcher's step; the probe)."""
+        """One try of `request` on this deployment, without routing (the dispatcher's step; the probe).
+
+        Its errors name no credential: backends echo the key they were sent in their error text."""
+        try:
+            return await self._attempt(name, request, deployment)
+        except TurnoutError as exc:
+            self._redactor().error(exc)
+            raise
+
+    async def _attempt(self, name: str, request: dict[str, Any], deployment: Deployment) -> Outcome:
         mapping, operation = self._operation(name, deployment)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(
@@ -264,7 +282,12 @@ class Pipeline:
         if operation.inline_images:
             effective = await inline_remote_images(effective, self._images)
         response = await self._send(operation, effective, view, deployment, label)
-        headers = {"x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}"}
+        model_id = deployment.model_id or str(deployment.id)  # told apart when provider and model agree
+        headers = {
+            "x-turnout-deployment": f"{mapping.name}/{deployment.upstream_model}",
+            "x-turnout-deployment-id": model_id,
+            "x-litellm-model-id": model_id,  # the name LiteLLM's clients read
+        }
         warning = _warning(mapping.name, deployment, dropped, lacking)
         if warning:
             headers["x-turnout-warning"] = warning
@@ -366,9 +389,10 @@ class Pipeline:
         usage: StreamUsage | None,
     ) -> AsyncIterator[bytes]:
         spec = operation.stream
+        redactor = self._redactor()
         if spec is None or spec.passthrough:
-            return passthrough_stream(response, label, usage)
-        return translated_stream(response, spec, request, view, label, usage)
+            return passthrough_stream(response, label, usage, redactor)
+        return translated_stream(response, spec, request, view, label, usage, redactor)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

@@ -19,6 +19,7 @@ from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.translate import encode_json, evaluate, mapped_error
+from engine.redact import GENERIC, Redactor
 from engine.upstream import UpstreamResponse
 
 __all__ = ["passthrough_stream", "raw_stream", "translated_stream"]
@@ -37,45 +38,58 @@ def error_event(error: TurnoutError) -> bytes:
 
 
 async def passthrough_stream(
-    response: UpstreamResponse, label: str, usage: StreamUsage | None = None
+    response: UpstreamResponse, label: str, usage: StreamUsage | None = None, redactor: Redactor = GENERIC
 ) -> AsyncIterator[bytes]:
     """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`.
 
     With `usage`, bytes go on in whole events, each noted (and a usage chunk the client did not ask for
-    taken out)."""
+    taken out). From the first sign of an in-band error on, bytes go on in whole events too, redacted:
+    a backend's error event may echo the credential it was sent. Other events are never scanned."""
     tail = b""
-    held = b""  # the start of an event whose end has not arrived (only with `usage`)
+    held = b""  # the start of an event whose end has not arrived (with `usage`, or once an error shows)
     upstream_error_seen = False
+    guarded = False  # an error showed: the rest goes out in whole events, redacted
     try:
         async for data in response.chunks():
-            tail = (tail + data)[-64:]
-            # an upstream's own in-band error already ends the stream for the client; do not add a second
-            upstream_error_seen = upstream_error_seen or b'{"error"' in data
+            joined = tail + data  # with the last bytes before: a marker cut in two is still found
+            tail = joined[-64:]
+            if b'"error"' in joined:
+                guarded = True
+                # an upstream's own in-band error already ends the stream for the client; do not add a second
+                upstream_error_seen = upstream_error_seen or b'{"error"' in joined
+            if usage is None and not guarded:
+                yield data
+                continue
+            held += data
+            cut = _last_event_end(held)
+            if not cut:
+                continue
+            data, held = held[:cut], held[cut:]
+            if guarded:
+                data = redactor.data(data)
             if usage is not None:
-                held += data
-                cut = _last_event_end(held)
-                if not cut:
-                    continue
-                data, held = usage.sse(held[:cut]), held[cut:]
-                if not data:
-                    continue
-            yield data
-        if usage is not None and held:
-            yield usage.sse(held)
+                data = usage.sse(data)
+            if data:
+                yield data
+        if held:
+            rest = redactor.data(held) if guarded else held
+            yield usage.sse(rest) if usage is not None else rest
         if DONE.encode() not in tail and not upstream_error_seen:
             problem = UpstreamBadResponse(f"{label} ended the stream before it was complete")
             _note_error(usage, problem)
             yield _event_boundary(tail) + error_event(problem)
     except UpstreamError as exc:
         _note_error(usage, exc)
-        yield held + _event_boundary(held or tail) + error_event(exc)
+        rest = redactor.data(held) if guarded else held
+        yield rest + _event_boundary(held or tail) + error_event(exc)
     finally:
         response.close()
 
 
 def _last_event_end(data: bytes) -> int:
     """The offset just past the last blank line (event end) in `data`; 0 when there is none."""
-    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, 0) if data else 0
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def _note_error(usage: StreamUsage | None, error: TurnoutError) -> None:
@@ -107,6 +121,7 @@ async def translated_stream(
     view: dict[str, Any],
     label: str,
     usage: StreamUsage | None = None,
+    redactor: Redactor = GENERIC,
 ) -> AsyncIterator[bytes]:
     """Translate each upstream event with the mapping's one compiled step function."""
     state: dict[str, Any] = dict(evaluate(spec.start, request, view)) if spec.start is not None else {}
@@ -128,6 +143,7 @@ async def translated_stream(
     except _StreamEnded:
         yield DONE_EVENT
     except TurnoutError as exc:
+        redactor.error(exc)  # an error event the mapping read may echo the backend's credential
         if not isinstance(exc, UpstreamError):
             log.warning("stream translation failed: %s", exc.message)
         _note_error(usage, exc)

@@ -11,6 +11,7 @@ from engine.mapping.loader import MappingRegistry, load_registry
 from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.probe.report import render, write_notice, write_verdicts
 from engine.probe.steps import CHAT_MODES, DeploymentReport, probe_deployment
+from engine.redact import Redactor, credentials_of
 from engine.routing.table import Alias, RoutingTable
 from engine.settings import Settings
 from engine.store.db import create_engine, session_factory
@@ -49,8 +50,9 @@ async def _probe(
             f"{a.name}: serves {a.mode} requests; not probed" for a in chosen if a.mode not in CHAT_MODES
         ]
         chat = [alias for alias in chosen if alias.mode in CHAT_MODES]
-        reports = await _probe_aliases(settings, registry, table, chat, timeout)
-        print(render(reports))
+        redactor = Redactor(credentials_of(table, settings.master_key, settings.salt_key))
+        reports = await _probe_aliases(settings, registry, table, chat, timeout, redactor)
+        print(render(reports, redactor))
         if notes:
             print("\n".join(["", *notes]))
         if write:
@@ -62,7 +64,12 @@ async def _probe(
 
 
 async def _probe_aliases(
-    settings: Settings, registry: MappingRegistry, table: RoutingTable, aliases: list[Alias], timeout: float
+    settings: Settings,
+    registry: MappingRegistry,
+    table: RoutingTable,
+    aliases: list[Alias],
+    timeout: float,
+    redactor: Redactor,
 ) -> list[DeploymentReport]:
     connect_timeout = min(settings.connect_timeout, timeout)
     client = UpstreamClient(pool_size=4, pool_size_per_host=4, connect_timeout=connect_timeout)
@@ -70,7 +77,7 @@ async def _probe_aliases(
         drop_params=False,  # a parameter the mapping cannot express is a finding, not a warning
         request_timeout=timeout,
     )  # no image fetcher: the probe's image is a data: URL
-    pipeline = Pipeline(registry, lambda: table, client, options)
+    pipeline = Pipeline(registry, lambda: table, client, options, redactor=lambda: redactor)
     reports = []
     try:
         for alias in aliases:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from engine.probe.steps import STEPS, DeploymentReport, Verdict
+from engine.redact import GENERIC, Redactor
 from engine.routing.table import Deployment
 from engine.store.base import utcnow
 from engine.store.models import CapabilityRow, DeploymentRow
@@ -33,12 +34,11 @@ def _cell(verdict: Verdict) -> str:
     return f"- {verdict.reason}" if verdict.reason == "skipped" else f"? {verdict.reason}"
 
 
-def _redact(text: str, deployment: Deployment) -> str:
-    """Error texts come from the backend: never let them echo the deployment's key or address."""
-    for secret, mask in ((deployment.api_key, "***"), (deployment.api_base, "<api_base>")):
-        if secret:
-            text = text.replace(secret, mask)
-    return text
+def _redact(text: str, deployment: Deployment, redactor: Redactor) -> str:
+    """Error texts come from the backend: never let them echo a credential or the deployment's address."""
+    if deployment.api_base:
+        text = text.replace(deployment.api_base, "<api_base>")
+    return redactor.text(text)
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
@@ -50,7 +50,7 @@ def _aligned(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render(reports: Sequence[DeploymentReport]) -> str:
+def render(reports: Sequence[DeploymentReport], redactor: Redactor = GENERIC) -> str:
     """The comparison table, the errors behind each failure, and a legend."""
     header = ["alias", "deployment", "tier", *(step.name for step in STEPS)]
     rows = [
@@ -59,7 +59,7 @@ def render(reports: Sequence[DeploymentReport]) -> str:
     ]
     lines = _aligned([header, *rows])
     details = [
-        f"  {r.deployment.alias} {r.label} {name}: {_redact(verdict.detail, r.deployment)[:300]}"
+        f"  {r.deployment.alias} {r.label} {name}: {_redact(verdict.detail, r.deployment, redactor)[:300]}"
         for r in reports
         for name, verdict in r.verdicts.items()
         if verdict.detail

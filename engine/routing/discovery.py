@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from engine.errors import TurnoutError
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.runtime import MappingRuntimeError
 from engine.pipeline.translate import decode_json, deployment_view
+from engine.redact import GENERIC, Redactor
 from engine.routing.table import Deployment, RoutingTable
 from engine.upstream import UpstreamClient
 
@@ -41,9 +42,16 @@ def endpoint_key(deployment: Deployment) -> EndpointKey:
 
 class Discovery:
     def __init__(
-        self, registry: MappingRegistry, client: UpstreamClient, *, timeout: float = 2.5, ttl: float = 30.0
+        self,
+        registry: MappingRegistry,
+        client: UpstreamClient,
+        *,
+        timeout: float = 2.5,
+        ttl: float = 30.0,
+        redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
         self._registry = registry
+        self._redactor = redactor
         self._client = client
         self._timeout = timeout
         self._ttl = ttl
@@ -91,10 +99,12 @@ class Discovery:
             if response.status != 200:
                 return EndpointReport(mapping.name, None, f"HTTP {response.status}")
             models = mapping.discovery.models(decode_json(raw, label), {}, view)
+        # a failure's text may quote the backend or the URL the mapping built: no credential in it
         except TurnoutError as exc:
-            return EndpointReport(mapping.name, None, exc.message)
+            return EndpointReport(mapping.name, None, self._redactor().text(exc.message))
         except MappingRuntimeError as exc:
-            return EndpointReport(mapping.name, None, f"mapping failed at {exc.where}: {exc.detail}")
+            problem = f"mapping failed at {exc.where}: {exc.detail}"
+            return EndpointReport(mapping.name, None, self._redactor().text(problem))
         if not isinstance(models, list):
             return EndpointReport(mapping.name, None, "the discovery mapping did not give a list")
         return EndpointReport(mapping.name, tuple(str(m) for m in models if isinstance(m, str)))

@@ -73,6 +73,7 @@ class Deployment:
     alias: str
     provider: str  # provider mapping name, e.g. the file stem in mappings/providers/
     upstream_model: str
+    model_id: str | None = None  # the config's model_info.id, when it gives one
     api_base: str | None = None
     api_key: str | None = field(default=None, repr=False)  # plaintext, memory only
     api_version: str | None = None

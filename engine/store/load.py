@@ -88,6 +88,13 @@ def _api_key(provider: ProviderRow, secrets: SecretBox) -> str | None:
     return provider.api_key_ref
 
 
+def _model_id(row: DeploymentRow) -> str | None:
+    """The config's `model_info.id`: the row's source key, unless it is the importer's own
+    "<alias>#<n>" (what an entry without an id is keyed by)."""
+    number = row.source_key.removeprefix(f"{row.alias.name}#")
+    return None if number != row.source_key and number.isdigit() else row.source_key
+
+
 def _deployment(row: DeploymentRow, defaults: ProviderDefaults, secrets: SecretBox) -> Deployment:
     provider = row.provider
     return Deployment(
@@ -95,6 +102,7 @@ def _deployment(row: DeploymentRow, defaults: ProviderDefaults, secrets: SecretB
         alias=row.alias.name,
         provider=provider.mapping,
         upstream_model=row.upstream_model,
+        model_id=_model_id(row),
         api_base=_api_base(provider, defaults),
         api_key=_api_key(provider, secrets),
         api_version=resolve_env_ref(provider.api_version),

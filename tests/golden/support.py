@@ -166,11 +166,11 @@ def sse_events(raw: str, clean: Callable[[Any], Any] = normalize) -> list[dict[s
 
 def turnout_headers(response: httpx.Response) -> dict[str, str]:
     """The headers a snapshot pins: Turnout's own and retry-after (the request id is random: only its
-    presence is pinned)."""
+    presence is pinned; the deployment id is the routing table's SQL id, pinned by the e2e suite)."""
     return {
         k: "<request id>" if k == "x-turnout-request-id" else v
         for k, v in response.headers.items()
-        if k.startswith("x-turnout-") or k == "retry-after"
+        if (k.startswith("x-turnout-") and k != "x-turnout-deployment-id") or k == "retry-after"
     }
 
 

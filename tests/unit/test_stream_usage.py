@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from engine.pipeline.stream_usage import StreamUsage
+from engine.pipeline.streaming import passthrough_stream
+from engine.upstream import UpstreamResponse
 
 USAGE = {"prompt_tokens": 16, "completion_tokens": 9, "total_tokens": 25}
 
@@ -61,3 +65,30 @@ def test_an_in_band_error_is_noted() -> None:
     usage = StreamUsage(strip=False)
     usage.sse(_event({"error": {"message": "overloaded", "type": "server_error", "code": "busy"}}))
     assert usage.error == ("server_error", "busy")
+
+
+class _Reads:
+    """An upstream answer that arrives in the given reads (enough of UpstreamResponse for the stream)."""
+
+    def __init__(self, reads: list[bytes]) -> None:
+        self._reads = reads
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for data in self._reads:
+            yield data
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_usage_event_cut_across_reads_is_still_taken_out() -> None:
+    usage_event = _event({"id": "c", "choices": [], "usage": USAGE})
+    reads = [_event(_delta("Hi")), usage_event[:4], usage_event[4:], b"data: [DONE]\n\n"]
+
+    async def forwarded() -> bytes:
+        response = cast(UpstreamResponse, _Reads(reads))
+        return b"".join([data async for data in passthrough_stream(response, "x", usage)])
+
+    usage = StreamUsage(strip=True)
+    assert asyncio.run(forwarded()) == _event(_delta("Hi")) + b"data: [DONE]\n\n"
+    assert usage.usage == USAGE
