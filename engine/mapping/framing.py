@@ -79,9 +79,11 @@ class FrameDecoder:
             raise FrameTooLarge(self._limit)
 
     def _rest(self) -> bytes:
-        """All that is held, once the stream has ended."""
+        """All that is held, once the stream has ended (a last line past the limit is refused too)."""
         rest = b"".join((self._buffer, *self._parts)) if self._parts else self._buffer
         self._buffer, self._parts = b"", []
+        if self._limit is not None and len(rest) > self._limit:
+            raise FrameTooLarge(self._limit)
         return rest
 
 
@@ -172,29 +174,33 @@ class SseSplitter:
         self._size = 0
 
     def feed(self, data: bytes) -> bytes:
-        """The events that `data` completes (b"" when none): usually `data` itself, not copied."""
+        """The events that `data` completes (b"" when none): usually `data` itself, not copied. The
+        limit is checked on what stays held, when more of it comes (or at the end): complete events
+        are returned first, however the bytes were cut into pieces."""
         if not self._parts:
             end = _last_event_end(data)
             if end == len(data):
                 return data
-            whole = data[:end] if end else b""
-            self._hold(data[end:] if end else data)
-            return whole
+            if not end:
+                self._hold(data)
+                return b""
+            self._parts, self._size = [data[end:]], len(data) - end
+            return data[:end]
         edge = self._parts[-1][-3:]  # an end marker may straddle the pieces
         end = _last_event_end(edge + data) - len(edge)
         if end <= 0:
             self._hold(data)
             return b""
         whole = b"".join((*self._parts, data[:end]))
-        self._parts, self._size = [], 0
-        if end < len(data):
-            self._hold(data[end:])
+        self._parts, self._size = ([data[end:]], len(data) - end) if end < len(data) else ([], 0)
         return whole
 
     def rest(self) -> bytes:
         """What came after the last complete event (an unterminated final event), and forget it."""
-        rest = b"".join(self._parts)
+        rest, size = b"".join(self._parts), self._size
         self._parts, self._size = [], 0
+        if self._limit is not None and size > self._limit:
+            raise FrameTooLarge(self._limit)
         return rest
 
     def _hold(self, data: bytes) -> None:

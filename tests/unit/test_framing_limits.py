@@ -83,6 +83,22 @@ def test_the_splitter_keeps_an_unterminated_event_within_its_limit() -> None:
             splitter.feed(PIECE)
 
 
+def test_complete_events_come_out_before_an_oversized_rest_is_refused() -> None:
+    """However the network cut the bytes: the events before the oversized one are not lost."""
+    splitter = SseSplitter(max_event_bytes=10_000)
+    assert splitter.feed(b'data: {"a":1}\n\ndata: {"b": "' + PIECE * 20) == b'data: {"a":1}\n\n'
+    with pytest.raises(FrameTooLarge):
+        splitter.feed(PIECE)
+    splitter = SseSplitter(max_event_bytes=10_000)
+    splitter.feed(b'data: {"a":1}\n\ndata: {"b": "' + PIECE * 20)
+    with pytest.raises(FrameTooLarge):
+        splitter.rest()
+    decoder = decoder_for("ndjson", max_event_bytes=10_000)
+    assert [e.data for e in decoder.feed(b'{"a":1}\n{"b": "' + PIECE * 20)] == [b'{"a":1}']
+    with pytest.raises(FrameTooLarge):
+        list(decoder.close())
+
+
 def test_passed_through_events_must_carry_json() -> None:
     check_sse_events(b'data: {"a": 1}\n\nevent: x\ndata: {"b":\ndata: 2}\n\n: comment\n\ndata: [DONE]\n\n')
     for bad in (b"data: <html>\n\n", b'data: {"a": \n\n', b"data: not json"):
