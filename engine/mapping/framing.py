@@ -239,7 +239,8 @@ def split_sse_events(data: bytes) -> list[bytes]:
 
 def _last_event_end(data: bytes) -> int:
     """The offset just past the last blank line (event end) in `data`; 0 when there is none."""
-    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, 0) if data else 0
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def decoder_for(framing: str, max_event_bytes: int | None = None) -> FrameDecoder:

@@ -63,9 +63,15 @@ def test_events_within_the_limit_pass_in_any_pieces(framing: str) -> None:
 def test_the_splitter_gives_whole_events_unchanged_from_any_pieces(size: int) -> None:
     stream = b'data: {"a":1}\n\n: keep-alive\r\n\r\ndata: {"b":\n data: 2}\n\ndata: [DONE]\n\n'
     splitter = SseSplitter()
-    out = b"".join(splitter.feed(stream[start : start + size]) for start in range(0, len(stream), size))
-    assert out + splitter.rest() == stream
-    assert out == stream  # every event was complete
+    outs = [splitter.feed(stream[start : start + size]) for start in range(0, len(stream), size)]
+    assert all(out.endswith((b"\n\n", b"\r\n\r\n")) for out in outs if out)  # whole events only
+    assert b"".join(outs) == stream and splitter.rest() == b""
+
+
+def test_the_splitter_holds_a_piece_without_an_event_end() -> None:
+    splitter = SseSplitter()
+    assert splitter.feed(b"data: {") == b""  # not its first bytes: they are no event yet
+    assert splitter.feed(b'"a": 1}\n\n') == b'data: {"a": 1}\n\n'
 
 
 def test_the_splitter_passes_a_chunk_of_whole_events_on_as_it_is() -> None:
