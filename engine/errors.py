@@ -12,10 +12,12 @@
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
         ├── UpstreamTimeout           504 timeout_error
-        ├── UpstreamBadResponse       502                         malformed JSON, broken or truncated stream
+        ├── UpstreamBadResponse       502                         malformed JSON or events, HTML, broken off,
+        │                                                         truncated, or larger than allowed
         └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
 
-Messages never contain credentials or upstream URLs (query strings can hold keys).
+Messages never contain credentials or upstream URLs (query strings can hold keys). An UpstreamError
+that is `retryable` (nothing has reached the client yet) hands the request to the next deployment.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ class UpstreamTimeout(UpstreamError):
 
 class UpstreamBadResponse(UpstreamError):
     code = "upstream_bad_response"
+    # raised only before anything reached the client (later it is an error event): another deployment
+    # may answer properly
+    retryable = True
 
 
 # The backend's status, passed on; types as OpenAI names them. 529 (overloaded) is not an HTTP status

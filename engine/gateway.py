@@ -107,6 +107,8 @@ class Gateway:
             request_timeout=settings.request_timeout,
             image_fetch_timeout=settings.image_fetch_timeout,
             image_fetch_max_bytes=settings.image_fetch_max_bytes,
+            max_answer_bytes=settings.max_upstream_answer_bytes,
+            max_stream_event_bytes=settings.max_stream_event_bytes,
         )
         self._recorder = UsageRecorder(
             self._sessions,

@@ -25,15 +25,44 @@ class UpstreamResponse:
     _response: aiohttp.ClientResponse
     _label: str
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int) -> bytes:
+        """The whole body; one longer than `limit` bytes is an UpstreamBadResponse (not read further)."""
+        declared = self._response.content_length
+        if declared is not None and declared > limit:
+            self._response.close()
+            raise self._too_large(limit)
+        body = await self._read(limit)
+        if len(body) > limit:
+            raise self._too_large(limit)
+        return body
+
+    async def read_start(self, limit: int) -> bytes:
+        """At most the first `limit` bytes of the body (an error's message), the rest left unread."""
+        return (await self._read(limit))[:limit]
+
+    async def _read(self, limit: int) -> bytes:
+        """The body until its end or until more than `limit` bytes came; the connection is released
+        (closed, when the body was not read to its end)."""
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._response.read()
+            async for data in self._response.content.iter_any():
+                parts.append(data)
+                size += len(data)
+                if size > limit:
+                    break
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self._label} timed out while sending its answer") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBadResponse(f"{self._label} broke off its answer: {type(exc).__name__}") from exc
         finally:
             self._response.release()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _too_large(self, limit: int) -> UpstreamBadResponse:
+        return UpstreamBadResponse(
+            f"{self._label} answered with more than {limit} bytes (TURNOUT_MAX_UPSTREAM_ANSWER_BYTES)"
+        )
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive. Errors become UpstreamBadResponse/UpstreamTimeout."""
