@@ -9,6 +9,7 @@
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
     ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
+    ├── GatewayBusy                   503 api_error               too many large request bodies in memory now
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
         ├── UpstreamTimeout           504 timeout_error
@@ -28,6 +29,7 @@ import msgspec
 
 __all__ = [
     "AuthenticationFailed",
+    "GatewayBusy",
     "InvalidRequest",
     "MappingFailed",
     "ModelNotFound",
@@ -118,6 +120,13 @@ class RateLimited(TurnoutError):
 
 class MappingFailed(TurnoutError):
     code = "mapping_error"
+
+
+class GatewayBusy(TurnoutError):
+    """The process holds as many request-body bytes as it may (request_body_budget_bytes): retry soon."""
+
+    status = 503
+    code = "gateway_busy"
 
 
 class UpstreamError(TurnoutError):

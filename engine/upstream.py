@@ -17,6 +17,8 @@ from engine.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavaila
 
 __all__ = ["UpstreamClient", "UpstreamResponse"]
 
+_PIECE = 1024 * 1024  # a larger request body is written in pieces of this size, each as the socket takes it
+
 
 @dataclass(slots=True)
 class UpstreamResponse:
@@ -112,9 +114,12 @@ class UpstreamClient:
             sock_connect=self._connect_timeout,
             sock_read=timeout if streaming else None,
         )
+        data: bytes | AsyncIterator[memoryview] | None = body
+        if body is not None and len(body) > _PIECE:  # written whole, the transport would copy it first
+            data, headers = _pieces(body), {**headers, "content-length": str(len(body))}
         try:
             response = await self._session.request(
-                method, url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
+                method, url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{label} did not answer within {timeout:g} s") from exc
@@ -126,3 +131,10 @@ class UpstreamClient:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+async def _pieces(body: bytes) -> AsyncIterator[memoryview]:
+    """A large body in pieces, written one by one as the socket drains (no copy of the whole)."""
+    view = memoryview(body)
+    for start in range(0, len(view), _PIECE):
+        yield view[start : start + _PIECE]

@@ -122,10 +122,12 @@ class Pipeline:
         self._dispatcher = Dispatcher(self.router, table, self.attempt, drop_params=options.drop_params)
 
     async def complete(
-        self, raw: bytes, *, privacy: str | None = None, key: VirtualKey | None = None
+        self, raw: bytes | bytearray, *, privacy: str | None = None, key: VirtualKey | None = None
     ) -> Outcome:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
-        return await self.run("chat", decode_chat_request(raw), privacy=privacy, key=key)
+        request = decode_chat_request(raw)
+        del raw  # not held while the request is answered: a body can be tens of megabytes
+        return await self.run("chat", request, privacy=privacy, key=key)
 
     async def run(
         self,
