@@ -59,26 +59,23 @@ class StreamUsage:
         if b"data:" not in events:
             return events
         try:
-            return self._sse(events)
+            if not self.strip or b'"usage"' not in events:
+                for line in events.splitlines():
+                    self._line(line)
+                return events
+            kept = []
+            for event in split_sse_events(events):
+                for line in event.splitlines():
+                    replaced = self._line(line)
+                    if replaced is not _UNCHANGED:
+                        # a usage chunk the client did not ask for: gone, or sent again without its usage
+                        event = b"" if replaced is None else b"data: " + _encode(replaced) + b"\n\n"
+                        break
+                kept.append(event)
+            return b"".join(kept)
         except MalformedEvent:  # one data line of several may not be JSON alone: judge whole events
             check_sse_events(events)
             return events
-
-    def _sse(self, events: bytes) -> bytes:
-        if not self.strip or b'"usage"' not in events:
-            for line in events.splitlines():
-                self._line(line)
-            return events
-        kept = []
-        for event in split_sse_events(events):
-            for line in event.splitlines():
-                replaced = self._line(line)
-                if replaced is not _UNCHANGED:
-                    # a usage chunk the client did not ask for: gone, or sent again without its usage
-                    event = b"" if replaced is None else b"data: " + _encode(replaced) + b"\n\n"
-                    break
-            kept.append(event)
-        return b"".join(kept)
 
     def _line(self, line: bytes) -> Any:
         """Note one line; what its event becomes: _UNCHANGED, None (taken out) or another chunk."""

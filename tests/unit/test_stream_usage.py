@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from engine.mapping.framing import MalformedEvent
 from engine.pipeline.stream_usage import StreamUsage
 
 USAGE = {"prompt_tokens": 16, "completion_tokens": 9, "total_tokens": 25}
@@ -61,3 +64,13 @@ def test_an_in_band_error_is_noted() -> None:
     usage = StreamUsage(strip=False)
     usage.sse(_event({"error": {"message": "overloaded", "type": "server_error", "code": "busy"}}))
     assert usage.error == ("server_error", "busy")
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_events_whose_data_is_not_json_are_malformed(strip: bool) -> None:
+    usage = StreamUsage(strip=strip)
+    split_json = b'data: {"id": "c",\ndata: "choices": []}\n\n'  # JSON over two data lines is fine
+    assert usage.sse(split_json + _event({"id": "c", "choices": [], "usage": USAGE})) is not None
+    for bad in (b"data: <html>\n\n", b'data: {"id": \n\n', _event(_delta("a")) + b"data: oops\n\n"):
+        with pytest.raises(MalformedEvent):
+            usage.sse(bad)
