@@ -8,7 +8,9 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 
+from engine.api.body_limits import BodyBudget, BodyLimits
 from engine.api.chat import chat_completions
 from engine.api.dialects import dialect_routes
 from engine.api.disconnect import DisconnectWatch
@@ -30,8 +32,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("turnout")
 
-MAX_BODY_BYTES = 64 * 1024 * 1024  # base64 images make chat bodies large
-
 
 def _render(error: TurnoutError) -> Response[bytes]:
     return Response(
@@ -49,7 +49,7 @@ def _http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if exc.status_code == 404:
         return _render(NotFound("no such route; the API lives under /v1 (e.g. /v1/chat/completions)"))
     if exc.status_code == 413:
-        return _render(PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes"))
+        return _render(PayloadTooLarge("the request body is too large"))
     error = InvalidRequest(str(exc.detail), status=exc.status_code)
     if exc.status_code == 405:
         error.type = "invalid_request_error"
@@ -64,6 +64,13 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[by
 
 def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -> Litestar:
     gateway = Gateway(settings, registry)
+    bodies = BodyBudget(settings.request_body_budget_bytes)
+    limits = DefineMiddleware(
+        BodyLimits,
+        budget=bodies,
+        limit=settings.max_request_body_bytes,
+        upload_limit=settings.audio_max_bytes,
+    )
     return Litestar(
         route_handlers=[
             chat_completions,
@@ -89,10 +96,10 @@ def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -
             *dialect_routes(load_dialects(settings.mappings_dir)),
         ],
         lifespan=[gateway.lifespan],
-        state=State({"gateway": gateway}),
+        state=State({"gateway": gateway, "bodies": bodies}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
-        middleware=[DisconnectWatch],  # a client that leaves cancels its request's upstream work
-        request_max_body_size=MAX_BODY_BYTES,
+        middleware=[DisconnectWatch, limits],  # cancel work a client left; bound request bodies
+        request_max_body_size=None,  # BodyLimits enforces the limits (per route, and in total)
         openapi_config=None,
         logging_config=None,
     )

@@ -10,14 +10,18 @@
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
     ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
     ├── ServerShuttingDown            503 api_error               streams still running when the grace ends
+    ├── GatewayBusy                   503 api_error               too many large request bodies in memory now
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
         ├── UpstreamTimeout           504 timeout_error
-        ├── UpstreamBadResponse       502                         malformed JSON, broken or truncated stream
+        ├── UpstreamBadResponse       502                         malformed JSON or events, HTML, broken off,
+        │                                                         truncated, or larger than allowed
         └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
 
 Messages never contain credentials or upstream URLs (query strings can hold keys); what a backend's
-own error text echoes is taken out by engine.redact before an error leaves the pipeline.
+own error text echoes is taken out by engine.redact before an error leaves the pipeline. An
+UpstreamError that is `retryable` (nothing has reached the client yet) hands the request to the next
+deployment.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import msgspec
 
 __all__ = [
     "AuthenticationFailed",
+    "GatewayBusy",
     "InvalidRequest",
     "MappingFailed",
     "ModelNotFound",
@@ -126,6 +131,13 @@ class ServerShuttingDown(TurnoutError):
     code = "server_shutting_down"
 
 
+class GatewayBusy(TurnoutError):
+    """The process holds as many request-body bytes as it may (request_body_budget_bytes): retry soon."""
+
+    status = 503
+    code = "gateway_busy"
+
+
 class UpstreamError(TurnoutError):
     status = 502
     type = "upstream_error"
@@ -147,6 +159,9 @@ class UpstreamTimeout(UpstreamError):
 
 class UpstreamBadResponse(UpstreamError):
     code = "upstream_bad_response"
+    # raised only before anything reached the client (later it is an error event): another deployment
+    # may answer properly
+    retryable = True
 
 
 # The backend's status, passed on; types as OpenAI names them. 529 (overloaded) is not an HTTP status

@@ -114,6 +114,8 @@ class Gateway:
             drop_params=settings.drop_params,
             request_timeout=settings.request_timeout,
             topology_headers_for_keys=settings.topology_headers_for_keys,
+            max_answer_bytes=settings.max_upstream_answer_bytes,
+            max_stream_event_bytes=settings.max_stream_event_bytes,
         )
         self._images = ImageFetcher(
             ImageLimits(

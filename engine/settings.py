@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     discovery_interval: float = 300.0
     # Largest audio upload accepted for transcription and translation (OpenAI's own limit is 25 MB).
     audio_max_bytes: int = 25 * 1024 * 1024
+    # Largest request body (413 beyond): OpenAI's own limit for a request with images is 50 MB, and
+    # base64 makes a picture a third larger. Audio uploads may be up to audio_max_bytes (+1 MiB of form).
+    max_request_body_bytes: int = 50 * 1024 * 1024
+    # Bytes of request bodies over 64 KiB that one process holds at once (a body counts from its first
+    # byte until its answer has ended); a body that does not fit gets a 503 with retry-after: 1.
+    request_body_budget_bytes: int = 128 * 1024 * 1024
+    # Largest whole (non-stream) upstream answer, and largest single event of an upstream stream: beyond
+    # them the answer is an upstream error (502; before anything reached the client, the next deployment).
+    max_upstream_answer_bytes: int = 64 * 1024 * 1024
+    max_stream_event_bytes: int = 16 * 1024 * 1024
     # Seconds between reloads of the virtual keys from SQL, so keys changed by another replica or by
     # `turnout keys` take effect here (0: only at start and after this process's own admin changes).
     key_refresh_interval: float = 5.0

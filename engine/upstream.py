@@ -18,6 +18,8 @@ from engine.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavaila
 
 __all__ = ["UpstreamClient", "UpstreamResponse"]
 
+_PIECE = 1024 * 1024  # a larger request body is written in pieces of this size, each as the socket takes it
+
 
 @dataclass(slots=True)
 class UpstreamResponse:
@@ -26,15 +28,44 @@ class UpstreamResponse:
     _response: aiohttp.ClientResponse
     _label: str
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int) -> bytes:
+        """The whole body; one longer than `limit` bytes is an UpstreamBadResponse (not read further)."""
+        declared = self._response.content_length
+        if declared is not None and declared > limit:
+            self._response.close()
+            raise self._too_large(limit)
+        body = await self._read(limit)
+        if len(body) > limit:
+            raise self._too_large(limit)
+        return body
+
+    async def read_start(self, limit: int) -> bytes:
+        """At most the first `limit` bytes of the body (an error's message), the rest left unread."""
+        return (await self._read(limit))[:limit]
+
+    async def _read(self, limit: int) -> bytes:
+        """The body until its end or until more than `limit` bytes came; the connection is released
+        (closed, when the body was not read to its end)."""
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._response.read()
+            async for data in self._response.content.iter_any():
+                parts.append(data)
+                size += len(data)
+                if size > limit:
+                    break
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self._label} timed out while sending its answer") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBadResponse(f"{self._label} broke off its answer: {type(exc).__name__}") from exc
         finally:
             self._response.release()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _too_large(self, limit: int) -> UpstreamBadResponse:
+        return UpstreamBadResponse(
+            f"{self._label} answered with more than {limit} bytes (TURNOUT_MAX_UPSTREAM_ANSWER_BYTES)"
+        )
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive. Errors become UpstreamBadResponse/UpstreamTimeout."""
@@ -99,9 +130,12 @@ class UpstreamClient:
             sock_connect=self._connect_timeout,
             sock_read=timeout if streaming else None,
         )
+        data: bytes | AsyncIterator[memoryview] | None = body
+        if body is not None and len(body) > _PIECE:  # written whole, the transport would copy it first
+            data, headers = _pieces(body), {**headers, "content-length": str(len(body))}
         try:
             response = await self._session.request(
-                method, url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
+                method, url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{label} did not answer within {timeout:g} s") from exc
@@ -113,3 +147,10 @@ class UpstreamClient:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+async def _pieces(body: bytes) -> AsyncIterator[memoryview]:
+    """A large body in pieces, written one by one as the socket drains (no copy of the whole)."""
+    view = memoryview(body)
+    for start in range(0, len(view), _PIECE):
+        yield view[start : start + _PIECE]

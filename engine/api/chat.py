@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from engine.api.auth import check_key
+from engine.api.body_limits import read_body
 from engine.api.respond import respond
 
 __all__ = ["chat_completions"]
@@ -19,5 +20,5 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     key = check_key(request)
     privacy = request.headers.get("x-turnout-privacy")
     return respond(
-        await request.app.state.gateway.pipeline.complete(await request.body(), privacy=privacy, key=key)
+        await request.app.state.gateway.pipeline.complete(await read_body(request), privacy=privacy, key=key)
     )

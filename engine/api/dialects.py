@@ -19,6 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
 from engine.api.auth import check_key
+from engine.api.body_limits import read_body
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.api.respond import note_refusal
 from engine.errors import InvalidRequest, TurnoutError
@@ -43,7 +44,7 @@ def dialect_routes(dialects: Mapping[str, DialectMapping]) -> list[HTTPRouteHand
     return routes
 
 
-def _body(raw: bytes) -> dict[str, Any]:
+def _body(raw: bytes | bytearray) -> dict[str, Any]:
     try:
         body = _decode(raw)
     except msgspec.DecodeError as exc:
@@ -83,7 +84,7 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             key = check_key(request)
-            body = _body(await request.body())
+            body = _body(await read_body(request))
             headers = dict(request.headers)
             canonical, exchange = await _canonical(request, dialect, body, headers)
             if canonical.get("stream") and dialect.stream is None:
@@ -121,7 +122,7 @@ def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             check_key(request)
-            answer = evaluate(route.response, _body(await request.body()), dict(request.headers))
+            answer = evaluate(route.response, _body(await read_body(request)), dict(request.headers))
             return Response(encode_json(answer), media_type="application/json")
         except TurnoutError as error:
             return _error_response(dialect, error)

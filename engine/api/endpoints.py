@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from engine.api.auth import check_key
+from engine.api.body_limits import read_body
 from engine.api.respond import respond
 from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.pipeline.multipart import UploadedFile
@@ -18,7 +19,7 @@ __all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "t
 
 async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
     key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
-    canonical = decode_request(operation, await request.body())
+    canonical = decode_request(operation, await read_body(request))
     privacy = request.headers.get("x-turnout-privacy")
     return respond(
         await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy, key=key)
@@ -119,7 +120,7 @@ def _check_upload(canonical: dict[str, Any]) -> None:
 @post(
     ["/v1/audio/transcriptions", "/audio/transcriptions"],
     status_code=200,
-    opt={"operation": "transcriptions"},
+    opt={"operation": "transcriptions", "upload": True},
 )
 async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _upload_operation(request, "transcriptions")
@@ -128,7 +129,7 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
 @post(
     ["/v1/audio/translations", "/audio/translations"],
     status_code=200,
-    opt={"operation": "translations"},
+    opt={"operation": "translations", "upload": True},
 )
 async def translations(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _upload_operation(request, "translations")

@@ -28,7 +28,7 @@ from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSi
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
 from engine.pipeline.stream_usage import StreamUsage, ask_for_usage
-from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream
+from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream, wait_until_ready
 from engine.pipeline.translate import (
     decode_json,
     deployment_view,
@@ -71,11 +71,17 @@ _OPERATION_NAMES = {
 }
 
 
+# only the start of an upstream's error body is read: it names the problem (a message, a code)
+ERROR_BODY_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     drop_params: bool = False
     request_timeout: float = 600.0
     topology_headers_for_keys: bool = False  # virtual keys see which backends answered, too
+    max_answer_bytes: int = 64 * 1024 * 1024  # a whole (non-stream) upstream answer
+    max_stream_event_bytes: int = 16 * 1024 * 1024  # one event of an upstream stream
 
 
 @dataclass(slots=True)
@@ -122,10 +128,12 @@ class Pipeline:
         self.grace = StreamGrace()  # ends the event streams still running when a shutdown's grace ends
 
     async def complete(
-        self, raw: bytes, *, privacy: str | None = None, key: VirtualKey | None = None
+        self, raw: bytes | bytearray, *, privacy: str | None = None, key: VirtualKey | None = None
     ) -> Outcome:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
-        return await self.run("chat", decode_chat_request(raw), privacy=privacy, key=key)
+        request = decode_chat_request(raw)
+        del raw  # not held while the request is answered: a body can be tens of megabytes
+        return await self.run("chat", request, privacy=privacy, key=key)
 
     async def run(
         self,
@@ -292,12 +300,12 @@ class Pipeline:
         if warning:
             headers["x-turnout-warning"] = warning
         if response.status >= 400:
-            raw = await response.read()
+            raw = await response.read_start(ERROR_BODY_BYTES)
             raise upstream_error(mapping.errors, response.status, raw, response.headers, view, label)
         if operation.raw_response:
             return await self._raw(name, response, effective, deployment, headers)
         if effective.get("stream"):  # its usage comes with its end: priced by the usage log, not a header
-            stream = self._stream(operation, response, effective, view, label, stream_usage)
+            stream = await self._stream(operation, response, effective, view, label, stream_usage)
             return Outcome(
                 stream=stream,
                 headers=headers,
@@ -305,7 +313,7 @@ class Pipeline:
                 request=effective,
                 stream_usage=stream_usage,
             )
-        raw = await response.read()
+        raw = await response.read(self._options.max_answer_bytes)
         answer = decode_json(raw, label)  # passthrough too: it still refuses malformed JSON
         if operation.response is not None:
             if operation.response_error is not None:
@@ -338,7 +346,7 @@ class Pipeline:
             and media_type.startswith("application/json")
             and not request.get("stream")
         ):
-            raw = await response.read()
+            raw = await response.read(self._options.max_answer_bytes)
             try:
                 answer = decode_json(raw, "")
             except UpstreamBadResponse:
@@ -379,7 +387,7 @@ class Pipeline:
             streaming=bool(request.get("stream")),
         )
 
-    def _stream(
+    async def _stream(
         self,
         operation: Operation,
         response: UpstreamResponse,
@@ -388,11 +396,19 @@ class Pipeline:
         label: str,
         usage: StreamUsage | None,
     ) -> AsyncIterator[bytes]:
+        """The stream, once its first bytes for the client are ready: a failure before them (HTML, a
+        malformed first event, an empty stream) is raised, so the next deployment can be tried."""
         spec = operation.stream
         redactor = self._redactor()
+        max_event = self._options.max_stream_event_bytes
         if spec is None or spec.passthrough:
-            return passthrough_stream(response, label, usage, redactor)
-        return translated_stream(response, spec, request, view, label, usage, redactor)
+            stream = passthrough_stream(response, label, usage, redactor, max_event_bytes=max_event)
+        else:
+            stream = translated_stream(
+                response, spec, request, view, label, usage, redactor, max_event_bytes=max_event
+            )
+        await wait_until_ready(stream)
+        return stream
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

@@ -75,7 +75,7 @@ _DECODERS: dict[str, Any] = {
 _decode = msgspec.json.Decoder().decode
 
 
-def decode_request(operation: str, body: bytes) -> dict[str, Any]:
+def decode_request(operation: str, body: bytes | bytearray) -> dict[str, Any]:
     """The request as plain JSON data, after checking it against the operation's canonical schema."""
     try:
         checked = _DECODERS[operation](body)

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engine.mapping.framing import MalformedEvent, check_sse_events, split_sse_events
 from engine.mapping.spec import ParamPolicy
 from engine.pipeline.tokens import CHARS_PER_TOKEN
 
@@ -53,23 +54,28 @@ class StreamUsage:
         return chunk
 
     def sse(self, events: bytes) -> bytes:
-        """Note whole SSE events (a passthrough stream's bytes); the bytes to send on."""
+        """Note whole SSE events (a passthrough stream's bytes); the bytes to send on. MalformedEvent when
+        an event's data is not JSON."""
         if b"data:" not in events:
             return events
-        if not self.strip or b'"usage"' not in events:
-            for line in events.splitlines():
-                self._line(line)
+        try:
+            if not self.strip or b'"usage"' not in events:
+                for line in events.splitlines():
+                    self._line(line)
+                return events
+            kept = []
+            for event in split_sse_events(events):
+                for line in event.splitlines():
+                    replaced = self._line(line)
+                    if replaced is not _UNCHANGED:
+                        # a usage chunk the client did not ask for: gone, or sent again without its usage
+                        event = b"" if replaced is None else b"data: " + _encode(replaced) + b"\n\n"
+                        break
+                kept.append(event)
+            return b"".join(kept)
+        except MalformedEvent:  # one data line of several may not be JSON alone: judge whole events
+            check_sse_events(events)
             return events
-        kept = []
-        for event in _split_events(events):
-            for line in event.splitlines():
-                replaced = self._line(line)
-                if replaced is not _UNCHANGED:
-                    # a usage chunk the client did not ask for: gone, or sent again without its usage
-                    event = b"" if replaced is None else b"data: " + _encode(replaced) + b"\n\n"
-                    break
-            kept.append(event)
-        return b"".join(kept)
 
     def _line(self, line: bytes) -> Any:
         """Note one line; what its event becomes: _UNCHANGED, None (taken out) or another chunk."""
@@ -77,11 +83,13 @@ class StreamUsage:
             return _UNCHANGED
         data = line[5:].strip()
         if not data.startswith(b"{"):
+            if data and data != b"[DONE]":
+                raise MalformedEvent(data[:40].decode("utf-8", "replace"))
             return _UNCHANGED
         try:
             chunk = _decode(data)
         except msgspec.DecodeError:
-            return _UNCHANGED  # not ours to judge: forwarded as it came
+            raise MalformedEvent(data[:40].decode("utf-8", "replace")) from None
         sent = self.chunk(chunk)
         return _UNCHANGED if sent is chunk else sent
 
@@ -118,18 +126,3 @@ def _characters(delta: Any) -> int:
                     if isinstance(value, str):
                         total += len(value)
     return total
-
-
-def _split_events(data: bytes) -> list[bytes]:
-    """Whole SSE events, each with its blank-line terminator, so the kept ones join back unchanged."""
-    events, start = [], 0
-    while start < len(data):
-        ends = [i for i in (data.find(b"\n\n", start), data.find(b"\r\n\r\n", start)) if i >= 0]
-        if not ends:
-            events.append(data[start:])
-            break
-        end = min(ends)
-        end += 4 if data.startswith(b"\r\n\r\n", end) else 2
-        events.append(data[start:end])
-        start = end
-    return events

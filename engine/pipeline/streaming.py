@@ -1,20 +1,31 @@
 """Streams to the client: upstream bytes -> canonical SSE chunks, ending in `data: [DONE]`.
 
-An error after the first byte has gone out cannot change the HTTP status any more, so it is sent as a
-final `data: {"error": ...}` event and the stream ends (the OpenAI SDK raises it as an APIError).
-When the client goes away, the generator is closed and the upstream connection with it.
+Nothing goes to the client before the stream's first good bytes: until then (`wait_until_ready`) a
+failure is raised, so that an HTML page, a malformed first event or a stream that ends at once is an
+upstream error and the next deployment is tried. An error after that cannot change the HTTP status any
+more, so it is sent as a final `data: {"error": ...}` event and the stream ends (the OpenAI SDK raises
+it as an APIError). When the client goes away, the generator is closed and the upstream connection
+with it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
 
 from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError
-from engine.mapping.framing import DONE, decoder_for
+from engine.mapping.framing import (
+    DONE,
+    FrameTooLarge,
+    MalformedEvent,
+    SseSplitter,
+    check_sse_events,
+    decoder_for,
+    split_sse_events,
+)
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
 from engine.pipeline.stream_usage import StreamUsage
@@ -22,11 +33,14 @@ from engine.pipeline.translate import encode_json, evaluate, mapped_error
 from engine.redact import GENERIC, Redactor
 from engine.upstream import UpstreamResponse
 
-__all__ = ["passthrough_stream", "raw_stream", "translated_stream"]
+__all__ = ["READY", "passthrough_stream", "raw_stream", "translated_stream", "wait_until_ready"]
 
 log = logging.getLogger("turnout.stream")
 _decode = msgspec.json.Decoder().decode
 DONE_EVENT = b"data: [DONE]\n\n"
+DONE_BYTES = DONE.encode()
+# yielded once by every stream here before its first bytes for the client (see wait_until_ready)
+READY = b""
 
 
 def sse_event(payload: Any) -> bytes:
@@ -37,59 +51,137 @@ def error_event(error: TurnoutError) -> bytes:
     return b"data: " + error.to_json() + b"\n\n"
 
 
-async def passthrough_stream(
-    response: UpstreamResponse, label: str, usage: StreamUsage | None = None, redactor: Redactor = GENERIC
-) -> AsyncIterator[bytes]:
-    """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`.
+async def wait_until_ready(stream: AsyncIterator[bytes]) -> None:
+    """Run a stream of this module up to its first bytes for the client; what fails before them (an
+    HTML page, a malformed first event, a stream that ends at once) is raised, not sent as an event."""
+    if await anext(stream) != READY:
+        raise AssertionError("a pipeline stream must yield READY first")
 
-    With `usage`, bytes go on in whole events, each noted (and a usage chunk the client did not ask for
-    taken out). From the first sign of an in-band error on, bytes go on in whole events too, redacted:
-    a backend's error event may echo the credential it was sent. Other events are never scanned."""
-    tail = b""
-    held = b""  # the start of an event whose end has not arrived (with `usage`, or once an error shows)
-    upstream_error_seen = False
-    guarded = False  # an error showed: the rest goes out in whole events, redacted
+
+async def passthrough_stream(
+    response: UpstreamResponse,
+    label: str,
+    usage: StreamUsage | None = None,
+    redactor: Redactor = GENERIC,
+    *,
+    max_event_bytes: int | None = None,
+) -> AsyncIterator[bytes]:
+    """Forward an already-canonical SSE stream unchanged, in whole events whose data must be JSON; flag
+    one that stops before `[DONE]`. With `usage`, each event is noted (and a usage chunk the client did
+    not ask for taken out). From the first sign of an in-band error on, events are redacted: a
+    backend's error event may echo the credential it was sent. Other events are never scanned."""
+    events = SseSplitter(max_event_bytes)
+    check = usage.sse if usage is not None else _checked
+    watch = _ErrorWatch(redactor)
+    started = False
     try:
+        _require_event_stream(response, label)
         async for data in response.chunks():
-            joined = tail + data  # with the last bytes before: a marker cut in two is still found
-            tail = joined[-64:]
-            if b'"error"' in joined:
-                guarded = True
-                # an upstream's own in-band error already ends the stream for the client; do not add a second
-                upstream_error_seen = upstream_error_seen or b'{"error"' in joined
-            if usage is None and not guarded:
-                yield data
+            watch.scan(data)
+            whole = events.feed(data)
+            if not whole:
                 continue
-            held += data
-            cut = _last_event_end(held)
-            if not cut:
-                continue
-            data, held = held[:cut], held[cut:]
-            if guarded:
-                data = redactor.data(data)
-            if usage is not None:
-                data = usage.sse(data)
-            if data:
-                yield data
-        if held:
-            rest = redactor.data(held) if guarded else held
-            yield usage.sse(rest) if usage is not None else rest
-        if DONE.encode() not in tail and not upstream_error_seen:
+            whole, malformed = _checked_events(check, watch.clean(whole))
+            if whole:
+                if not started:
+                    started = True
+                    yield READY
+                yield whole
+            if malformed:
+                raise MalformedEvent
+        rest = events.rest()  # a last event without its blank line
+        rest = check(watch.clean(rest)) if rest else rest
+        if DONE_BYTES not in watch.tail and not watch.upstream_error:
             problem = UpstreamBadResponse(f"{label} ended the stream before it was complete")
+            if not started:
+                raise problem
             _note_error(usage, problem)
-            yield _event_boundary(tail) + error_event(problem)
-    except UpstreamError as exc:
-        _note_error(usage, exc)
-        rest = redactor.data(held) if guarded else held
-        yield rest + _event_boundary(held or tail) + error_event(exc)
+            yield rest + _event_boundary(rest) + error_event(problem)
+            return
+        if not started:
+            yield READY
+        if rest:
+            yield rest
+    except (UpstreamError, FrameTooLarge, MalformedEvent) as exc:
+        yield _failure(exc, label, usage, started, redactor)  # what went out so far ended whole
     finally:
         response.close()
 
 
-def _last_event_end(data: bytes) -> int:
-    """The offset just past the last blank line (event end) in `data`; 0 when there is none."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+class _ErrorWatch:
+    """What a pass-through stream's bytes say about in-band errors, read across network pieces."""
+
+    __slots__ = ("guarded", "redactor", "tail", "upstream_error")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.tail = b""  # the last bytes seen: a marker cut in two is still found
+        self.guarded = False  # an error showed: the rest is redacted
+        self.upstream_error = False  # the upstream's own error event ends the stream: add no second
+
+    def scan(self, data: bytes) -> None:
+        joined = self.tail + data
+        self.tail = joined[-64:]
+        if b'"error"' in joined:
+            self.guarded = True
+            self.upstream_error = self.upstream_error or b'{"error"' in joined
+
+    def clean(self, events: bytes) -> bytes:
+        return self.redactor.data(events) if self.guarded else events
+
+
+def _checked_events(check: Callable[[bytes], bytes], events: bytes) -> tuple[bytes, bool]:
+    """The events as checked (and noted); on a malformed one, the good events before it and True."""
+    try:
+        return check(events), False
+    except MalformedEvent:  # the good events before it still go out, however the bytes came
+        return _good_events(events), True
+
+
+def _require_event_stream(response: UpstreamResponse, label: str) -> None:
+    media = response.headers.get("content-type", "").partition(";")[0].strip()
+    if media and media.lower() != "text/event-stream":
+        raise UpstreamBadResponse(
+            f"{label} answered a stream request with {media[:60]!r}, not an event stream"
+        )
+
+
+def _checked(events: bytes) -> bytes:
+    check_sse_events(events)
+    return events
+
+
+def _good_events(events: bytes) -> bytes:
+    """The whole events before the first malformed one (already noted by the usage check that failed)."""
+    good = []
+    for event in split_sse_events(events):
+        try:
+            check_sse_events(event)
+        except MalformedEvent:
+            break
+        good.append(event)
+    return b"".join(good)
+
+
+def _failure(
+    exc: Exception, label: str, usage: StreamUsage | None, started: bool, redactor: Redactor
+) -> bytes:
+    """The error event that ends a stream; raised instead while nothing has gone to the client."""
+    if isinstance(exc, TurnoutError):
+        error = exc
+    elif isinstance(exc, FrameTooLarge):
+        error = UpstreamBadResponse(
+            f"{label} sent a stream event larger than {exc.limit} bytes (TURNOUT_MAX_STREAM_EVENT_BYTES)"
+        )
+    else:
+        error = UpstreamBadResponse(f"{label} sent a malformed stream event")
+    redactor.error(error)  # an error event the mapping read may echo the backend's credential
+    if not isinstance(error, UpstreamError):
+        log.warning("stream translation failed: %s", error.message)
+    if not started:
+        raise error from None
+    _note_error(usage, error)
+    return error_event(error)
 
 
 def _note_error(usage: StreamUsage | None, error: TurnoutError) -> None:
@@ -122,32 +214,38 @@ async def translated_stream(
     label: str,
     usage: StreamUsage | None = None,
     redactor: Redactor = GENERIC,
+    *,
+    max_event_bytes: int | None = None,
 ) -> AsyncIterator[bytes]:
     """Translate each upstream event with the mapping's one compiled step function."""
     state: dict[str, Any] = dict(evaluate(spec.start, request, view)) if spec.start is not None else {}
-    decoder = decoder_for(spec.framing)
-    finished = False
+    decoder = decoder_for(spec.framing, max_event_bytes)
+    finished = started = False
     try:
         async for data in response.chunks():
             for raw in decoder.feed(data):
                 out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label, usage)
                 if out:
+                    if not started:
+                        started = True
+                        yield READY
                     yield out
-        for raw in decoder.close():
+        for raw in decoder.close():  # at most one: a last event without its end
             out, finished = _step(raw.data, raw.event_type, spec, state, request, view, label, usage)
             if out:
+                if not started:
+                    started = True
+                    yield READY
                 yield out
         if not finished:
             raise UpstreamBadResponse(f"{label} ended the stream before it was complete")
-        yield DONE_EVENT
+        raise _StreamEnded
     except _StreamEnded:
+        if not started:
+            yield READY
         yield DONE_EVENT
-    except TurnoutError as exc:
-        redactor.error(exc)  # an error event the mapping read may echo the backend's credential
-        if not isinstance(exc, UpstreamError):
-            log.warning("stream translation failed: %s", exc.message)
-        _note_error(usage, exc)
-        yield error_event(exc)
+    except (TurnoutError, FrameTooLarge) as exc:
+        yield _failure(exc, label, usage, started, redactor)
     finally:
         response.close()
 

@@ -113,7 +113,7 @@ _validate = msgspec.json.Decoder(ChatRequest).decode
 _decode = msgspec.json.Decoder().decode
 
 
-def decode_chat_request(body: bytes) -> dict[str, Any]:
+def decode_chat_request(body: bytes | bytearray) -> dict[str, Any]:
     """The request as plain JSON data, after checking it against the canonical schema."""
     try:
         _validate(body)

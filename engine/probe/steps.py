@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.errors import InvalidRequest, TurnoutError, UpstreamError, UpstreamStatus
+from engine.errors import InvalidRequest, TurnoutError, UpstreamBadResponse, UpstreamError, UpstreamStatus
 from engine.pipeline.run import Outcome, Pipeline
 from engine.routing.table import Deployment
 
@@ -136,8 +136,9 @@ def _for_probe(deployment: Deployment) -> Deployment:
 def _failure(exc: TurnoutError) -> Verdict:
     if isinstance(exc, UpstreamStatus):
         return Verdict(None if exc.retryable else False, f"HTTP {exc.upstream_status}", detail=exc.message)
-    if isinstance(exc, UpstreamError):
-        return Verdict(None if exc.retryable else False, exc.code or "upstream error", detail=exc.message)
+    if isinstance(exc, UpstreamError):  # a malformed or oversized answer is a "no", though retryable
+        retryable = exc.retryable and not isinstance(exc, UpstreamBadResponse)
+        return Verdict(None if retryable else False, exc.code or "upstream error", detail=exc.message)
     if isinstance(exc, InvalidRequest):  # the mapping cannot express it: refused before sending
         return Verdict(False, "refused by Turnout", detail=exc.message)
     return Verdict(False, exc.code or type(exc).__name__, detail=exc.message)

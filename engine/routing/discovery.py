@@ -22,6 +22,9 @@ from engine.upstream import UpstreamClient
 
 __all__ = ["Discovery", "EndpointReport", "endpoint_key"]
 
+# a backend's model list is small; a longer answer is an error, not something to keep in memory
+_MAX_LIST_BYTES = 16 * 1024 * 1024
+
 EndpointKey = tuple[str, str, str]
 
 
@@ -95,7 +98,7 @@ class Discovery:
                 timeout=self._timeout,
                 label=label,
             )
-            raw = await response.read()
+            raw = await response.read(_MAX_LIST_BYTES)
             if response.status != 200:
                 return EndpointReport(mapping.name, None, f"HTTP {response.status}")
             models = mapping.discovery.models(decode_json(raw, label), {}, view)

@@ -130,14 +130,18 @@ def test_malformed_upstream_json(
     response = http.post(
         "/v1/chat/completions", json={"model": backend.alias, "messages": HI, "stream": stream}
     )
-    if not stream:
-        error = assert_error(response, 502, code="upstream_bad_response")
-        assert backend.name in error["message"]
-        return
-    # a stream has already started (200) when the garbage arrives: it ends with an error event
-    assert response.status_code == 200
-    events = sse_events(response.content)
-    assert "error" in events[-1] and events[-1]["error"]["code"] == "upstream_bad_response"
+    # nothing had reached the client: an upstream error, not a 200 stream that carries the garbage
+    error = assert_error(response, 502, code="upstream_bad_response")
+    assert backend.name in error["message"]
+
+
+def test_a_malformed_event_after_the_stream_started_ends_it(
+    http: httpx.Client, fake: FakeUpstream, backend: Backend
+) -> None:
+    garbage = b"<p>not json</p>\n" if backend.is_ollama else b"data: <p>not json</p>\n\n"
+    fake.add("POST", backend.path, stream=[*golden_stream(backend.name, "stream_text")[:2], garbage])
+    error = _stream_error(http, backend)
+    assert error["code"] == "upstream_bad_response" and "malformed" in error["message"]
 
 
 def _stream_error(http: httpx.Client, backend: Backend) -> dict[str, Any]:

@@ -326,12 +326,12 @@ def test_safety_blocked_prompt_is_a_clear_400(http: httpx.Client, fake: FakeUpst
 
 
 def test_safety_blocked_prompt_in_a_stream(http: httpx.Client, fake: FakeUpstream) -> None:
+    """Blocked before anything reached the client: the same clear 400 as without a stream."""
     fake.add("POST", STREAM, stream=[b"data: " + json.dumps(_blocked()).encode() + b"\r\n\r\n"])
     request = {"model": ALIAS, "messages": [{"role": "user", "content": "x"}], "stream": True}
     answer = http.post("/v1/chat/completions", json=request)
-    last = [line for line in answer.text.splitlines() if line.startswith("data: ")][-1]
-    error = json.loads(last.removeprefix("data: "))["error"]
-    assert error["code"] == "content_filter" and "blockReason SAFETY" in error["message"]
+    error = assert_error(answer, 400, code="content_filter")
+    assert "blockReason SAFETY" in error["message"]
 
 
 def test_rate_limited(client: openai.OpenAI, fake: FakeUpstream) -> None:

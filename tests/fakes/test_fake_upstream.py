@@ -126,3 +126,18 @@ def test_clear_forgets_everything(fake: FakeUpstream) -> None:
     fake.clear()
     assert fake.requests == []
     assert httpx.get(f"{fake.url}/x").status_code == 404
+
+
+def test_cut_after_announces_the_whole_body_and_breaks_off(fake: FakeUpstream) -> None:
+    fake.add("POST", "/api/chat", json={"message": "a long answer"}, cut_after=5)
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{fake.url}/api/chat")
+
+
+def test_hang_after_sends_the_start_then_waits_until_released(fake: FakeUpstream) -> None:
+    fake.add("POST", "/api/chat", stream=['{"n":1}\n', '{"n":2}\n'], hang_after=1)
+    with httpx.stream("POST", f"{fake.url}/api/chat", timeout=10) as answer:
+        lines = answer.iter_lines()
+        assert next(lines) == '{"n":1}'
+        fake.release_hanging()
+        assert list(lines) == []  # the rest is never sent: the body just ends

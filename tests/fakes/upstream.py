@@ -53,6 +53,8 @@ class Script:
     delay: float = 0.0
     close_after: int | None = None
     hang: bool = False
+    hang_after: int | None = None
+    cut_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,13 +162,18 @@ class FakeUpstream:
         delay: float = 0.0,
         close_after: int | None = None,
         hang: bool = False,
+        hang_after: int | None = None,
+        cut_after: int | None = None,
     ) -> Script:
         """Script the answer to ``method path`` (any query string in ``path`` is ignored).
 
         ``json`` / ``body`` / ``stream`` pick the body (JSON, raw bytes or text, or chunks written one by
         one with ``chunk_delay`` seconds between them). ``delay`` waits before the headers; ``hang``
-        never answers; ``close_after=N`` aborts the connection after N stream chunks; ``times=N``
-        retires the script after N uses. ``content_type`` defaults from the body's kind.
+        never answers; ``close_after=N`` aborts the connection after N stream chunks; ``hang_after=N``
+        sends N stream chunks and then nothing more, without ending the body (a body that never ends);
+        ``cut_after=N`` announces the whole ``json``/``body`` in content-length but sends only its first
+        N bytes and drops the connection (a body that breaks off); ``times=N`` retires the script after
+        N uses. ``content_type`` defaults from the body's kind. ``release_hanging`` ends the waits.
         """
         script = Script(
             method.upper(),
@@ -182,6 +189,8 @@ class FakeUpstream:
             delay,
             close_after,
             hang,
+            hang_after,
+            cut_after,
         )
         with self._lock:
             self._scripts.append(script)
@@ -202,6 +211,16 @@ class FakeUpstream:
     @property
     def disconnects(self) -> int:
         return self._disconnects
+
+    def release_hanging(self) -> None:
+        """Let every answer waiting in ``hang`` / ``hang_after`` go on (later ones wait again)."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self._release_waiters(), self._loop).result(10)
+
+    async def _release_waiters(self) -> None:
+        released, self._release = self._release, asyncio.Event()
+        if released is not None:
+            released.set()
 
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         return self.disconnected.wait(timeout)
@@ -254,6 +273,8 @@ class FakeUpstream:
                 assert self._release is not None
                 await self._release.wait()
                 return web.Response(status=503)
+            if script.cut_after is not None:
+                return await self._cut(request, script)
             if script.delay:
                 await asyncio.sleep(script.delay)
             if script.stream is not None:
@@ -264,15 +285,31 @@ class FakeUpstream:
         return self._whole(script)
 
     def _whole(self, script: Script) -> web.Response:
-        if script.json is not None:
-            data, ctype = jsonlib.dumps(script.json).encode(), "application/json"
-        elif script.body is not None:
-            data = _to_bytes(script.body)
-            ctype = "text/plain" if isinstance(script.body, str) else "application/octet-stream"
-        else:
-            data, ctype = b"", "application/octet-stream"
+        data, ctype = self._body(script)
         response = web.Response(status=script.status, body=data, headers=script.headers)
         response.content_type = script.content_type or ctype
+        return response
+
+    @staticmethod
+    def _body(script: Script) -> tuple[bytes, str]:
+        if script.json is not None:
+            return jsonlib.dumps(script.json).encode(), "application/json"
+        if script.body is not None:
+            ctype = "text/plain" if isinstance(script.body, str) else "application/octet-stream"
+            return _to_bytes(script.body), ctype
+        return b"", "application/octet-stream"
+
+    async def _cut(self, request: web.Request, script: Script) -> web.StreamResponse:
+        """The whole body announced, only its start sent, then the connection dropped."""
+        assert script.cut_after is not None
+        data, ctype = self._body(script)
+        response = web.StreamResponse(status=script.status, headers=script.headers)
+        response.content_type = script.content_type or ctype
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[: script.cut_after])
+        if request.transport is not None:
+            request.transport.abort()
         return response
 
     async def _stream(self, request: web.Request, script: Script) -> web.StreamResponse:
@@ -283,11 +320,16 @@ class FakeUpstream:
         response = web.StreamResponse(status=script.status, headers=script.headers)
         response.content_type = script.content_type or default_type
         await response.prepare(request)
-        limit = script.close_after
+        limit = script.close_after if script.hang_after is None else script.hang_after
         for index, chunk in enumerate(chunks if limit is None else chunks[:limit]):
             if index and script.chunk_delay:
                 await asyncio.sleep(script.chunk_delay)
             await response.write(chunk)
+        if script.hang_after is not None:  # the body goes on, silently, until released
+            assert self._release is not None
+            await self._release.wait()
+            await response.write_eof()
+            return response
         if limit is not None and request.transport is not None:
             request.transport.abort()  # a broken stream: the body never terminates properly
             return response

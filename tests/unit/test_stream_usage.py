@@ -7,6 +7,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import pytest
+
+from engine.mapping.framing import MalformedEvent
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
 from engine.upstream import UpstreamResponse
@@ -92,3 +95,13 @@ def test_a_usage_event_cut_across_reads_is_still_taken_out() -> None:
     usage = StreamUsage(strip=True)
     assert asyncio.run(forwarded()) == _event(_delta("Hi")) + b"data: [DONE]\n\n"
     assert usage.usage == USAGE
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_events_whose_data_is_not_json_are_malformed(strip: bool) -> None:
+    usage = StreamUsage(strip=strip)
+    split_json = b'data: {"id": "c",\ndata: "choices": []}\n\n'  # JSON over two data lines is fine
+    assert usage.sse(split_json + _event({"id": "c", "choices": [], "usage": USAGE})) is not None
+    for bad in (b"data: <html>\n\n", b'data: {"id": \n\n', _event(_delta("a")) + b"data: oops\n\n"):
+        with pytest.raises(MalformedEvent):
+            usage.sse(bad)
