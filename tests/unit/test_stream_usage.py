@@ -75,6 +75,7 @@ class _Reads:
 
     def __init__(self, reads: list[bytes]) -> None:
         self._reads = reads
+        self.headers = {"content-type": "text/event-stream"}
 
     async def chunks(self) -> AsyncIterator[bytes]:
         for data in self._reads:
