@@ -16,7 +16,7 @@ import msgspec
 from engine.mapping.spec import ParamPolicy
 from engine.pipeline.tokens import CHARS_PER_TOKEN
 
-__all__ = ["StreamUsage", "ask_for_usage"]
+__all__ = ["StreamUsage", "ask_for_usage", "split_events"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -61,7 +61,7 @@ class StreamUsage:
                 self._line(line)
             return events
         kept = []
-        for event in _split_events(events):
+        for event in split_events(events):
             for line in event.splitlines():
                 replaced = self._line(line)
                 if replaced is not _UNCHANGED:
@@ -120,7 +120,7 @@ def _characters(delta: Any) -> int:
     return total
 
 
-def _split_events(data: bytes) -> list[bytes]:
+def split_events(data: bytes) -> list[bytes]:
     """Whole SSE events, each with its blank-line terminator, so the kept ones join back unchanged."""
     events, start = [], 0
     while start < len(data):

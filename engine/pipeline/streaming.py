@@ -17,7 +17,7 @@ from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, Upst
 from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
-from engine.pipeline.stream_usage import StreamUsage
+from engine.pipeline.stream_usage import StreamUsage, split_events
 from engine.pipeline.translate import encode_json, evaluate, mapped_error
 from engine.upstream import UpstreamResponse
 
@@ -42,7 +42,7 @@ async def passthrough_stream(
     """Forward an already-canonical SSE stream unchanged; flag one that stops before `[DONE]`.
 
     With `usage`, bytes go on in whole events, each noted (and a usage chunk the client did not ask for
-    taken out)."""
+    taken out), and an in-band error event is sent as Turnout's own error event."""
     tail = b""
     held = b""  # the start of an event whose end has not arrived (only with `usage`)
     upstream_error_seen = False
@@ -56,7 +56,10 @@ async def passthrough_stream(
                 cut = _last_event_end(held)
                 if not cut:
                     continue
-                data, held = usage.sse(held[:cut]), held[cut:]
+                events, held = held[:cut], held[cut:]
+                if b'"error"' in events:  # rare: decoded only then
+                    events = _own_error_events(events, label)
+                data = usage.sse(events)
                 if not data:
                     continue
             yield data
@@ -71,6 +74,23 @@ async def passthrough_stream(
         yield held + _event_boundary(held or tail) + error_event(exc)
     finally:
         response.close()
+
+
+def _own_error_events(events: bytes, label: str) -> bytes:
+    """Whole SSE events with each in-band `{"error": ...}` event sent as Turnout's own error event: an
+    OpenAI error object (a server's numeric code or bare error text is not one) naming the backend, as
+    translated streams report theirs."""
+    out = []
+    for event in split_events(events):
+        data = b"\n".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+        try:
+            payload = _decode(data) if data.startswith(b"{") else None
+        except msgspec.DecodeError:
+            payload = None
+        if isinstance(payload, dict) and "error" in payload:
+            event = error_event(mapped_error(payload["error"], label, "reported an error mid-stream"))
+        out.append(event)
+    return b"".join(out)
 
 
 def _last_event_end(data: bytes) -> int:

@@ -16,6 +16,7 @@ import openai
 import pytest
 import yaml
 
+from tests.e2e.conftest import sse_events
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway, sdk_types
 from tests.support.sdk_types import openai_client
@@ -224,6 +225,32 @@ def test_a_service_tier_openai_does_not_know_is_left_out(gateway: GatewayServer,
         json={"model": "vllm-model", "messages": [{"role": "user", "content": "Hi"}]},
     )
     assert kept.json()["service_tier"] == "default"  # one of OpenAI's values goes on
+
+
+@pytest.mark.parametrize(
+    ("provider", "said"),
+    [
+        ("llama_cpp", "KV cache is full"),
+        ("tgi", "CUDA out of memory"),
+        ("localai", "error reading from server"),
+    ],
+)
+def test_an_in_band_error_of_a_passthrough_stream_is_an_openai_error_event(
+    gateway: GatewayServer, fake: FakeUpstream, provider: str, said: str
+) -> None:
+    # llama.cpp and LocalAI send {"error": {"code": 500, ...}} (the SDK's ErrorObject has a string code),
+    # TGI {"error": "text", "error_type": ...}: each is sent on as Turnout's own error event
+    fake.add("POST", _path(provider, stream=True), stream=_fixture_events(provider, "error_midstream"))
+    answer = sdk_types.post(
+        gateway.v1 + "/chat/completions",
+        json={"model": f"{provider}-model", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+    )
+    events = sse_events(answer.content)
+    error = events[-1]["error"]
+    assert set(error) == {"message", "type", "param", "code"} and said in error["message"]
+    assert error["message"].startswith(f"{provider} (test-model) reported an error mid-stream: ")
+    assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1]) == "Hello! It's"
+    assert sdk_types.problems(answer) == []
 
 
 def test_tgi_native_stream(fake: FakeUpstream, client: openai.OpenAI) -> None:
