@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
 from tests.e2e.conftest import FIXTURES, golden_json
 from tests.fakes import FakeUpstream
 from tests.golden.test_golden import PNG
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import anthropic_client
 
 KEY = "sk-gateway-master"
 WEATHER_TOOL: Any = {
@@ -92,7 +92,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def claude(gateway: GatewayServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=KEY, max_retries=0, timeout=10)
+    return anthropic_client(gateway.url, KEY)
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
@@ -195,7 +195,7 @@ def test_raw_stream_event_order(gateway: GatewayServer, fake: FakeUpstream) -> N
     """Exactly Anthropic's sequence, with increasing block indices: reasoning block, then text."""
     OPENAI.stream(fake, "stream_reasoning")
     body = {"model": OPENAI.alias, "max_tokens": 64, "stream": True, "messages": ASK_WEATHER}
-    answer = httpx.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=10)
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=10)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
     events = [
@@ -435,7 +435,7 @@ def test_unknown_model(claude: anthropic.Anthropic) -> None:
 
 
 def test_wrong_key(gateway: GatewayServer) -> None:
-    wrong = anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong", max_retries=0, timeout=10)
+    wrong = anthropic_client(gateway.url, "sk-wrong")
     with pytest.raises(anthropic.AuthenticationError) as caught:
         wrong.messages.create(model=OPENAI.alias, max_tokens=8, messages=ASK_WEATHER)
     body: Any = caught.value.body
@@ -446,7 +446,7 @@ def test_wrong_key(gateway: GatewayServer) -> None:
 def test_bearer_key(gateway: GatewayServer, fake: FakeUpstream) -> None:
     OPENAI.answer(fake, "simple")
     body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{gateway.url}/messages", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=10
     )
     assert answer.status_code == 200 and answer.json()["type"] == "message"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import assert_error, golden_json
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
 
 ALIAS = "gemini-model"
 REPLY = "No. 221 is not a prime number: 221 = 13 \N{MULTIPLICATION SIGN} 17."
@@ -358,7 +358,7 @@ def test_discovery(gateway: GatewayServer, fake: FakeUpstream) -> None:
         ]
     }
     fake.add("GET", "/v1beta/models", json=models)
-    listed = httpx.get(gateway.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
+    listed = sdk_types.get(gateway.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
     by_id = {m["id"]: m for m in listed}
     assert by_id[ALIAS]["available"] is True
     assert by_id["gemini-y"]["discovered"] is True

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.fakes import FakeUpstream
-from tests.support import running_gateway
+from tests.support import running_gateway, sdk_types
 from tests.support.server import free_port
 
 HI = [{"role": "user", "content": "hi"}]
@@ -41,7 +41,7 @@ def _entry(alias: str, url: str, model: str, **extra: Any) -> dict[str, Any]:
 
 
 def _ask(gw: Any, alias: str, **headers: str) -> httpx.Response:
-    return httpx.post(
+    return sdk_types.post(
         gw.v1 + "/chat/completions", json={"model": alias, "messages": HI}, headers=headers, timeout=20
     )
 
@@ -115,7 +115,7 @@ def test_context_window_fallback_from_the_pre_call_check(tmp_path: Path) -> None
         }
         with running_gateway(tmp_path, config) as gw:
             body = {"model": "short", "messages": [{"role": "user", "content": "word " * 200}]}
-            answer = httpx.post(gw.v1 + "/chat/completions", json=body, timeout=20)
+            answer = sdk_types.post(gw.v1 + "/chat/completions", json=body, timeout=20)
     assert answer.status_code == 200
     assert answer.headers["x-turnout-fallback"] == "short -> long (context window)"
     assert small.requests == []  # the short-context deployment was never asked
@@ -205,7 +205,7 @@ def test_forced_parameters_win_over_the_request(tmp_path: Path) -> None:
         entry = _entry("a", fake.url, "m", num_ctx=4096, turnout_forced_params={"temperature": 0.0})
         with running_gateway(tmp_path, {"model_list": [entry]}) as gw:
             body = {"model": "a", "messages": HI, "temperature": 1.5, "num_ctx": 2048}
-            httpx.post(gw.v1 + "/chat/completions", json=body, timeout=20)
+            sdk_types.post(gw.v1 + "/chat/completions", json=body, timeout=20)
     options = fake.last.json["options"]
     assert options["temperature"] == 0.0  # forced by the operator
     assert options["num_ctx"] == 2048  # an ordinary override loses to the request

@@ -28,6 +28,7 @@ from tests.golden.support import (
     turnout_headers,
     upstream_request,
 )
+from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(p.stem for p in (HERE / "scenarios").glob("*.yaml"))
@@ -70,3 +71,4 @@ def test_golden(provider: str, scenario: str, harness: Harness, golden: Snapshot
     else:
         result = {"status": answer.status_code, "headers": headers, "body": normalize(answer.json())}
         assert result == golden(name="response")
+    assert sdk_problems(answer) == []  # answers, chunks and errors are what the openai SDK's types say

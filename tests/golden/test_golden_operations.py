@@ -36,6 +36,7 @@ from tests.golden.support import (
     upstream_request,
 )
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 OPERATIONS = HERE / "operations"
@@ -143,3 +144,4 @@ def test_golden_operation(
     else:
         body = _normalize(msgspec.json.decode(answer.content))
         assert {"status": answer.status_code, "headers": headers, "body": body} == golden(name="response")
+    assert sdk_problems(answer) == []  # answers, chunks and errors are the openai SDK's types
