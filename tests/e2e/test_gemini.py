@@ -182,6 +182,7 @@ def test_streamed_tool_call(client: openai.OpenAI, fake: FakeUpstream) -> None:
     assert _sent(fake)["toolConfig"] == {
         "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
     }
+    assert all(c.choices[0].delta.content is None for c in chunks if c.choices)  # null, as OpenAI sends
     deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ()]
     assert [d.index for d in deltas] == [0]
     assert deltas[0].function is not None and deltas[0].function.name == "get_weather"
