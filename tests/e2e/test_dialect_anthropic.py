@@ -473,6 +473,53 @@ def test_unsupported_block_is_refused(claude: anthropic.Anthropic) -> None:
     assert body["error"]["type"] == "invalid_request_error" and "content" in body["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("status", "retry"),
+    [
+        (400, "false"),
+        (401, "false"),
+        (403, "false"),
+        (404, "false"),
+        (413, "false"),
+        (422, "false"),
+        (408, None),
+        (409, None),
+        (429, None),
+        (500, None),
+        (503, None),
+    ],
+)
+def test_errors_tell_anthropic_clients_whether_to_retry(
+    gateway: GatewayServer, fake: FakeUpstream, status: int, retry: str | None
+) -> None:
+    # Anthropic's clients (the SDKs, Claude Code) obey x-should-retry; without it Claude Code retries a
+    # 401/403/404 for minutes. Statuses a retry may cure keep the clients' own rule (no header).
+    fake.add("POST", OPENAI.chat, status=status, json={"error": {"message": "no", "type": "x"}})
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert answer.status_code == status
+    assert answer.headers.get("x-should-retry") == retry
+
+
+def test_gateway_refusals_tell_anthropic_clients_not_to_retry(gateway: GatewayServer) -> None:
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    wrong_key = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": "sk-wrong"})
+    unknown = sdk_types.post(
+        f"{gateway.url}/v1/messages", json={**body, "model": "nobody"}, headers={"x-api-key": KEY}
+    )
+    assert (wrong_key.status_code, unknown.status_code) == (401, 404)
+    assert wrong_key.headers["x-should-retry"] == unknown.headers["x-should-retry"] == "false"
+
+
+def test_a_413_is_an_error_type_the_sdk_knows(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    # Anthropic documents request_too_large, but the anthropic SDK's ErrorObject union has no such variant
+    fake.add("POST", OPENAI.chat, status=413, json={"error": {"message": "too big", "type": "x"}})
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert answer.status_code == 413 and answer.json()["error"]["type"] == "invalid_request_error"
+    assert sdk_types.problems(answer) == []
+
+
 def test_upstream_rate_limit(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:
     error = golden_json("openai", "error_429.error.json")
     fake.add("POST", OPENAI.chat, status=429, json=error["body"])
