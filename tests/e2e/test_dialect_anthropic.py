@@ -141,6 +141,24 @@ def test_text(claude: anthropic.Anthropic, fake: FakeUpstream, backend: Backend)
     assert "Be brief." in sent and "Say hello." in sent and "END" in sent
 
 
+def test_system_blocks_are_separated_by_a_blank_line(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:
+    # Claude Code sends its system prompt as several text blocks (with cache_control); a backend that
+    # takes one system text must not get them glued ("...terse.Answer in French.")
+    system: Any = [
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": "Answer in French.", "cache_control": {"type": "ephemeral"}},
+    ]
+    OLLAMA.answer(fake, "simple")
+    claude.messages.create(model=OLLAMA.alias, max_tokens=8, system=system, messages=ASK_WEATHER)
+    assert _sent(fake)["messages"][0] == {"role": "system", "content": "You are terse.\n\nAnswer in French."}
+    OPENAI.answer(fake, "simple")  # blocks stay blocks (cache_control kept), the separator inside them
+    claude.messages.create(model=OPENAI.alias, max_tokens=8, system=system, messages=ASK_WEATHER)
+    assert _sent(fake)["messages"][0]["content"] == [
+        {"type": "text", "text": "You are terse.\n\n"},
+        {"type": "text", "text": "Answer in French.", "cache_control": {"type": "ephemeral"}},
+    ]
+
+
 def test_text_canonical_request(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:
     """What the OpenAI-compatible backend receives is the canonical request, nearly unchanged."""
     OPENAI.answer(fake, "simple")
