@@ -104,6 +104,7 @@ class Gateway:
         )
         options = PipelineOptions(
             drop_params=settings.drop_params,
+            answer_alias=settings.response_model == "alias",
             request_timeout=settings.request_timeout,
             image_fetch_timeout=settings.image_fetch_timeout,
             image_fetch_max_bytes=settings.image_fetch_max_bytes,

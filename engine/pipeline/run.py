@@ -24,6 +24,7 @@ from engine.pipeline.costs import add_cost_header
 from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.images import inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
+from engine.pipeline.model_name import ModelRename, renamed_stream
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
 from engine.pipeline.stream_usage import StreamUsage, ask_for_usage
@@ -57,6 +58,9 @@ _MODES = {
 # streamed operations whose chunks carry token usage
 _TOKEN_STREAMS = frozenset({"chat", "completions"})
 
+# operations whose answers (and chunks) name a model
+_NAMED = frozenset({"chat", "completions", "embeddings"})
+
 # how errors name each operation
 _OPERATION_NAMES = {
     "chat": "chat completions",
@@ -72,6 +76,7 @@ _OPERATION_NAMES = {
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     drop_params: bool = False
+    answer_alias: bool = True  # answers name the model the client asked for (engine.pipeline.model_name)
     request_timeout: float = 600.0
     image_fetch_timeout: float = 10.0
     image_fetch_max_bytes: int = 20 * 1024 * 1024
@@ -151,6 +156,8 @@ class Pipeline:
         outcome.headers[REQUEST_ID_HEADER] = meter.request_id
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
+        if self._options.answer_alias and operation in _NAMED:
+            _name_the_alias(outcome, request["model"])
         if outcome.stream is not None:
             outcome.stream = metered_stream(outcome.stream, meter, outcome.request, outcome.stream_usage)
             return outcome
@@ -369,6 +376,17 @@ class Pipeline:
         if spec is None or spec.passthrough:
             return passthrough_stream(response, label, usage)
         return translated_stream(response, spec, request, view, label, usage)
+
+
+def _name_the_alias(outcome: Outcome, asked: str) -> None:
+    """The answer names the model the client asked for, not the backend's (after the mapping, so a
+    mapping's translation does not depend on it). Raw answers (transcripts) are left as they are."""
+    rename = ModelRename(asked)
+    if outcome.stream is None:
+        if outcome.body is not None and outcome.answer is not None:
+            outcome.body = rename.answer(outcome.body, outcome.answer)
+    elif outcome.media_type == "text/event-stream":
+        outcome.stream = renamed_stream(outcome.stream, rename)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

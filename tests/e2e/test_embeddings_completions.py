@@ -78,7 +78,7 @@ def test_ollama_embeddings_float_and_dimensions(sdk: openai.OpenAI, fake: FakeUp
     answer = sdk.embeddings.create(model="ollama-embed", input="hello", dimensions=4, encoding_format="float")
     assert fake.last.json == {"model": "nomic", "input": "hello", "dimensions": 4}
     assert answer.data[0].embedding == VECTOR
-    assert answer.model == "nomic"
+    assert answer.model == "ollama-embed"  # the alias asked for, not the backend's nomic
 
 
 def test_openai_compatible_embeddings_pass_through(sdk: openai.OpenAI, fake: FakeUpstream) -> None:

@@ -138,7 +138,7 @@ def test_non_stream(client: openai.OpenAI, fake: FakeUpstream) -> None:
     assert answer.choices[0].message.content == "hi"
     assert answer.choices[0].finish_reason == "length"
     assert answer.usage is not None and answer.usage.total_tokens == 4
-    assert answer.model == "echo-7b"
+    assert answer.model == ALIAS  # the name asked for, in place of the mapping's echo-7b
     sent = fake.last
     assert sent.headers["x-echo-key"] == "echo-secret"
     assert sent.json == {

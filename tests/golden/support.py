@@ -206,7 +206,7 @@ def snapshot_extension(folder: Naming, name: Naming) -> type[JSONSnapshotExtensi
 
 
 @contextmanager
-def golden_gateway(tmp: Path, providers: Iterable[str]) -> Iterator[Harness]:
+def golden_gateway(tmp: Path, providers: Iterable[str], **settings: Any) -> Iterator[Harness]:
     """One fake upstream, and one gateway with an alias `golden-<provider>` for each backend named."""
     with FakeUpstream() as fake:
         model_list = [
@@ -221,5 +221,5 @@ def golden_gateway(tmp: Path, providers: Iterable[str]) -> Iterator[Harness]:
             }
             for name in providers
         ]
-        with running_gateway(tmp, {"model_list": model_list}) as gateway:
+        with running_gateway(tmp, {"model_list": model_list}, **settings) as gateway:
             yield Harness(fake, gateway)

@@ -90,7 +90,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeUpst
             for operation, backends in BACKENDS.items()
             for provider, backend in backends.items()
         ]
-        with running_gateway(tmp_path_factory.mktemp("golden-ops"), {"model_list": model_list}) as gateway:
+        # snapshots pin each mapping's translation, model name included (test_golden.py says why)
+        with running_gateway(
+            tmp_path_factory.mktemp("golden-ops"), {"model_list": model_list}, response_model="upstream"
+        ) as gateway:
             yield fake, gateway
 
 
