@@ -148,14 +148,29 @@ def test_a_lone_deployment_never_cools_down(tmp_path: Path) -> None:
 
 
 def test_rpm_limit_answers_429(tmp_path: Path) -> None:
+    # the gateway's clock is injected and stands still, 20 s before a minute ends: the requests cannot
+    # straddle a minute boundary, whenever the test runs
     with FakeUpstream() as fake:
         fake.add("POST", "/api/chat", json=_ollama_answer())
         config = {"model_list": [_entry("a", fake.url, "m", rpm=2)]}
-        with running_gateway(tmp_path, config) as gw:
+        with running_gateway(tmp_path, config, clock=lambda: 6_000_040.0) as gw:
             statuses = [_ask(gw, "a").status_code for _ in range(3)]
             limited = _ask(gw, "a")
     assert statuses == [200, 200, 429]
-    assert limited.json()["error"]["code"] == "deployment_rate_limited" and "retry-after" in limited.headers
+    assert limited.json()["error"]["code"] == "deployment_rate_limited"
+    assert limited.headers["retry-after"] == "20"  # to the next minute of the gateway's clock
+
+
+def test_rpm_limit_counts_per_minute_of_the_gateways_clock(tmp_path: Path) -> None:
+    now = [6_000_059.0]  # one second before a minute ends
+    with FakeUpstream() as fake:
+        fake.add("POST", "/api/chat", json=_ollama_answer())
+        config = {"model_list": [_entry("a", fake.url, "m", rpm=1)]}
+        with running_gateway(tmp_path, config, clock=lambda: now[0]) as gw:
+            before = [_ask(gw, "a").status_code for _ in range(2)]
+            now[0] += 2  # the next minute: a new window
+            after = _ask(gw, "a").status_code
+    assert before == [200, 429] and after == 200
 
 
 def test_privacy_header_routes_only_to_allowed_tiers(tmp_path: Path) -> None:
