@@ -295,3 +295,20 @@ def test_a_failed_response_carries_an_error_code_the_sdk_knows(
     assert events[-2]["code"] == "UNAVAILABLE"  # the error event keeps the backend's own code
     assert events[-1]["response"]["error"]["code"] == "server_error"
     assert sdk_types.problems(answer) == []
+
+
+def test_a_stream_cut_by_max_output_tokens_ends_incomplete_as_the_sdk_types_say(
+    client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    chunks = [
+        line.replace(b'"done_reason":"stop"', b'"done_reason":"length"')
+        for line in golden_stream("ollama", "stream_text")
+    ]
+    fake.add("POST", OLLAMA.stream_path, stream=chunks, times=1)
+    events = list(
+        client.responses.create(model=OLLAMA.alias, input="Hello", stream=True, max_output_tokens=9)
+    )
+    last = events[-1]
+    assert last.type == "response.incomplete"
+    assert last.response.incomplete_details is not None
+    assert last.response.incomplete_details.reason == "max_output_tokens"
