@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -62,8 +63,13 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return _render(TurnoutError("internal error in the gateway; see its log"))
 
 
-def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -> Litestar:
-    gateway = Gateway(settings, registry)
+def create_app(
+    settings: Settings,
+    *,
+    registry: MappingRegistry | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Litestar:
+    gateway = Gateway(settings, registry, clock=clock)
     bodies = BodyBudget(settings.request_body_budget_bytes)
     limits = DefineMiddleware(
         BodyLimits,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from engine.pipeline.run import Pipeline, PipelineOptions
 from engine.redact import Redactor, credentials_of
 from engine.replicas.bus import ChangeBus, LocalBus, create_bus
 from engine.routing.discovery import Discovery, endpoint_key
+from engine.routing.router import Router
 from engine.routing.table import RoutingTable
 from engine.settings import Settings
 from engine.stopping import on_stop_signal
@@ -42,9 +44,18 @@ log = logging.getLogger("turnout")
 
 
 class Gateway:
-    def __init__(self, settings: Settings, registry: MappingRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: MappingRegistry | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        # the clock of rate-limit minutes and cooldowns (tests inject one; by default the key limits
+        # count wall-clock minutes, which every replica shares, and the router monotonic time)
+        self._clock = clock
         self.table = RoutingTable()
         self.redactor = self._redactor_for(self.table)  # every credential held: kept out of what leaves
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
@@ -112,6 +123,7 @@ class Gateway:
         )
         options = PipelineOptions(
             drop_params=settings.drop_params,
+            answer_alias=settings.response_model == "alias",
             request_timeout=settings.request_timeout,
             topology_headers_for_keys=settings.topology_headers_for_keys,
             max_answer_bytes=settings.max_upstream_answer_bytes,
@@ -136,7 +148,7 @@ class Gateway:
             on_dropped=self.metrics.dropped,
         )
         self._recorder.start()
-        self._limiter = Limiter(self._counters())
+        self._limiter = Limiter(self._counters(), clock=self._clock or time.time)
         self.bus = create_bus(settings.redis_url, settings.redis_prefix)
         self.bus.subscribe(self._on_change)
         await self.bus.start()
@@ -145,6 +157,7 @@ class Gateway:
             lambda: self.table,
             self._client,
             options,
+            Router(clock=self._clock or time.monotonic),
             limiter=self._limiter,
             sink=GatewaySink(self._recorder, self.metrics),
             images=self._images,

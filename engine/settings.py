@@ -6,6 +6,7 @@ Nothing reads these at import time: code receives a `Settings` object.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     )
     # Drop request parameters a backend does not support (with a warning header) instead of a 400.
     drop_params: bool = False
+    # The `model` answers name: "alias", the name the client asked for (a gateway hides its backends),
+    # or "upstream", the backend's own (what its mapping says), on every route.
+    response_model: Literal["alias", "upstream"] = "alias"
     # Seconds an upstream request may take, end to end (per-deployment timeouts override it).
     request_timeout: float = 600.0
     connect_timeout: float = 10.0

@@ -70,13 +70,18 @@ async def _canonical(
 
 
 def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[bytes]:
+    fields = error.body()["error"]
+    headers = error.headers
     try:
-        body = dialect.error(error.body()["error"], error.status)
+        body = dialect.error(fields, error.status)
+        if dialect.error_headers is not None:  # e.g. whether the dialect's clients should retry
+            extra = dialect.error_headers(fields, error.status) or {}
+            headers = {**headers, **{name: str(value) for name, value in extra.items()}}
     except MappingRuntimeError:  # never let a broken error mapping hide the error itself
         log.exception("dialect %s: error mapping failed", dialect.name)
         body = error.body()
     return Response(
-        encode_json(body), status_code=error.status, media_type="application/json", headers=error.headers
+        encode_json(body), status_code=error.status, media_type="application/json", headers=headers
     )
 
 

@@ -26,8 +26,8 @@ __all__ = [
 ]
 
 _TOP = {
-    "name", "description", "paths", "operation", "request", "response", "stream", "error", "local_routes",
-    "store",
+    "name", "description", "paths", "operation", "request", "response", "stream", "error", "error_headers",
+    "local_routes", "store",
 }  # fmt: skip
 _STREAM = {"start", "event", "update", "end", "error"}
 _STORE = {"save", "previous", "id", "stream_id", "missing"}
@@ -85,6 +85,7 @@ class DialectMapping:
     response: CompiledSection  # (response, request) -> the client's body
     stream: DialectStream | None
     error: CompiledSection  # (error, status) -> the client's error body
+    error_headers: CompiledSection | None = None  # (error, status) -> headers of an error answer
     local_routes: tuple[LocalRoute, ...] = ()
     store: DialectStore | None = None
 
@@ -139,6 +140,7 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         response=compile_key(tree, "response", RESPONSE_VARS),
         stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
         error=compile_key(tree, "error", ERROR_VARS),
+        error_headers=compile_key(tree, "error_headers", ERROR_VARS) if "error_headers" in tree else None,
         local_routes=_build_local_routes(tree["local_routes"], tree) if "local_routes" in tree else (),
         store=_build_store(tree["store"], tree) if "store" in tree else None,
     )

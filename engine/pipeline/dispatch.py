@@ -169,7 +169,7 @@ class Dispatcher:
                 headers={"retry-after": str(wait)},
             )
         if "limit" in excluded:
-            wait = max(1, 60 - int(time.monotonic() % 60))
+            wait = self._router.seconds_to_next_minute()
             raise UpstreamError(
                 f"every deployment of {alias.name!r} is at its rate limit; retry in {wait} s",
                 status=429,

@@ -25,6 +25,7 @@ from engine.pipeline.dispatch import Dispatcher, hide_topology
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.images import ImageFetcher, inline_remote_images
 from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSink, metered_stream
+from engine.pipeline.model_name import ModelRename, renamed_stream
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
 from engine.pipeline.stream_usage import StreamUsage, ask_for_usage
@@ -59,6 +60,9 @@ _MODES = {
 # streamed operations whose chunks carry token usage
 _TOKEN_STREAMS = frozenset({"chat", "completions"})
 
+# operations whose answers (and chunks) name a model
+_NAMED = frozenset({"chat", "completions", "embeddings"})
+
 # how errors name each operation
 _OPERATION_NAMES = {
     "chat": "chat completions",
@@ -78,6 +82,7 @@ ERROR_BODY_BYTES = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     drop_params: bool = False
+    answer_alias: bool = True  # answers name the model the client asked for (engine.pipeline.model_name)
     request_timeout: float = 600.0
     topology_headers_for_keys: bool = False  # virtual keys see which backends answered, too
     max_answer_bytes: int = 64 * 1024 * 1024  # a whole (non-stream) upstream answer
@@ -170,6 +175,8 @@ class Pipeline:
             hide_topology(outcome.headers)
         if meter.admission is not None:
             outcome.headers.update(meter.admission.headers())
+        if self._options.answer_alias and operation in _NAMED:
+            _name_the_alias(outcome, request["model"])
         if outcome.stream is not None:
             grace = self.grace if outcome.media_type == "text/event-stream" else None  # not audio
             outcome.stream = metered_stream(
@@ -409,6 +416,17 @@ class Pipeline:
             )
         await wait_until_ready(stream)
         return stream
+
+
+def _name_the_alias(outcome: Outcome, asked: str) -> None:
+    """The answer names the model the client asked for, not the backend's (after the mapping, so a
+    mapping's translation does not depend on it). Raw answers (transcripts) are left as they are."""
+    rename = ModelRename(asked)
+    if outcome.stream is None:
+        if outcome.body is not None and outcome.answer is not None:
+            outcome.body = rename.answer(outcome.body, outcome.answer)
+    elif outcome.media_type == "text/event-stream":
+        outcome.stream = renamed_stream(outcome.stream, rename)
 
 
 def _warning(provider: str, deployment: Deployment, dropped: list[str], lacking: list[str]) -> str:

@@ -68,11 +68,12 @@ async def passthrough_stream(
 ) -> AsyncIterator[bytes]:
     """Forward an already-canonical SSE stream unchanged, in whole events whose data must be JSON; flag
     one that stops before `[DONE]`. With `usage`, each event is noted (and a usage chunk the client did
-    not ask for taken out). From the first sign of an in-band error on, events are redacted: a
-    backend's error event may echo the credential it was sent. Other events are never scanned."""
+    not ask for taken out). From the first sign of an in-band error on, events are redacted (a
+    backend's error event may echo the credential it was sent) and an error event is sent as Turnout's
+    own error event. Other events are never scanned."""
     events = SseSplitter(max_event_bytes)
     check = usage.sse if usage is not None else _checked
-    watch = _ErrorWatch(redactor)
+    watch = _ErrorWatch(redactor, label)
     started = False
     try:
         _require_event_stream(response, label)
@@ -81,7 +82,7 @@ async def passthrough_stream(
             whole = events.feed(data)
             if not whole:
                 continue
-            whole, malformed = _checked_events(check, watch.clean(whole))
+            whole, malformed = _checked_events(check, watch.events(whole))
             if whole:
                 if not started:
                     started = True
@@ -90,7 +91,7 @@ async def passthrough_stream(
             if malformed:
                 raise MalformedEvent
         rest = events.rest()  # a last event without its blank line
-        rest = check(watch.clean(rest)) if rest else rest
+        rest = check(watch.events(rest)) if rest else rest
         if DONE_BYTES not in watch.tail and not watch.upstream_error:
             problem = UpstreamBadResponse(f"{label} ended the stream before it was complete")
             if not started:
@@ -111,10 +112,11 @@ async def passthrough_stream(
 class _ErrorWatch:
     """What a pass-through stream's bytes say about in-band errors, read across network pieces."""
 
-    __slots__ = ("guarded", "redactor", "tail", "upstream_error")
+    __slots__ = ("guarded", "label", "redactor", "tail", "upstream_error")
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, label: str) -> None:
         self.redactor = redactor
+        self.label = label
         self.tail = b""  # the last bytes seen: a marker cut in two is still found
         self.guarded = False  # an error showed: the rest is redacted
         self.upstream_error = False  # the upstream's own error event ends the stream: add no second
@@ -126,8 +128,13 @@ class _ErrorWatch:
             self.guarded = True
             self.upstream_error = self.upstream_error or b'{"error"' in joined
 
-    def clean(self, events: bytes) -> bytes:
-        return self.redactor.data(events) if self.guarded else events
+    def events(self, events: bytes) -> bytes:
+        """Whole events as they go on: once an error showed, redacted, and an in-band error event sent
+        as Turnout's own (decoded only then: other events are never scanned)."""
+        if not self.guarded:
+            return events
+        events = self.redactor.data(events)
+        return _own_error_events(events, self.label) if b'"error"' in events else events
 
 
 def _checked_events(check: Callable[[bytes], bytes], events: bytes) -> tuple[bytes, bool]:
@@ -182,6 +189,23 @@ def _failure(
         raise error from None
     _note_error(usage, error)
     return error_event(error)
+
+
+def _own_error_events(events: bytes, label: str) -> bytes:
+    """Whole SSE events with each in-band `{"error": ...}` event sent as Turnout's own error event: an
+    OpenAI error object (a server's numeric code or bare error text is not one) naming the backend, as
+    translated streams report theirs."""
+    out = []
+    for event in split_sse_events(events):
+        data = b"\n".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+        try:
+            payload = _decode(data) if data.startswith(b"{") else None
+        except msgspec.DecodeError:
+            payload = None
+        if isinstance(payload, dict) and "error" in payload:
+            event = error_event(mapped_error(payload["error"], label, "reported an error mid-stream"))
+        out.append(event)
+    return b"".join(out)
 
 
 def _note_error(usage: StreamUsage | None, error: TurnoutError) -> None:

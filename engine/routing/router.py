@@ -8,6 +8,7 @@ by priority, then by the strategy. It is plain in-memory arithmetic: microsecond
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import deque
@@ -212,6 +213,10 @@ class Router:
         if until > stats.cooldown_until:
             stats.cooldown_until = until
             stats.cooldowns += 1
+
+    def seconds_to_next_minute(self) -> int:
+        """Whole seconds until the rpm and tpm windows start again (at least 1)."""
+        return max(1, math.ceil(60 - self._clock() % 60))
 
     def cooldown_left(self, deployments: Iterable[Deployment]) -> float:
         """Seconds until the first of these deployments is out of cooldown."""

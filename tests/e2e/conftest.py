@@ -3,6 +3,10 @@
 Every module that asks for `gateway` gets a gateway whose config has one alias per backend, both
 pointed at the same `FakeUpstream` (Ollama at `/api/chat`, the OpenAI-compatible server at
 `/v1/chat/completions`). The fake is cleared before each test. Answers reuse the golden fixtures.
+
+The SDK clients and `http` built here (and tests.support.sdk_types' clients elsewhere in the suite)
+check every answer, stream chunk, event and error body strictly against the official openai and
+anthropic SDK types; a test fails when one is not.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pytest
 
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import PROBLEMS, openai_client, strict_http
 
 FIXTURES = Path(__file__).resolve().parent.parent / "golden" / "fixtures"
 
@@ -129,6 +134,17 @@ def two_backend_config(upstream_url: str, *extra: dict[str, Any], **top: Any) ->
     return {"model_list": [OLLAMA.entry(upstream_url), OPENAI.entry(upstream_url), *extra], **top}
 
 
+@pytest.fixture(autouse=True)
+def _sdk_types(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every answer the suite's SDK clients and `http` got is what the official SDKs' types say
+    (tests.support.sdk_types); a test driving a deliberately broken pass-through stream opts out."""
+    PROBLEMS.clear()
+    yield
+    if request.node.get_closest_marker("sdk_types_unchecked") is None:
+        found, PROBLEMS[:] = list(PROBLEMS), []
+        assert found == [], "answers that are not the official SDK types:\n" + "\n".join(found)
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
     with FakeUpstream() as upstream:
@@ -150,12 +166,12 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def client(gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(gateway.v1, "unused")
 
 
 @pytest.fixture
 def http(gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.url, timeout=10) as session:
+    with strict_http(gateway.url, timeout=10) as session:
         yield session
 
 

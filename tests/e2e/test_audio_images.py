@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.conftest import FIXTURES, assert_error
 from tests.fakes import FakeUpstream
 from tests.golden.test_golden_audio_images import parse_multipart, upload_bytes
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
 
 OPS = FIXTURES / "openai" / "operations"
 AUDIO = upload_bytes(2048)
@@ -188,7 +188,7 @@ def test_too_large(fake: FakeUpstream, tmp_path: Path) -> None:
     config = {"model_list": [_entry("whisper-1", fake.url)]}
     with running_gateway(tmp_path, config, audio_max_bytes=1000) as server:
         files = {"file": ("a.mp3", bytes(5000), "audio/mpeg")}
-        answer = httpx.post(f"{server.v1}/audio/transcriptions", data={"model": "whisper-1"}, files=files)
+        answer = sdk_types.post(f"{server.v1}/audio/transcriptions", data={"model": "whisper-1"}, files=files)
     assert_error(answer, 413)
     assert not fake.requests
 

@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import OLLAMA, assert_error, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import openai_client
 
 KEY = "sk-test"
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
@@ -26,7 +27,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def _sdk(gateway: GatewayServer, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    return openai_client(gateway.v1, key)
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/chat/completions"])

@@ -12,7 +12,8 @@ import pytest
 
 from tests.e2e.conftest import assert_error, golden_json, golden_stream, sse_events
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 DEPLOYMENT_PATH = "/openai/deployments/gpt-4o-prod/chat/completions"
 QUESTION: Any = [{"role": "user", "content": "Say hello in one short sentence."}]
@@ -71,7 +72,7 @@ def azure_gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def azure(azure_gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=azure_gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(azure_gateway.v1, "unused")
 
 
 def test_chat_goes_to_the_deployment_with_api_version_and_api_key(
@@ -108,7 +109,7 @@ def test_default_api_version_and_base_ending_in_openai(
 
 def test_prompt_blocked_by_the_content_filter(azure_gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.add("POST", DEPLOYMENT_PATH, status=400, json=CONTENT_FILTER_ERROR)
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{azure_gateway.v1}/chat/completions",
         json={"model": "azure-gpt4o", "messages": QUESTION},
         timeout=10,
@@ -140,6 +141,22 @@ def test_stream_passes_through(azure: openai.OpenAI, fake: FakeUpstream) -> None
     assert fake.last.json["stream"] is True and fake.last.query == {"api-version": "2024-06-01"}
 
 
+def test_stream_leaves_out_the_prompt_filter_event(azure_gateway: GatewayServer, fake: FakeUpstream) -> None:
+    # Azure's first event is its verdict on the prompt ("object": "", no id, model or choices): not a
+    # chunk, and the openai SDK's ChatCompletionChunk refuses it
+    fake.add("POST", DEPLOYMENT_PATH, stream=golden_stream("azure", "stream_text"))
+    answer = httpx.post(
+        f"{azure_gateway.v1}/chat/completions",
+        json={"model": "azure-gpt4o", "messages": QUESTION, "stream": True},
+        timeout=10,
+    )
+    chunks = sse_events(answer.content)
+    assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks[:-1])
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert "prompt_filter_results" not in answer.text
+    assert sdk_types.problems(answer) == []
+
+
 def test_stream_blocked_midway_by_the_content_filter(
     azure_gateway: GatewayServer, fake: FakeUpstream
 ) -> None:
@@ -151,7 +168,7 @@ def test_stream_blocked_midway_by_the_content_filter(
         b'"system_fingerprint":"fp_golden01","usage":null}\n\n'
     )
     fake.add("POST", DEPLOYMENT_PATH, stream=[*events, blocked, b"data: [DONE]\n\n"])
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{azure_gateway.v1}/chat/completions",
         json={"model": "azure-gpt4o", "messages": QUESTION, "stream": True},
         timeout=10,
@@ -166,7 +183,7 @@ def test_stream_blocked_midway_by_the_content_filter(
 def test_a_deployment_without_api_base_is_a_clear_error(
     azure_gateway: GatewayServer, fake: FakeUpstream
 ) -> None:
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{azure_gateway.v1}/chat/completions",
         json={"model": "azure-no-base", "messages": QUESTION},
         timeout=10,

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fakes import FakeUpstream
-from tests.support import running_gateway
+from tests.support import running_gateway, sdk_types
 
 ANSWER = {
     "model": "m",
@@ -56,8 +55,8 @@ def test_missing_capability_is_a_400_naming_it(
     with FakeUpstream() as fake, running_gateway(tmp_path, _config(fake.url, drop_params=False)) as gw:
         fake.add("POST", "/api/chat", json=ANSWER)
         body = {"model": "plain", "messages": [{"role": "user", "content": "hi"}], **extra}
-        refused = httpx.post(gw.v1 + "/chat/completions", json=body)
-        allowed = httpx.post(gw.v1 + "/chat/completions", json={**body, "model": "unstated"})
+        refused = sdk_types.post(gw.v1 + "/chat/completions", json=body)
+        allowed = sdk_types.post(gw.v1 + "/chat/completions", json={**body, "model": "unstated"})
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "unsupported_capability" and error["param"] == param
@@ -70,7 +69,7 @@ def test_drop_params_sends_without_it_and_warns(tmp_path: Path) -> None:
     with FakeUpstream() as fake, running_gateway(tmp_path, _config(fake.url, drop_params=True)) as gw:
         fake.add("POST", "/api/chat", json=ANSWER)
         content = [{"type": "text", "text": "look"}, IMAGE]
-        answer = httpx.post(
+        answer = sdk_types.post(
             gw.v1 + "/chat/completions",
             json={"model": "plain", "messages": [{"role": "user", "content": content}], "tools": TOOLS},
         )

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
-import openai
 import yaml
 
 from engine.settings import project_path
 from tests.e2e.conftest import OLLAMA
 from tests.fakes import FakeUpstream
+from tests.support.sdk_types import openai_client
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_serve(tmp_path: Path) -> None:
             _wait_healthy(url, process)
             # the config's own settings reach the server (they are applied in a child process)
             assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
-            client = openai.OpenAI(base_url=url + "/v1", api_key="sk-cli-master", max_retries=0, timeout=10)
+            client = openai_client(url + "/v1", "sk-cli-master")
             answer = client.chat.completions.create(
                 model=OLLAMA.alias, messages=[{"role": "user", "content": "Hi"}]
             )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
 from tests.e2e.conftest import FIXTURES, golden_json
 from tests.fakes import FakeUpstream
 from tests.golden.test_golden import PNG
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import anthropic_client
 
 KEY = "sk-gateway-master"
 WEATHER_TOOL: Any = {
@@ -92,7 +92,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def claude(gateway: GatewayServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=KEY, max_retries=0, timeout=10)
+    return anthropic_client(gateway.url, KEY)
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
@@ -139,6 +139,24 @@ def test_text(claude: anthropic.Anthropic, fake: FakeUpstream, backend: Backend)
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     sent = json.dumps(_sent(fake))
     assert "Be brief." in sent and "Say hello." in sent and "END" in sent
+
+
+def test_system_blocks_are_separated_by_a_blank_line(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:
+    # Claude Code sends its system prompt as several text blocks (with cache_control); a backend that
+    # takes one system text must not get them glued ("...terse.Answer in French.")
+    system: Any = [
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": "Answer in French.", "cache_control": {"type": "ephemeral"}},
+    ]
+    OLLAMA.answer(fake, "simple")
+    claude.messages.create(model=OLLAMA.alias, max_tokens=8, system=system, messages=ASK_WEATHER)
+    assert _sent(fake)["messages"][0] == {"role": "system", "content": "You are terse.\n\nAnswer in French."}
+    OPENAI.answer(fake, "simple")  # blocks stay blocks (cache_control kept), the separator inside them
+    claude.messages.create(model=OPENAI.alias, max_tokens=8, system=system, messages=ASK_WEATHER)
+    assert _sent(fake)["messages"][0]["content"] == [
+        {"type": "text", "text": "You are terse.\n\n"},
+        {"type": "text", "text": "Answer in French.", "cache_control": {"type": "ephemeral"}},
+    ]
 
 
 def test_text_canonical_request(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:
@@ -195,7 +213,7 @@ def test_raw_stream_event_order(gateway: GatewayServer, fake: FakeUpstream) -> N
     """Exactly Anthropic's sequence, with increasing block indices: reasoning block, then text."""
     OPENAI.stream(fake, "stream_reasoning")
     body = {"model": OPENAI.alias, "max_tokens": 64, "stream": True, "messages": ASK_WEATHER}
-    answer = httpx.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=10)
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=10)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
     events = [
@@ -435,7 +453,7 @@ def test_unknown_model(claude: anthropic.Anthropic) -> None:
 
 
 def test_wrong_key(gateway: GatewayServer) -> None:
-    wrong = anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong", max_retries=0, timeout=10)
+    wrong = anthropic_client(gateway.url, "sk-wrong")
     with pytest.raises(anthropic.AuthenticationError) as caught:
         wrong.messages.create(model=OPENAI.alias, max_tokens=8, messages=ASK_WEATHER)
     body: Any = caught.value.body
@@ -446,7 +464,7 @@ def test_wrong_key(gateway: GatewayServer) -> None:
 def test_bearer_key(gateway: GatewayServer, fake: FakeUpstream) -> None:
     OPENAI.answer(fake, "simple")
     body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{gateway.url}/messages", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=10
     )
     assert answer.status_code == 200 and answer.json()["type"] == "message"
@@ -471,6 +489,53 @@ def test_unsupported_block_is_refused(claude: anthropic.Anthropic) -> None:
         )
     body: Any = caught.value.body
     assert body["error"]["type"] == "invalid_request_error" and "content" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"),
+    [
+        (400, "false"),
+        (401, "false"),
+        (403, "false"),
+        (404, "false"),
+        (413, "false"),
+        (422, "false"),
+        (408, None),
+        (409, None),
+        (429, None),
+        (500, None),
+        (503, None),
+    ],
+)
+def test_errors_tell_anthropic_clients_whether_to_retry(
+    gateway: GatewayServer, fake: FakeUpstream, status: int, retry: str | None
+) -> None:
+    # Anthropic's clients (the SDKs, Claude Code) obey x-should-retry; without it Claude Code retries a
+    # 401/403/404 for minutes. Statuses a retry may cure keep the clients' own rule (no header).
+    fake.add("POST", OPENAI.chat, status=status, json={"error": {"message": "no", "type": "x"}})
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert answer.status_code == status
+    assert answer.headers.get("x-should-retry") == retry
+
+
+def test_gateway_refusals_tell_anthropic_clients_not_to_retry(gateway: GatewayServer) -> None:
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    wrong_key = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": "sk-wrong"})
+    unknown = sdk_types.post(
+        f"{gateway.url}/v1/messages", json={**body, "model": "nobody"}, headers={"x-api-key": KEY}
+    )
+    assert (wrong_key.status_code, unknown.status_code) == (401, 404)
+    assert wrong_key.headers["x-should-retry"] == unknown.headers["x-should-retry"] == "false"
+
+
+def test_a_413_is_an_error_type_the_sdk_knows(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    # Anthropic documents request_too_large, but the anthropic SDK's ErrorObject union has no such variant
+    fake.add("POST", OPENAI.chat, status=413, json={"error": {"message": "too big", "type": "x"}})
+    body = {"model": OPENAI.alias, "max_tokens": 8, "messages": ASK_WEATHER}
+    answer = sdk_types.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert answer.status_code == 413 and answer.json()["error"]["type"] == "invalid_request_error"
+    assert sdk_types.problems(answer) == []
 
 
 def test_upstream_rate_limit(claude: anthropic.Anthropic, fake: FakeUpstream) -> None:

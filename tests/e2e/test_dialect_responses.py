@@ -5,17 +5,18 @@ Each test asserts what the SDK parsed and what the backend was sent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.e2e.conftest import golden_json, golden_stream
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 WEATHER = {
     "type": "function",
@@ -82,7 +83,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def client(gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(gateway.v1, "unused")
 
 
 @pytest.fixture(params=[OLLAMA, GEMINI], ids=lambda b: b.name)
@@ -236,7 +237,7 @@ def test_stream_reasoning_summary_events(client: openai.OpenAI, fake: FakeUpstre
 
 
 def test_conversation_objects_are_refused_clearly(gateway: GatewayServer) -> None:
-    answer = httpx.post(
+    answer = sdk_types.post(
         gateway.v1 + "/responses",
         json={"model": OLLAMA.alias, "input": "and then?", "conversation": "conv_123"},
     )
@@ -256,7 +257,7 @@ def test_unknown_model_is_404_in_openai_shape(client: openai.OpenAI, gateway: Ga
     with pytest.raises(openai.NotFoundError) as caught:
         client.responses.create(model="nobody", input="hi")
     assert caught.value.code == "model_not_found"
-    answer = httpx.post(gateway.url + "/responses", json={"model": "nobody", "input": "hi"})
+    answer = sdk_types.post(gateway.url + "/responses", json={"model": "nobody", "input": "hi"})
     assert answer.status_code == 404 and set(answer.json()["error"]) == {"message", "type", "param", "code"}
 
 
@@ -267,3 +268,47 @@ def test_error_mid_stream_fails_the_response(client: openai.OpenAI, fake: FakeUp
     failed = events[-1].response  # type: ignore[union-attr]
     assert failed.status == "failed" and failed.error is not None and "unexpected EOF" in failed.error.message
     assert failed.output[0].status == "incomplete"
+
+
+def test_usage_has_every_field_the_sdk_types_require(
+    gateway: GatewayServer, fake: FakeUpstream, backend: Backend
+) -> None:
+    # ResponseUsage.input_tokens_details.cache_write_tokens is required by the openai SDK's types
+    backend.answer(fake, "simple")
+    answer = sdk_types.post(
+        gateway.v1 + "/responses", json={"model": backend.alias, "input": "Hello"}, timeout=10
+    )
+    assert answer.json()["usage"]["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
+    assert sdk_types.problems(answer) == []
+
+
+def test_a_failed_response_carries_an_error_code_the_sdk_knows(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    # Gemini's in-band error names a status (UNAVAILABLE); Response.error.code is one of the SDK's codes
+    GEMINI.stream(fake, "error_midstream")
+    answer = sdk_types.post(
+        gateway.v1 + "/responses", json={"model": GEMINI.alias, "input": "Hello", "stream": True}, timeout=10
+    )
+    events = [json.loads(line[6:]) for line in answer.text.splitlines() if line.startswith("data: ")]
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    assert events[-2]["code"] == "UNAVAILABLE"  # the error event keeps the backend's own code
+    assert events[-1]["response"]["error"]["code"] == "server_error"
+    assert sdk_types.problems(answer) == []
+
+
+def test_a_stream_cut_by_max_output_tokens_ends_incomplete_as_the_sdk_types_say(
+    client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    chunks = [
+        line.replace(b'"done_reason":"stop"', b'"done_reason":"length"')
+        for line in golden_stream("ollama", "stream_text")
+    ]
+    fake.add("POST", OLLAMA.stream_path, stream=chunks, times=1)
+    events = list(
+        client.responses.create(model=OLLAMA.alias, input="Hello", stream=True, max_output_tokens=9)
+    )
+    last = events[-1]
+    assert last.type == "response.incomplete"
+    assert last.response.incomplete_details is not None
+    assert last.response.incomplete_details.reason == "max_output_tokens"

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
-
 from tests.fakes import FakeUpstream
-from tests.support import running_gateway
+from tests.support import running_gateway, sdk_types
 from tests.support.server import free_port
 
 HI = [{"role": "user", "content": "hi"}]
@@ -41,9 +39,9 @@ def test_discovered_models_and_availability(tmp_path: Path) -> None:
             ]
         }
         with running_gateway(tmp_path, config) as gw:
-            plain = httpx.get(gw.v1 + "/models").json()["data"]
-            listed = httpx.get(gw.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
-            ready = httpx.get(gw.url + "/health/readiness").json()
+            plain = sdk_types.get(gw.v1 + "/models").json()["data"]
+            listed = sdk_types.get(gw.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
+            ready = sdk_types.get(gw.url + "/health/readiness").json()
     assert [m["id"] for m in plain] == ["down", "gone", "here"]
     assert all("available" not in m for m in plain)  # nobody was asked
     by_id = {m["id"]: m for m in listed}
@@ -84,8 +82,8 @@ def test_the_watcher_marks_missing_models_and_routing_prefers_listed_ones(tmp_pa
             deadline = time.monotonic() + 5
             while not gw.gateway.pipeline.router.missing and time.monotonic() < deadline:
                 time.sleep(0.02)
-            response = httpx.post(gw.v1 + "/chat/completions", json={"model": "a", "messages": HI})
-            states = httpx.get(gw.url + "/turnout/deployments").json()["data"]
+            response = sdk_types.post(gw.v1 + "/chat/completions", json={"model": "a", "messages": HI})
+            states = sdk_types.get(gw.url + "/turnout/deployments").json()["data"]
     assert response.headers["x-turnout-deployment"] == "ollama/present"  # `gone` is skipped, though first
     by_model = {d["upstream_model"]: d for d in states}
     assert by_model["gone"]["state"] == "missing_model"

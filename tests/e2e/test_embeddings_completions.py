@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import FIXTURES, golden_json
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import openai_client
 
 VECTOR = [0.0023064255, -0.009327292, 0.015797347, -0.0077780345]
 OLLAMA_EMBED = {"model": "nomic", "embeddings": [VECTOR, [0.5, -0.25, 0.125, 1.0]], "prompt_eval_count": 9}
@@ -59,7 +60,7 @@ def ops_gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def sdk(ops_gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=ops_gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(ops_gateway.v1, "unused")
 
 
 def test_ollama_embeddings_default_base64(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
@@ -77,7 +78,7 @@ def test_ollama_embeddings_float_and_dimensions(sdk: openai.OpenAI, fake: FakeUp
     answer = sdk.embeddings.create(model="ollama-embed", input="hello", dimensions=4, encoding_format="float")
     assert fake.last.json == {"model": "nomic", "input": "hello", "dimensions": 4}
     assert answer.data[0].embedding == VECTOR
-    assert answer.model == "nomic"
+    assert answer.model == "ollama-embed"  # the alias asked for, not the backend's nomic
 
 
 def test_openai_compatible_embeddings_pass_through(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
@@ -136,7 +137,7 @@ def test_default_alias_set_embeds_with_ollama(tmp_path: Path, monkeypatch: pytes
         monkeypatch.setenv("TURNOUT_OLLAMA_URL", upstream.url)
         upstream.add("POST", "/api/embed", json={**OLLAMA_EMBED, "embeddings": [VECTOR]})
         with running_gateway(tmp_path) as gateway:
-            client = openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0)
+            client = openai_client(gateway.v1, "unused")
             answer = client.embeddings.create(model="text-embedding-3-small", input="hello")
         assert upstream.last.path == "/api/embed"
         assert upstream.last.json["model"] == "nomic-embed-text:latest"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import assert_error, golden_json
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
 
 ALIAS = "gemini-model"
 REPLY = "No. 221 is not a prime number: 221 = 13 \N{MULTIPLICATION SIGN} 17."
@@ -184,6 +184,7 @@ def test_streamed_tool_call(client: openai.OpenAI, fake: FakeUpstream) -> None:
     assert _sent(fake)["toolConfig"] == {
         "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
     }
+    assert all(c.choices[0].delta.content is None for c in chunks if c.choices)  # null, as OpenAI sends
     deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ()]
     assert [d.index for d in deltas] == [0]
     assert deltas[0].function is not None and deltas[0].function.name == "get_weather"
@@ -360,7 +361,7 @@ def test_discovery(gateway: GatewayServer, fake: FakeUpstream) -> None:
         ]
     }
     fake.add("GET", "/v1beta/models", json=models)
-    listed = httpx.get(gateway.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
+    listed = sdk_types.get(gateway.v1 + "/models", params={"include_discovered": "true"}).json()["data"]
     by_id = {m["id"]: m for m in listed}
     assert by_id[ALIAS]["available"] is True
     assert by_id["gemini-y"]["discovered"] is True

@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.conftest import OLLAMA, OPENAI, assert_error, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import openai_client
 
 MASTER = "sk-master"
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
@@ -37,7 +38,7 @@ def _generate(http: httpx.Client, **fields: Any) -> dict[str, Any]:
 
 
 def _sdk(gateway: GatewayServer, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0, timeout=10)
+    return openai_client(gateway.v1, key)
 
 
 def _chat(http: httpx.Client, key: str, model: str, **headers: str) -> httpx.Response:

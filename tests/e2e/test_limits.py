@@ -31,11 +31,23 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
 
 
-@pytest.fixture(autouse=True)
-def _clear_of_a_minute_boundary() -> None:
-    """Windows are whole wall-clock minutes: a test must not straddle two."""
-    if time.time() % 60 > 55:
-        time.sleep(60 - time.time() % 60 + 0.1)
+@pytest.fixture(scope="module")
+def minute(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    """A gateway whose clock stands still 30 s into a minute: rpm and tpm windows are whole minutes, and
+    with the wall clock a test's requests could straddle two."""
+    config = two_backend_config(fake.url, general_settings={"master_key": MASTER})
+    for entry in config["model_list"]:
+        entry["model_info"] = dict(PRICES)
+    with running_gateway(
+        tmp_path_factory.mktemp("limits-minute"), config, key_refresh_interval=0.2, clock=lambda: 6_000_030.0
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def in_a_minute(minute: GatewayServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=minute.url, timeout=10) as session:
+        yield session
 
 
 def _key(http: httpx.Client, **fields: Any) -> str:
@@ -53,7 +65,8 @@ def _chat(http: httpx.Client, key: str) -> httpx.Response:
     )
 
 
-def test_rpm_limit(gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream) -> None:
+def test_rpm_limit(in_a_minute: httpx.Client, fake: FakeUpstream) -> None:
+    http = in_a_minute
     key = _key(http, rpm_limit=2)
     for _ in range(3):
         OPENAI.answer(fake, "simple")
@@ -65,14 +78,13 @@ def test_rpm_limit(gateway: GatewayServer, http: httpx.Client, fake: FakeUpstrea
     assert first.headers["x-ratelimit-reset-requests"].endswith("s")
     error = assert_error(third, 429, type="rate_limit_error", code="rate_limit_exceeded")
     assert "2 requests" in error["message"]
-    assert 1 <= int(third.headers["retry-after"]) <= 60
+    assert third.headers["retry-after"] == "30"  # to the next minute of the gateway's clock
     assert third.headers["x-ratelimit-remaining-requests"] == "0"
     assert len(fake.requests) == 2, "the refused request never reached the upstream"
 
 
-def test_tpm_limit_counts_the_tokens_answers_used(
-    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream
-) -> None:
+def test_tpm_limit_counts_the_tokens_answers_used(in_a_minute: httpx.Client, fake: FakeUpstream) -> None:
+    http = in_a_minute
     key = _key(http, tpm_limit=30)
     for _ in range(3):
         OPENAI.answer(fake, "simple")

@@ -7,14 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 import yaml
 
 from tests.e2e.conftest import golden_json
 from tests.fakes import FakeUpstream
-from tests.support import running_gateway
+from tests.support import running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 # A trimmed copy of the seed's litellm_config.yaml: every kind of entry it has, its settings sections,
 # and its os.environ/ references. Only the OpenAI api_base is added (the test may not leave 127.0.0.1).
@@ -102,11 +102,11 @@ def test_seed_001_config(
             assert gateway.settings.request_timeout == 120
             assert gateway.settings.master_key == MASTER_KEY
 
-            listed = httpx.get(gateway.url + "/models", headers={"authorization": f"Bearer {MASTER_KEY}"})
+            listed = sdk_types.get(gateway.url + "/models", headers={"authorization": f"Bearer {MASTER_KEY}"})
             assert listed.status_code == 200
             assert {m["id"] for m in listed.json()["data"]} == {e["model_name"] for e in config["model_list"]}
 
-            client = openai.OpenAI(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0)
+            client = openai_client(gateway.url, MASTER_KEY)
             fake.add("POST", "/api/chat", json=golden_json("ollama", "simple.response.json"))
             answer = client.chat.completions.create(model="ollama-llama32", messages=HI, logit_bias={"1": 1})
             assert answer.choices[0].message.content == "Hello! It's nice to meet you."
@@ -120,4 +120,4 @@ def test_seed_001_config(
             assert fake.last.headers["authorization"] == "Bearer sk-openai-from-env"
 
             with pytest.raises(openai.AuthenticationError):
-                openai.OpenAI(base_url=gateway.url, api_key="sk-wrong", max_retries=0).models.list()
+                openai_client(gateway.url, "sk-wrong").models.list()

@@ -7,13 +7,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.e2e.conftest import QUESTION, WEATHER_TOOL, assert_error, golden_json, golden_stream
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 PATH = "/v1/chat/completions"
 MISTRAL_ID = re.compile(r"^[A-Za-z0-9]{9}$")
@@ -44,7 +44,7 @@ def mistral_gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 def mistral(mistral_gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=mistral_gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(mistral_gateway.v1, "unused")
 
 
 def test_parameters_take_mistral_names(mistral: openai.OpenAI, fake: FakeUpstream) -> None:
@@ -191,7 +191,7 @@ def test_validation_error_is_readable(mistral_gateway: GatewayServer, fake: Fake
         ]
     }
     fake.add("POST", PATH, status=422, json=detail)
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{mistral_gateway.v1}/chat/completions",
         json={"model": "mistral-small", "messages": [QUESTION]},
         timeout=10,
@@ -212,7 +212,7 @@ def test_error_object_message_and_code(mistral_gateway: GatewayServer, fake: Fak
         "code": "1910",
     }
     fake.add("POST", PATH, status=403, json=body)
-    answer = httpx.post(
+    answer = sdk_types.post(
         f"{mistral_gateway.v1}/chat/completions",
         json={"model": "mistral-small", "messages": [QUESTION]},
         timeout=10,

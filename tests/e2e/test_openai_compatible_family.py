@@ -16,8 +16,10 @@ import openai
 import pytest
 import yaml
 
+from tests.e2e.conftest import sse_events
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 FIXTURES = Path(__file__).resolve().parent.parent / "golden" / "fixtures"
 OVERLAYS = [
@@ -86,7 +88,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def client(gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(gateway.v1, "unused")
 
 
 @pytest.mark.parametrize("provider", OVERLAYS)
@@ -184,13 +186,71 @@ def test_tgi_native_chat(fake: FakeUpstream, client: openai.OpenAI) -> None:
         answer.choices[0].message.content == "Arr, the treasure be buried under the old palm on Skull Island!"
     )
     assert answer.choices[0].finish_reason == "stop"
-    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    assert answer.usage is None  # no prompt count without decoder_input_details (see below)
     sent = fake.last.json
     assert sent["inputs"] == (
         "system: You are a pirate. Answer in one sentence.\nuser: Where is the treasure?\nassistant:"
     )
     assert sent["parameters"]["max_new_tokens"] == 64
     assert sent["parameters"]["details"] is True
+
+
+def test_tgi_native_answer_without_a_prompt_count_has_no_partial_usage(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    # /generate counts the prompt only with decoder_input_details; a usage without prompt_tokens and
+    # total_tokens is not the openai SDK's CompletionUsage, so there is none
+    fake.add("POST", "/generate", json=_fixture_json("tgi_native", "simple"))
+    answer = sdk_types.post(
+        gateway.v1 + "/chat/completions",
+        json={"model": "tgi_native-model", "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert answer.status_code == 200 and "usage" not in answer.json()
+    assert sdk_types.problems(answer) == []
+
+
+def test_a_service_tier_openai_does_not_know_is_left_out(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    upstream = _fixture_json("groq", "simple")
+    assert upstream["service_tier"] == "on_demand"  # Groq's own tier; the SDK's Literal refuses it
+    fake.add("POST", _path("groq"), json=upstream)
+    answer = sdk_types.post(
+        gateway.v1 + "/chat/completions",
+        json={"model": "groq-model", "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert answer.status_code == 200 and "service_tier" not in answer.json()
+    assert sdk_types.problems(answer) == []
+    fake.add("POST", _path("vllm"), json={**_fixture_json("vllm", "simple"), "service_tier": "default"})
+    kept = sdk_types.post(
+        gateway.v1 + "/chat/completions",
+        json={"model": "vllm-model", "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert kept.json()["service_tier"] == "default"  # one of OpenAI's values goes on
+
+
+@pytest.mark.parametrize(
+    ("provider", "said"),
+    [
+        ("llama_cpp", "KV cache is full"),
+        ("tgi", "CUDA out of memory"),
+        ("localai", "error reading from server"),
+    ],
+)
+def test_an_in_band_error_of_a_passthrough_stream_is_an_openai_error_event(
+    gateway: GatewayServer, fake: FakeUpstream, provider: str, said: str
+) -> None:
+    # llama.cpp and LocalAI send {"error": {"code": 500, ...}} (the SDK's ErrorObject has a string code),
+    # TGI {"error": "text", "error_type": ...}: each is sent on as Turnout's own error event
+    fake.add("POST", _path(provider, stream=True), stream=_fixture_events(provider, "error_midstream"))
+    answer = sdk_types.post(
+        gateway.v1 + "/chat/completions",
+        json={"model": f"{provider}-model", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+    )
+    events = sse_events(answer.content)
+    error = events[-1]["error"]
+    assert set(error) == {"message", "type", "param", "code"} and said in error["message"]
+    assert error["message"].startswith(f"{provider} (test-model) reported an error mid-stream: ")
+    assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1]) == "Hello! It's"
+    assert sdk_types.problems(answer) == []
 
 
 def test_tgi_native_stream(fake: FakeUpstream, client: openai.OpenAI) -> None:

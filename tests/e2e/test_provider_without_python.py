@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from engine.settings import project_path
 from tests.e2e.conftest import assert_error
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
 
 ECHO_MAPPING = """\
 name: echo_llm
@@ -139,7 +138,7 @@ def test_non_stream(client: openai.OpenAI, fake: FakeUpstream) -> None:
     assert answer.choices[0].message.content == "hi"
     assert answer.choices[0].finish_reason == "length"
     assert answer.usage is not None and answer.usage.total_tokens == 4
-    assert answer.model == "echo-7b"
+    assert answer.model == ALIAS  # the name asked for, in place of the mapping's echo-7b
     sent = fake.last
     assert sent.headers["x-echo-key"] == "echo-secret"
     assert sent.json == {
@@ -179,7 +178,7 @@ def test_stream_fault_in_band(client: openai.OpenAI, fake: FakeUpstream) -> None
 
 def test_error_status(gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.add("POST", PATH, status=503, json={"fault": "warming up"})
-    response = httpx.post(gateway.v1 + "/chat/completions", json={"model": ALIAS, "messages": HI})
+    response = sdk_types.post(gateway.v1 + "/chat/completions", json={"model": ALIAS, "messages": HI})
     error = assert_error(response, 503)
     assert error["message"] == "echo_llm (echo-7b) returned HTTP 503: warming up"
 
@@ -188,7 +187,7 @@ def test_rejected_and_dropped_parameters(
     gateway: GatewayServer, client: openai.OpenAI, fake: FakeUpstream
 ) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
-    response = httpx.post(
+    response = sdk_types.post(
         gateway.v1 + "/chat/completions", json={"model": ALIAS, "messages": HI, "tools": [tool]}
     )
     error = assert_error(response, 400, code="unsupported_parameter")

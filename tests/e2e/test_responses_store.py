@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.e2e.conftest import golden_stream
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import GatewayServer, running_gateway, sdk_types
+from tests.support.sdk_types import openai_client
 
 MODEL = "store-model"
 PATH = "/v1/chat/completions"
@@ -50,7 +50,7 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def client(gateway: GatewayServer, fake: FakeUpstream) -> openai.OpenAI:
     fake.clear()
-    return openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0, timeout=10)
+    return openai_client(gateway.v1, "unused")
 
 
 def answer(fake: FakeUpstream, content: str | None = None, tool_calls: list[Any] | None = None) -> None:
@@ -142,7 +142,7 @@ def test_store_false_is_not_kept(client: openai.OpenAI, fake: FakeUpstream) -> N
 
 def test_unknown_id_is_the_apis_not_found_error(client: openai.OpenAI, gateway: GatewayServer) -> None:
     request = {"model": MODEL, "input": "and then?", "previous_response_id": "resp_nope"}
-    answer = httpx.post(gateway.v1 + "/responses", json=request)
+    answer = sdk_types.post(gateway.v1 + "/responses", json=request)
     assert answer.status_code == 400
     assert answer.json() == {
         "error": {

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.fakes import FakeUpstream
-from tests.support import running_gateway
+from tests.support import running_gateway, sdk_types
 from tests.support.server import free_port
 
 HI = [{"role": "user", "content": "hi"}]
@@ -41,7 +41,7 @@ def _entry(alias: str, url: str, model: str, **extra: Any) -> dict[str, Any]:
 
 
 def _ask(gw: Any, alias: str, **headers: str) -> httpx.Response:
-    return httpx.post(
+    return sdk_types.post(
         gw.v1 + "/chat/completions", json={"model": alias, "messages": HI}, headers=headers, timeout=20
     )
 
@@ -115,7 +115,7 @@ def test_context_window_fallback_from_the_pre_call_check(tmp_path: Path) -> None
         }
         with running_gateway(tmp_path, config) as gw:
             body = {"model": "short", "messages": [{"role": "user", "content": "word " * 200}]}
-            answer = httpx.post(gw.v1 + "/chat/completions", json=body, timeout=20)
+            answer = sdk_types.post(gw.v1 + "/chat/completions", json=body, timeout=20)
     assert answer.status_code == 200
     assert answer.headers["x-turnout-fallback"] == "short -> long (context window)"
     assert small.requests == []  # the short-context deployment was never asked
@@ -148,14 +148,29 @@ def test_a_lone_deployment_never_cools_down(tmp_path: Path) -> None:
 
 
 def test_rpm_limit_answers_429(tmp_path: Path) -> None:
+    # the gateway's clock is injected and stands still, 20 s before a minute ends: the requests cannot
+    # straddle a minute boundary, whenever the test runs
     with FakeUpstream() as fake:
         fake.add("POST", "/api/chat", json=_ollama_answer())
         config = {"model_list": [_entry("a", fake.url, "m", rpm=2)]}
-        with running_gateway(tmp_path, config) as gw:
+        with running_gateway(tmp_path, config, clock=lambda: 6_000_040.0) as gw:
             statuses = [_ask(gw, "a").status_code for _ in range(3)]
             limited = _ask(gw, "a")
     assert statuses == [200, 200, 429]
-    assert limited.json()["error"]["code"] == "deployment_rate_limited" and "retry-after" in limited.headers
+    assert limited.json()["error"]["code"] == "deployment_rate_limited"
+    assert limited.headers["retry-after"] == "20"  # to the next minute of the gateway's clock
+
+
+def test_rpm_limit_counts_per_minute_of_the_gateways_clock(tmp_path: Path) -> None:
+    now = [6_000_059.0]  # one second before a minute ends
+    with FakeUpstream() as fake:
+        fake.add("POST", "/api/chat", json=_ollama_answer())
+        config = {"model_list": [_entry("a", fake.url, "m", rpm=1)]}
+        with running_gateway(tmp_path, config, clock=lambda: now[0]) as gw:
+            before = [_ask(gw, "a").status_code for _ in range(2)]
+            now[0] += 2  # the next minute: a new window
+            after = _ask(gw, "a").status_code
+    assert before == [200, 429] and after == 200
 
 
 def test_privacy_header_routes_only_to_allowed_tiers(tmp_path: Path) -> None:
@@ -205,7 +220,7 @@ def test_forced_parameters_win_over_the_request(tmp_path: Path) -> None:
         entry = _entry("a", fake.url, "m", num_ctx=4096, turnout_forced_params={"temperature": 0.0})
         with running_gateway(tmp_path, {"model_list": [entry]}) as gw:
             body = {"model": "a", "messages": HI, "temperature": 1.5, "num_ctx": 2048}
-            httpx.post(gw.v1 + "/chat/completions", json=body, timeout=20)
+            sdk_types.post(gw.v1 + "/chat/completions", json=body, timeout=20)
     options = fake.last.json["options"]
     assert options["temperature"] == 0.0  # forced by the operator
     assert options["num_ctx"] == 2048  # an ordinary override loses to the request

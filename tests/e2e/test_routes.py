@@ -12,6 +12,7 @@ import pytest
 from tests.e2e.conftest import OLLAMA, OPENAI, Backend, assert_error
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import openai_client
 
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
 
@@ -34,7 +35,7 @@ def test_models_with_the_sdk(client: openai.OpenAI) -> None:
 
 def test_chat_without_v1(gateway: GatewayServer, fake: FakeUpstream, backend: Backend) -> None:
     backend.answer(fake, "simple")
-    client = openai.OpenAI(base_url=gateway.url, api_key="unused", max_retries=0)
+    client = openai_client(gateway.url, "unused")
     answer = client.chat.completions.create(model=backend.alias, messages=HI)
     assert answer.choices[0].message.content == "Hello! It's nice to meet you."
 
@@ -64,7 +65,7 @@ def test_default_alias_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.setenv("TURNOUT_OLLAMA_URL", fake.url)
         OLLAMA.answer(fake, "simple")
         with running_gateway(tmp_path) as gateway:
-            client = openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0)
+            client = openai_client(gateway.v1, "unused")
             listed = {m.id for m in client.models.list()}
             assert {"gpt-4", "gpt-4o", "gpt-3.5-turbo", "o1-mini", "text-embedding-3-small"} <= listed
             answer = client.chat.completions.create(model="gpt-4", messages=HI)

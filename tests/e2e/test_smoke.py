@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openai
-
 from tests.fakes import FakeUpstream
 from tests.support import running_gateway
+from tests.support.sdk_types import openai_client
 
 
 def test_chat_through_ollama_mapping(tmp_path: Path) -> None:
@@ -31,7 +30,7 @@ def test_chat_through_ollama_mapping(tmp_path: Path) -> None:
             ]
         }
         with running_gateway(tmp_path, config) as gw:
-            client = openai.OpenAI(base_url=gw.v1, api_key="unused")
+            client = openai_client(gw.v1, "unused")
             answer = client.chat.completions.create(
                 model="gpt-4", messages=[{"role": "user", "content": "hi"}]
             )

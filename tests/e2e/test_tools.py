@@ -192,6 +192,10 @@ def test_streamed_golden_tool_call(client: openai.OpenAI, fake: FakeUpstream, ba
             stream=True,
         )
     )
+    # no text at all: content is null beside the tool call, as OpenAI streams it ("" would make the
+    # Vercel AI SDK start an empty text part)
+    texts = [c.choices[0].delta.content for c in chunks if c.choices]
+    assert texts and all(text is None for text in texts)
     deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ()]
     assert {d.index for d in deltas} == {0}
     arguments = "".join(d.function.arguments or "" for d in deltas if d.function)

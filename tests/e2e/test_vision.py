@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import OLLAMA, OPENAI, Backend, assert_error, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import openai_client
 
 # a 1x1 white PNG
 PNG = base64.b64decode(
@@ -98,7 +99,7 @@ def small_limit_gateway(
 def test_image_over_the_limit(small_limit_gateway: GatewayServer, fake: FakeUpstream) -> None:
     big = f"{fake.url}/big.png"
     fake.add("GET", "/big.png", body=PNG + b"\0" * 200, content_type="image/png")
-    client = openai.OpenAI(base_url=small_limit_gateway.v1, api_key="unused", max_retries=0)
+    client = openai_client(small_limit_gateway.v1, "unused")
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=OLLAMA.alias, messages=_question(big))
     assert caught.value.status_code == 400
@@ -109,7 +110,7 @@ def test_image_over_the_limit(small_limit_gateway: GatewayServer, fake: FakeUpst
 def test_small_image_under_the_limit(small_limit_gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.add("GET", "/cat.png", body=PNG, content_type="image/png")
     OLLAMA.answer(fake, "vision")
-    client = openai.OpenAI(base_url=small_limit_gateway.v1, api_key="unused", max_retries=0)
+    client = openai_client(small_limit_gateway.v1, "unused")
     client.chat.completions.create(model=OLLAMA.alias, messages=_question(f"{fake.url}/cat.png"))
     assert fake.last.json["messages"][0]["images"] == [PIXEL_B64]
 
@@ -117,6 +118,6 @@ def test_small_image_under_the_limit(small_limit_gateway: GatewayServer, fake: F
 def test_openai_backend_is_not_limited(small_limit_gateway: GatewayServer, fake: FakeUpstream) -> None:
     OPENAI.answer(fake, "vision")
     url = f"{fake.url}/big.png"
-    client = openai.OpenAI(base_url=small_limit_gateway.v1, api_key="unused", max_retries=0)
+    client = openai_client(small_limit_gateway.v1, "unused")
     client.chat.completions.create(model=OPENAI.alias, messages=_question(url))
     assert fake.last.json["messages"][0]["content"][1]["image_url"]["url"] == url

@@ -206,7 +206,7 @@ def snapshot_extension(folder: Naming, name: Naming) -> type[JSONSnapshotExtensi
 
 
 @contextmanager
-def golden_gateway(tmp: Path, providers: Iterable[str]) -> Iterator[Harness]:
+def golden_gateway(tmp: Path, providers: Iterable[str], **settings: Any) -> Iterator[Harness]:
     """One fake upstream, and one gateway with an alias `golden-<provider>` for each backend named."""
     with FakeUpstream() as fake:
         model_list = [
@@ -222,5 +222,6 @@ def golden_gateway(tmp: Path, providers: Iterable[str]) -> Iterator[Harness]:
             for name in providers
         ]
         # the vision scenarios' image is served by the fake, on loopback: allowed as an internal server
-        with running_gateway(tmp, {"model_list": model_list}, image_fetch_allow="127.0.0.1") as gateway:
+        settings.setdefault("image_fetch_allow", "127.0.0.1")
+        with running_gateway(tmp, {"model_list": model_list}, **settings) as gateway:
             yield Harness(fake, gateway)

@@ -27,6 +27,7 @@ from syrupy.assertion import SnapshotAssertion
 from tests.fakes import FakeUpstream
 from tests.golden.support import SNAPSHOTS, snapshot_extension, turnout_headers
 from tests.support import GatewayServer, running_gateway
+from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -216,3 +217,4 @@ def test_operation(provider: str, case: str, harness: Harness, operation_snapsho
         assert answer.status_code == 200, answer.text
     assert sent == operation_snapshot(name="request")
     assert _answer(answer) == operation_snapshot(name="response")
+    assert sdk_problems(answer) == []  # JSON transcripts, images and errors are the openai SDK's types

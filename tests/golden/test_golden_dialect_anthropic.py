@@ -30,6 +30,7 @@ from tests.golden.support import (
     turnout_headers,
     upstream_request,
 )
+from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(p.stem for p in (HERE / "dialects" / "anthropic").glob("*.yaml"))
@@ -91,3 +92,4 @@ def test_golden_dialect_anthropic(
     else:
         result = {"status": answer.status_code, "headers": headers, "body": _normalize(answer.json())}
         assert result == golden(name="response")
+    assert sdk_problems(answer) == []  # the message, each event and errors are the anthropic SDK's types

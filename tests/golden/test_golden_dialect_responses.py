@@ -30,6 +30,7 @@ from tests.golden.support import (
     upstream_request,
 )
 from tests.golden.support import normalize as normalize_chat
+from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(p.stem for p in (HERE / "dialects" / "responses").glob("*.yaml"))
@@ -94,3 +95,4 @@ def test_golden_responses(backend: str, scenario: str, harness: Harness, snapsho
         assert {"status": 200, "events": events} == golden(name="stream")
     else:
         assert {"status": answer.status_code, "body": normalize(answer.json())} == golden(name="response")
+    assert sdk_problems(answer) == []  # the Response, each event and errors are the openai SDK's types
