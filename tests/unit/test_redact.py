@@ -180,7 +180,7 @@ def test_an_error_event_cut_anywhere_is_redacted(noted: bool) -> None:
         assert out.startswith(CONTENT[0]) and b"ended the stream" not in out  # its own error ends it
         assert all(CONTENT[0] not in scanned for scanned in redactor.scanned)
         if usage is not None:  # the request log gets the redacted error
-            assert usage.error == ("upstream_error", "invalid_api_key")
+            assert usage.error == ("api_error", "invalid_api_key")  # sent as our own error event
 
 
 def test_an_error_the_stream_breaks_on_is_redacted_too() -> None:
