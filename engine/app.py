@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -61,8 +63,14 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return _render(TurnoutError("internal error in the gateway; see its log"))
 
 
-def create_app(settings: Settings, *, registry: MappingRegistry | None = None) -> Litestar:
-    gateway = Gateway(settings, registry)
+def create_app(
+    settings: Settings,
+    *,
+    registry: MappingRegistry | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Litestar:
+    """The app serving `settings`; `clock` (epoch seconds) is the gateway's wall clock, for tests."""
+    gateway = Gateway(settings, registry, clock=clock)
     return Litestar(
         route_handlers=[
             chat_completions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,12 +35,24 @@ from engine.usage.sink import GatewaySink
 __all__ = ["Gateway"]
 
 log = logging.getLogger("turnout")
+# seconds between deletions of expired stored exchanges (and revoked keys' ones); until then an expired
+# row is only refused
+_PURGE_EVERY = 3600.0
 
 
 class Gateway:
-    def __init__(self, settings: Settings, registry: MappingRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: MappingRegistry | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        # the wall clock (epoch seconds) of rate-limit windows, budget periods and stored exchanges'
+        # expiry; tests inject one they move
+        self.clock = clock
         self.table = RoutingTable()
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
         self.metrics = Metrics()
@@ -93,7 +106,9 @@ class Gateway:
             self.registry = load_registry(settings.mappings_dir)
         self._engine = create_engine(settings.database_url)
         self._sessions = session_factory(self._engine)
-        self._conversations = ConversationStore(self._sessions)
+        self._conversations = ConversationStore(
+            self._sessions, ttl=settings.stored_response_ttl, clock=self.clock
+        )
         self._key_service = KeyService(self._sessions)
         await self.reload()
         await self.reload_keys()
@@ -116,7 +131,7 @@ class Gateway:
             on_dropped=self.metrics.dropped,
         )
         self._recorder.start()
-        self._limiter = Limiter(self._counters())
+        self._limiter = Limiter(self._counters(), clock=self.clock)
         self.bus = create_bus(settings.redis_url, settings.redis_prefix)
         self.bus.subscribe(self._on_change)
         await self.bus.start()
@@ -139,6 +154,10 @@ class Gateway:
             asyncio.create_task(
                 self._every(settings.routes_refresh_interval, self.reload, "routing table"),
                 name="turnout-routes",
+            ),
+            asyncio.create_task(
+                self._every(_PURGE_EVERY, self.purge_conversations, "expired stored exchanges"),
+                name="turnout-purge",
             ),
         ]
         log.info(
@@ -212,6 +231,12 @@ class Gateway:
                 await reload()
             except Exception:  # an unreachable database keeps what was loaded; the watcher goes on
                 log.warning("reloading the %s failed", what, exc_info=True)
+
+    async def purge_conversations(self) -> None:
+        """Delete the stored exchanges that expired or whose key was revoked."""
+        purged = await self.conversations.purge()
+        if purged:
+            log.info("deleted %d expired stored exchanges", purged)
 
     async def reload_keys(self) -> None:
         """Rebuild the in-memory key ring from SQL and swap it in whole."""

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     usage_flush_interval: float = 0.5
     usage_batch_size: int = 500
     usage_buffer_limit: int = 100_000
+    # Seconds a stored exchange (a Responses API response kept for `previous_response_id`) can be
+    # continued, counted from the turn that stored it; expired ones are deleted within the hour after.
+    # 30 days, as OpenAI keeps stored responses.
+    stored_response_ttl: float = Field(default=30 * 86400.0, gt=0)
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
     log_level: str = "info"

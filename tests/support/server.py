@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +49,11 @@ def running_gateway(
     config: dict[str, Any] | None = None,
     *,
     mappings_dir: Path | None = None,
+    clock: Callable[[], float] | None = None,
     **settings: Any,
 ) -> Iterator[GatewayServer]:
-    """Serve Turnout with `config` (a LiteLLM-format dict, or None for the default alias set)."""
+    """Serve Turnout with `config` (a LiteLLM-format dict, or None for the default alias set); `clock`
+    (epoch seconds, e.g. a FakeClock) replaces the wall clock of its limits and stored responses."""
     config_path = None
     if config is not None:
         config_path = tmp_path / "config.yaml"
@@ -69,7 +71,7 @@ def running_gateway(
     )
     registry = load_registry(base.mappings_dir)
     resolved = prepare(base, registry)
-    app = create_app(resolved, registry=registry)
+    app = create_app(resolved, registry=registry, **({"clock": clock} if clock else {}))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on")
