@@ -1,11 +1,16 @@
 """Per-key limits over HTTP: rpm, tpm, parallel requests and budgets, each a 429 with retry-after and
-OpenAI's x-ratelimit-* headers, enforced before anything is sent upstream."""
+OpenAI's x-ratelimit-* headers, enforced before anything is sent upstream.
+
+The gateway's clock is a FakeClock standing 30 s into a minute: a test moves it when it means to, so
+no assertion depends on the minute (or the budget period) the suite happens to run in.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import OPENAI, assert_error, two_backend_config
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import FakeClock, GatewayServer, running_gateway
 
 MASTER = "sk-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -23,19 +28,34 @@ PRICES = {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008}
 
 
 @pytest.fixture(scope="module")
-def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    fake: FakeUpstream, clock: FakeClock, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
     config = two_backend_config(fake.url, general_settings={"master_key": MASTER})
     for entry in config["model_list"]:
         entry["model_info"] = dict(PRICES)
-    with running_gateway(tmp_path_factory.mktemp("limits"), config, key_refresh_interval=0.2) as server:
+    with running_gateway(
+        tmp_path_factory.mktemp("limits"), config, clock=clock, key_refresh_interval=0.2
+    ) as server:
         yield server
 
 
 @pytest.fixture(autouse=True)
-def _clear_of_a_minute_boundary() -> None:
-    """Windows are whole wall-clock minutes: a test must not straddle two."""
-    if time.time() % 60 > 55:
-        time.sleep(60 - time.time() % 60 + 0.1)
+def _a_fresh_minute(clock: FakeClock) -> None:
+    """Each test starts 30 s into a minute no earlier test counted in."""
+    clock.set(clock.now - clock.now % 60 + 120 + 30)
+
+
+def _within(seconds: float, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        time.sleep(0.01)
 
 
 def _key(http: httpx.Client, **fields: Any) -> str:
@@ -62,12 +82,29 @@ def test_rpm_limit(gateway: GatewayServer, http: httpx.Client, fake: FakeUpstrea
     assert first.headers["x-ratelimit-limit-requests"] == "2"
     assert first.headers["x-ratelimit-remaining-requests"] == "1"
     assert second.headers["x-ratelimit-remaining-requests"] == "0"
-    assert first.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert first.headers["x-ratelimit-reset-requests"] == "30s"  # the clock stands 30 s into a minute
     error = assert_error(third, 429, type="rate_limit_error", code="rate_limit_exceeded")
     assert "2 requests" in error["message"]
-    assert 1 <= int(third.headers["retry-after"]) <= 60
+    assert third.headers["retry-after"] == "30"
     assert third.headers["x-ratelimit-remaining-requests"] == "0"
     assert len(fake.requests) == 2, "the refused request never reached the upstream"
+
+
+def test_rpm_limit_counts_again_in_the_next_minute(
+    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream, clock: FakeClock
+) -> None:
+    key = _key(http, rpm_limit=1)
+    for _ in range(2):
+        OPENAI.answer(fake, "simple")
+    assert _chat(http, key).status_code == 200
+    clock.advance(29)  # the last second of the minute
+    refused = _chat(http, key)
+    assert_error(refused, 429, code="rate_limit_exceeded")
+    assert refused.headers["retry-after"] == "1"
+    clock.advance(1)
+    admitted = _chat(http, key)
+    assert admitted.status_code == 200
+    assert admitted.headers["x-ratelimit-reset-requests"] == "60s"
 
 
 def test_tpm_limit_counts_the_tokens_answers_used(
@@ -90,11 +127,12 @@ def test_parallel_limit(gateway: GatewayServer, http: httpx.Client, fake: FakeUp
     key = _key(http, max_parallel_requests=1)
     answer = OPENAI.answer(fake, "simple")
     fake.clear()
-    fake.add("POST", OPENAI.path, json=answer, delay=1.0, times=1)
+    fake.add("POST", OPENAI.path, json=answer, hold=True, times=1)
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(_chat, http, key)
-        time.sleep(0.4)  # the slow one is in flight
+        _within(10, lambda: fake.holding == 1)  # the slow one is in flight, held by the upstream
         refused = _chat(http, key)
+        fake.release_held()
         assert slow.result().status_code == 200
     error = assert_error(refused, 429, code="rate_limit_exceeded")
     assert "in progress" in error["message"] and refused.headers["retry-after"] == "1"
@@ -121,19 +159,21 @@ def test_budget_is_enforced_before_the_upstream_call(
 
 
 def test_budget_resets_after_its_duration(
-    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream
+    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream, clock: FakeClock
 ) -> None:
-    key = _key(http, max_budget=0.0001, budget_duration="2s")
+    key = _key(http, max_budget=0.0001, budget_duration="1h")
+    info = http.get("/key/info", params={"key": key}, headers=ADMIN).json()["info"]
+    ends = datetime.fromisoformat(info["budget_reset_at"]).timestamp()
+    # the period ends (to the whole second, from SQL, on the real clock) 90.5 s after the gateway's now
+    clock.set(int(ends) - 90.5)
     for _ in range(3):
         OPENAI.answer(fake, "simple")
     assert _chat(http, key).status_code == 200
     over = _chat(http, key)
     assert_error(over, 429, code="budget_exceeded")
-    assert 1 <= int(over.headers["retry-after"]) <= 2
-    time.sleep(2.2)
+    assert over.headers["retry-after"] == "91"
+    clock.set(ends + 1)
     assert _chat(http, key).status_code == 200, "a new budget period starts from nothing"
-    info = http.get("/key/info", params={"key": key}, headers=ADMIN).json()["info"]
-    assert info["budget_reset_at"] is not None
 
 
 def test_keys_without_limits_get_no_rate_limit_headers(

@@ -53,6 +53,7 @@ class Script:
     delay: float = 0.0
     close_after: int | None = None
     hang: bool = False
+    hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
+        self._unhold: asyncio.Event | None = None
+        self._holding = 0
         self._port = 0
         self._disconnects = 0
         self.disconnected = threading.Event()
@@ -127,6 +130,7 @@ class FakeUpstream:
 
     async def _startup(self) -> None:
         self._release = asyncio.Event()
+        self._unhold = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # handler_cancellation: a client that goes away cancels its handler, which is how
@@ -140,6 +144,8 @@ class FakeUpstream:
     async def _shutdown(self) -> None:
         if self._release is not None:
             self._release.set()
+        if self._unhold is not None:
+            self._unhold.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -160,13 +166,15 @@ class FakeUpstream:
         delay: float = 0.0,
         close_after: int | None = None,
         hang: bool = False,
+        hold: bool = False,
     ) -> Script:
         """Script the answer to ``method path`` (any query string in ``path`` is ignored).
 
         ``json`` / ``body`` / ``stream`` pick the body (JSON, raw bytes or text, or chunks written one by
         one with ``chunk_delay`` seconds between them). ``delay`` waits before the headers; ``hang``
-        never answers; ``close_after=N`` aborts the connection after N stream chunks; ``times=N``
-        retires the script after N uses. ``content_type`` defaults from the body's kind.
+        never answers; ``hold`` waits until :meth:`release_held` (then answers as scripted);
+        ``close_after=N`` aborts the connection after N stream chunks; ``times=N`` retires the script
+        after N uses. ``content_type`` defaults from the body's kind.
         """
         script = Script(
             method.upper(),
@@ -182,6 +190,7 @@ class FakeUpstream:
             delay,
             close_after,
             hang,
+            hold,
         )
         with self._lock:
             self._scripts.append(script)
@@ -200,6 +209,18 @@ class FakeUpstream:
             return self._requests[-1]
 
     @property
+    def holding(self) -> int:
+        """How many requests wait in a ``hold`` script now."""
+        with self._lock:
+            return self._holding
+
+    def release_held(self) -> None:
+        """Let every request held by a ``hold`` script answer (and later ones pass straight on, until
+        :meth:`clear`)."""
+        assert self._loop is not None and self._unhold is not None
+        self._loop.call_soon_threadsafe(self._unhold.set)
+
+    @property
     def disconnects(self) -> int:
         return self._disconnects
 
@@ -207,12 +228,18 @@ class FakeUpstream:
         return self.disconnected.wait(timeout)
 
     def clear(self) -> None:
-        """Forget scripts, recorded requests and disconnects."""
+        """Forget scripts, recorded requests and disconnects; hold scripts hold again."""
         with self._lock:
             self._scripts.clear()
             self._requests.clear()
             self._disconnects = 0
         self.disconnected.clear()
+        if self._loop is not None and self._unhold is not None:
+            asyncio.run_coroutine_threadsafe(self._hold_again(), self._loop).result(10)
+
+    async def _hold_again(self) -> None:
+        assert self._unhold is not None
+        self._unhold.clear()
 
     def _take(self, method: str, path: str) -> Script | None:
         with self._lock:
@@ -254,6 +281,8 @@ class FakeUpstream:
                 assert self._release is not None
                 await self._release.wait()
                 return web.Response(status=503)
+            if script.hold:
+                await self._held()
             if script.delay:
                 await asyncio.sleep(script.delay)
             if script.stream is not None:
@@ -262,6 +291,16 @@ class FakeUpstream:
             self._note_disconnect()
             raise
         return self._whole(script)
+
+    async def _held(self) -> None:
+        assert self._unhold is not None
+        with self._lock:
+            self._holding += 1
+        try:
+            await self._unhold.wait()
+        finally:
+            with self._lock:
+                self._holding -= 1
 
     def _whole(self, script: Script) -> web.Response:
         if script.json is not None:
