@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import OPENAI, assert_error, two_backend_config
+from tests.e2e.conftest import OPENAI, assert_error, golden_stream, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import FakeClock, GatewayServer, running_gateway
 
@@ -25,6 +26,7 @@ ADMIN = {"authorization": f"Bearer {MASTER}"}
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
 # the golden answer reports 16 + 9 tokens: 0.000032 + 0.000072 = 0.000104 with these prices
 PRICES = {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008}
+ANSWER_COST = Decimal("0.000104")
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +186,40 @@ def test_keys_without_limits_get_no_rate_limit_headers(
     response = _chat(http, key)
     assert response.status_code == 200
     assert not any(name.startswith("x-ratelimit-") for name in response.headers)
+
+
+def test_concurrent_streams_cannot_spend_past_a_one_request_budget(
+    gateway: GatewayServer, http: httpx.Client, fake: FakeUpstream
+) -> None:
+    """20 streams at once against a budget of one answer: the first is admitted and sets aside what it
+    may cost, the other 19 are refused while it runs, and the spend ends within one request of the
+    budget (here: exactly the budget)."""
+    key = _key(http, max_budget=float(ANSWER_COST))
+    fake.add("POST", OPENAI.path, stream=golden_stream("openai", "stream_text"), hold=True)
+    body = {"model": OPENAI.alias, "messages": HI, "stream": True, "stream_options": {"include_usage": True}}
+
+    def stream() -> httpx.Response:
+        with httpx.Client(base_url=gateway.url, timeout=30) as own:
+            return own.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
+
+    with ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(stream) for _ in range(20)]
+        # every request is either refused or waiting at the upstream before any answer is let through
+        _within(20, lambda: fake.holding + sum(f.done() for f in futures) == 20)
+        fake.release_held()
+        answers = [future.result() for future in futures]
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [429] * 19, statuses
+    for refused in (answer for answer in answers if answer.status_code == 429):
+        error = assert_error(refused, 429, type="rate_limit_error", code="budget_exceeded")
+        assert "in progress" in error["message"] and refused.headers["retry-after"] == "1"
+
+    def spend() -> Decimal:
+        info = http.get("/key/info", params={"key": key}, headers=ADMIN).json()["info"]
+        return Decimal(str(info["spend"]))
+
+    _within(10, lambda: spend() > 0)
+    assert spend() == ANSWER_COST  # at most max_budget + one request's cost, as README states
+    over = _chat(http, key)
+    assert_error(over, 429, code="budget_exceeded")
+    assert "retry-after" not in over.headers, "spent: no request in progress, nothing to wait for"

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -203,15 +204,53 @@ def test_a_key_revoked_through_one_is_refused_by_the_other(replicas: list[Turnou
     assert took < PROPAGATION_BOUND
 
 
+def _settled(key: str) -> None:
+    """Wait until every request of `key` that ended has reached the shared counters: releases go to
+    Redis just after the answer (batched), so a next request could otherwise overtake them."""
+    import redis
+
+    key_id = _sql(f"SELECT id FROM api_keys WHERE key_hash = '{_hash(key)}'")[0][0]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        _within(5, lambda: client.hlen(f"{REDIS_PREFIX}limit:{key_id}:held") == 0)
+    finally:
+        client.close()
+
+
 def test_a_budget_spent_through_both_is_enforced_once(replicas: list[TurnoutProcess]) -> None:
     first, second = replicas
     key = _generate(first, max_budget=0.0003)  # three answers: 0.000312
     _known_to(second, key)
-    assert [_chat(replica, key).status_code for replica in (first, second, first)] == [200, 200, 200]
+    for replica in (first, second, first):
+        assert _chat(replica, key).status_code == 200
+        _settled(key)
     for replica in replicas:
         refused = _chat(replica, key)
         assert refused.status_code == 429, refused.text
         assert refused.json()["error"]["code"] == "budget_exceeded"
+        assert "retry-after" not in refused.headers  # spent, not only set aside
+
+
+def test_concurrent_requests_through_both_cannot_pass_a_budget_together(
+    replicas: list[TurnoutProcess], fake: FakeUpstream
+) -> None:
+    """The reservations live in Redis: a request in flight on one replica holds the budget on the other."""
+    first, second = replicas
+    key = _generate(first, max_budget=float(ANSWER_COST))  # one answer
+    _known_to(second, key)
+    fake.clear()
+    fake.add("POST", OPENAI.path, json=golden_json("openai", "simple.response.json"), hold=True)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_chat, first, key)
+        _within(5, lambda: fake.holding == 1)
+        refused = _chat(second, key)
+        fake.release_held()
+        assert held.result().status_code == 200
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "budget_exceeded" and refused.headers["retry-after"] == "1"
+    _settled(key)
+    spent = _chat(second, key)
+    assert spent.status_code == 429 and "retry-after" not in spent.headers
 
 
 def test_a_route_added_through_another_process_reaches_both(
