@@ -50,8 +50,8 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.registry = registry
-        # the wall clock (epoch seconds) of rate-limit windows, budget periods and stored exchanges'
-        # expiry; tests inject one they move
+        # the wall clock (epoch seconds) of keys' expiry, rate-limit windows, budget periods and stored
+        # exchanges' expiry; tests inject one they move
         self.clock = clock
         self.table = RoutingTable()
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
