@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from tests.e2e.conftest import golden_stream
 from tests.fakes import FakeUpstream
 from tests.support import FakeClock, GatewayServer, running_gateway
 
@@ -155,3 +156,17 @@ def test_a_stored_response_lives_thirty_days_by_default(
     clock.advance(2)
     _not_found(_respond(gateway, owner, input="and?", previous_response_id=kept), kept)
     _not_found(_respond(gateway, owner, input="and?", previous_response_id=second), second)
+
+
+def test_a_streamed_response_belongs_to_its_key_too(
+    gateway: GatewayServer, fake: FakeUpstream, keys: tuple[str, str]
+) -> None:
+    owner, other = keys
+    fake.add("POST", PATH, stream=golden_stream("openai", "stream_text"), times=1)
+    with openai.OpenAI(base_url=gateway.v1, api_key=owner, max_retries=0, timeout=10) as client:
+        final = list(client.responses.create(model=MODEL, input="Hello", stream=True))[-1]
+    assert final.type == "response.completed"
+    kept = final.response.id
+    _not_found(_respond(gateway, other, input="and?", previous_response_id=kept), kept)
+    _answer(fake, "You said hello.")
+    assert _respond(gateway, owner, input="and?", previous_response_id=kept).status_code == 200
