@@ -69,6 +69,7 @@ def create_app(
     registry: MappingRegistry | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Litestar:
+    """The app serving `settings`; `clock` (epoch seconds) replaces the gateway's clocks, for tests."""
     gateway = Gateway(settings, registry, clock=clock)
     bodies = BodyBudget(settings.request_body_budget_bytes)
     limits = DefineMiddleware(

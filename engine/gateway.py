@@ -41,6 +41,9 @@ from engine.usage.writer import SqlWriter
 __all__ = ["Gateway"]
 
 log = logging.getLogger("turnout")
+# seconds between deletions of expired stored exchanges (and revoked keys' ones); until then an expired
+# row is only refused
+_PURGE_EVERY = 3600.0
 
 
 class Gateway:
@@ -53,9 +56,11 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.registry = registry
-        # the clock of rate-limit minutes and cooldowns (tests inject one; by default the key limits
-        # count wall-clock minutes, which every replica shares, and the router monotonic time)
-        self._clock = clock
+        # the wall clock (epoch seconds) of keys' expiry, rate-limit windows, budget periods and stored
+        # exchanges' expiry, and the router's clock of cooldowns (monotonic unless a test injects one):
+        # tests inject a clock they move, so that none depends on the wall clock
+        self.clock = clock or time.time
+        self._router_clock = clock or time.monotonic
         self.table = RoutingTable()
         self.redactor = self._redactor_for(self.table)  # every credential held: kept out of what leaves
         self.keys = KeyRing()  # the active virtual keys, read by every authenticated request
@@ -112,7 +117,9 @@ class Gateway:
             self.registry = load_registry(settings.mappings_dir)
         self._engine = create_engine(settings.database_url)
         self._sessions = session_factory(self._engine)
-        self._conversations = ConversationStore(self._sessions)
+        self._conversations = ConversationStore(
+            self._sessions, ttl=settings.stored_response_ttl, clock=self.clock
+        )
         self._key_service = KeyService(self._sessions)
         await self.reload()
         await self.reload_keys()
@@ -148,7 +155,7 @@ class Gateway:
             on_dropped=self.metrics.dropped,
         )
         self._recorder.start()
-        self._limiter = Limiter(self._counters(), clock=self._clock or time.time)
+        self._limiter = Limiter(self._counters(), clock=self.clock)
         self.bus = create_bus(settings.redis_url, settings.redis_prefix)
         self.bus.subscribe(self._on_change)
         await self.bus.start()
@@ -157,7 +164,7 @@ class Gateway:
             lambda: self.table,
             self._client,
             options,
-            Router(clock=self._clock or time.monotonic),
+            Router(clock=self._router_clock),
             limiter=self._limiter,
             sink=GatewaySink(self._recorder, self.metrics),
             images=self._images,
@@ -176,6 +183,10 @@ class Gateway:
             asyncio.create_task(
                 self._every(settings.routes_refresh_interval, self.reload, "routing table"),
                 name="turnout-routes",
+            ),
+            asyncio.create_task(
+                self._every(_PURGE_EVERY, self.purge_conversations, "expired stored exchanges"),
+                name="turnout-purge",
             ),
         ]
         log.info(
@@ -251,6 +262,12 @@ class Gateway:
                 await reload()
             except Exception:  # an unreachable database keeps what was loaded; the watcher goes on
                 log.warning("reloading the %s failed", what, exc_info=True)
+
+    async def purge_conversations(self) -> None:
+        """Delete the stored exchanges that expired or whose key was revoked."""
+        purged = await self.conversations.purge()
+        if purged:
+            log.info("deleted %d expired stored exchanges", purged)
 
     async def reload_keys(self) -> None:
         """Rebuild the in-memory key ring from SQL and swap it in whole."""

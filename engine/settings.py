@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # Send the headers that show the backends (x-turnout-deployment, -deployment-id, -attempted, -fallback,
     # x-litellm-model-id) to virtual keys too; by default only the master key (or an open gateway) gets them.
     topology_headers_for_keys: bool = False
+    # Seconds a stored exchange (a Responses API response kept for `previous_response_id`) can be
+    # continued, counted from the turn that stored it; expired ones are deleted within the hour after.
+    # 30 days, as OpenAI keeps stored responses.
+    stored_response_ttl: float = Field(default=30 * 86400.0, gt=0)
     # Ask for the master key on GET /metrics (Prometheus' `authorization` setting); open by default.
     metrics_require_key: bool = False
     # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):

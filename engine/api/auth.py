@@ -8,6 +8,7 @@ in-memory `KeyRing` (no SQL per request). The virtual key a request came with is
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -15,7 +16,6 @@ from litestar.handlers.base import BaseRouteHandler
 
 from engine.errors import AuthenticationFailed, PermissionDenied
 from engine.keys.ring import VirtualKey
-from engine.store.base import utcnow
 
 __all__ = ["check_key", "presented_key", "request_key", "require_key", "require_master", "require_operator"]
 
@@ -55,7 +55,7 @@ def check_key(connection: ASGIConnection[Any, Any, Any, Any]) -> VirtualKey | No
     found: VirtualKey | None = gateway.keys.find(key)
     if found is None:
         raise AuthenticationFailed("invalid API key")
-    if found.expired(utcnow()):
+    if found.expired(datetime.fromtimestamp(gateway.clock(), UTC)):
         raise AuthenticationFailed("this API key has expired", code="expired_api_key")
     connection.state.api_key = found
     return found

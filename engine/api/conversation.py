@@ -1,6 +1,7 @@
 """Stored conversations for dialects with a `store` section: load an exchange before, keep one after.
 
-    previous id?  -> load its history (unknown: the dialect's `missing` error, else a 404)
+    previous id?  -> load the caller's own history under it (unknown, expired or another key's: the
+                     dialect's `missing` error, else a 404)
                   -> the new request's own leading system messages, then that history without its
                      leading system messages, then the rest of the new request
     save?         -> after a complete answer: the canonical messages sent + the assistant message,
@@ -36,6 +37,7 @@ class Exchange:
     dialect: str
     spec: DialectStore
     store: ConversationStore
+    owner: int | None  # the virtual key's id; None: the gateway's own space (see engine.store.conversation)
     model: str
     messages: list[dict[str, Any]]  # the canonical messages sent, earlier turns included
 
@@ -43,7 +45,9 @@ class Exchange:
         if exchange_id is MISSING or exchange_id is None or exchange_id == "":
             raise TurnoutError(f"the {self.dialect} dialect gave its answer no id to store it under")
         try:
-            await self.store.save(self.dialect, str(exchange_id), self.model, [*self.messages, assistant])
+            await self.store.save(
+                self.dialect, str(exchange_id), self.owner, self.model, [*self.messages, assistant]
+            )
         except SQLAlchemyError:
             log.exception("dialect %s: storing exchange %s failed", self.dialect, exchange_id)
             raise TurnoutError("the answer could not be stored for a later turn") from None
@@ -53,16 +57,17 @@ async def open_exchange(
     dialect: DialectMapping,
     spec: DialectStore,
     store: ConversationStore,
+    owner: int | None,
     canonical: dict[str, Any],
     body: dict[str, Any],
     headers: dict[str, str],
 ) -> Exchange | None:
-    """Put the stored history `previous` names before `canonical`'s messages (in place); an Exchange
-    when the answer is to be kept, else None."""
+    """Put `owner`'s stored history that `previous` names before `canonical`'s messages (in place); an
+    Exchange when the answer is to be kept (for `owner`), else None."""
     previous = evaluate(spec.previous, body, headers)
     if previous is not MISSING and previous is not None and previous != "":
         try:
-            history = await store.load(dialect.name, str(previous))
+            history = await store.load(dialect.name, str(previous), owner)
         except SQLAlchemyError:
             log.exception("dialect %s: loading exchange %s failed", dialect.name, previous)
             raise TurnoutError("the stored conversation could not be read") from None
@@ -73,7 +78,7 @@ async def open_exchange(
         return None
     messages = canonical.get("messages")
     return Exchange(
-        dialect.name, spec, store, str(canonical.get("model", "")), list(messages) if messages else []
+        dialect.name, spec, store, owner, str(canonical.get("model", "")), list(messages) if messages else []
     )
 
 

@@ -23,6 +23,7 @@ from engine.api.body_limits import read_body
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.api.respond import note_refusal
 from engine.errors import InvalidRequest, TurnoutError
+from engine.keys.ring import VirtualKey
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
 from engine.mapping.framing import SseDecoder
 from engine.mapping.runtime import MappingRuntimeError
@@ -55,15 +56,20 @@ def _body(raw: bytes | bytearray) -> dict[str, Any]:
 
 
 async def _canonical(
-    request: Request[Any, Any, Any], dialect: DialectMapping, body: dict[str, Any], headers: dict[str, str]
+    request: Request[Any, Any, Any],
+    dialect: DialectMapping,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    key: VirtualKey | None,
 ) -> tuple[dict[str, Any], Exchange | None]:
-    """The canonical request (stored history first, when the dialect continues a conversation), and the
-    exchange to keep its answer in, if any."""
+    """The canonical request (the key's stored history first, when the dialect continues a
+    conversation), and the exchange to keep its answer in, if any."""
     canonical = evaluate(dialect.request, body, headers)
     exchange = None
     if dialect.store is not None and isinstance(canonical, dict):
         store = request.app.state.gateway.conversations
-        exchange = await open_exchange(dialect, dialect.store, store, canonical, body, headers)
+        owner = key.id if key is not None else None
+        exchange = await open_exchange(dialect, dialect.store, store, owner, canonical, body, headers)
     if dialect.operation == "chat":
         return check_chat_request(canonical), exchange
     return decode_request(dialect.operation, encode_json(canonical)), exchange
@@ -91,7 +97,7 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             key = check_key(request)
             body = _body(await read_body(request))
             headers = dict(request.headers)
-            canonical, exchange = await _canonical(request, dialect, body, headers)
+            canonical, exchange = await _canonical(request, dialect, body, headers, key)
             if canonical.get("stream") and dialect.stream is None:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")

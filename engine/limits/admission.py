@@ -1,9 +1,12 @@
 """Per-key limits on the request path: admit before the upstream call, release when the answer is done.
 
 A key with no rpm, tpm, parallel or budget limit skips the counters entirely. Refusals are 429s with
-`retry-after`; every answer to a limited key carries OpenAI's `x-ratelimit-*` headers. When the shared
-counters are unreachable the request goes through (a gateway that stops serving because its rate
-limiter is down does more harm than one that briefly does not limit) and a warning is logged.
+`retry-after`; every answer to a limited key carries OpenAI's `x-ratelimit-*` headers. A request of a
+key with a budget sets aside what it may cost (the caller's estimate, at most the budget) until its
+release settles it with the real cost, so requests running at once cannot all spend past the budget.
+When the shared counters are unreachable the request goes through (a gateway that stops serving
+because its rate limiter is down does more harm than one that briefly does not limit) and a warning
+is logged.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _KEEP_AFTER_PERIOD = 3600  # seconds a period's spend counter outlives the perio
 # after the counters failed, requests skip them this long: a Redis that hangs (rather than refusing
 # connections) would otherwise cost every request the client's whole timeout
 _SKIP_AFTER_FAILURE = 5.0
+_NOTHING = Decimal(0)
 
 
 def key_limits(key: VirtualKey, now: float) -> KeyLimits | None:
@@ -85,7 +89,8 @@ class Admission:
         return headers
 
     def release(self, tokens: int, cost: Decimal | None) -> None:
-        """Count the request out (soon, batched with others that end meanwhile)."""
+        """Count the request out, its `cost` replacing what it set aside (soon, batched with others
+        that end meanwhile)."""
         self.limiter.release_soon(self, tokens, cost or Decimal(0))
 
 
@@ -98,15 +103,17 @@ class Limiter:
         self._pending: list[Release] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def admit(self, key: VirtualKey, ticket: str) -> Admission | None:
-        """Count the request in, or raise RateLimited; None when the key has no limits (or the counters
-        are unreachable)."""
+    async def admit(self, key: VirtualKey, ticket: str, reserve: Decimal = _NOTHING) -> Admission | None:
+        """Count the request in, setting `reserve` aside against the key's budget, or raise RateLimited;
+        None when the key has no limits (or the counters are unreachable)."""
         now = self._clock()
         limits = key_limits(key, now)
         if limits is None or time.monotonic() < self._skip_until:
             return None
+        # more than the whole budget holds others back no better, and keeps the counters' sums small
+        reserve = _NOTHING if limits.budget is None else min(reserve, limits.budget)
         try:
-            verdict = await self.counters.admit(limits, ticket, int(now // 60))
+            verdict = await self.counters.admit(limits, ticket, int(now // 60), reserve)
         except CountersUnavailable as exc:
             self._skip_until = time.monotonic() + _SKIP_AFTER_FAILURE
             self._warn(f"rate-limit counters unreachable, requests let through unlimited: {exc}")
@@ -162,6 +169,13 @@ def _refusal(verdict: Verdict, limits: KeyLimits, now: float, headers: dict[str,
     wait = _to_next_minute(now)
     if verdict.refused == "budget":
         message = f"this API key has spent {_money(verdict.spend)} of its budget of {_money(limits.budget)}"
+        if limits.budget is not None and verdict.spend < limits.budget:  # the rest is set aside
+            message += (
+                f", and its requests in progress may spend {_money(verdict.reserved)} more; "
+                "retry when they end"
+            )
+            headers["retry-after"] = "1"
+            return RateLimited(message, code="budget_exceeded", headers=headers)
         if limits.budget_period:
             wait = max(1, math.ceil(limits.budget_period - now))
             resets = datetime.fromtimestamp(limits.budget_period, UTC).isoformat()

@@ -5,6 +5,11 @@ call each, so a shared backend (Redis) needs one round trip per request on each 
 wall-clock minutes (epoch seconds // 60), so every replica agrees on them. The budget counter of a key is
 named by its period (the epoch second at which the period ends) and seeded, on first use, with the
 spend SQL knew when the key ring was loaded.
+
+A request of a key with a budget may `reserve` what it may cost when it is admitted: a budget is
+reached when the spend plus the reservations of the key's requests in flight reach it, so requests
+running at once cannot all pass it. Its release settles the reservation: it goes, the real cost is
+added. A reservation lives as long as its request's ticket (a shared backend drops both once stale).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class Verdict:
     tokens: int  # this minute
     inflight: int
     spend: Decimal  # this budget period
+    reserved: Decimal = Decimal(0)  # set aside by the requests in flight (this one's not included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +63,16 @@ class Release:
 
 
 class Counters(Protocol):
-    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
-        """Count the request `ticket` in, unless a limit is already reached (then count nothing)."""
+    async def admit(
+        self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
+    ) -> Verdict:
+        """Count the request `ticket` in and set `reserve` aside for it, unless a limit is already reached
+        (then count nothing)."""
         ...
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
-        """The request `ticket` ended: it used `tokens` (added to `minute`) and cost `cost`."""
+        """The request `ticket` ended: it used `tokens` (added to `minute`) and cost `cost` (which
+        replaces its reservation)."""
         ...
 
     async def release_many(self, releases: Sequence[Release], minute: int) -> None:

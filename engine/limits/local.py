@@ -20,6 +20,8 @@ class _KeyCounts:
     inflight: set[str] = field(default_factory=set)
     period: int = -1
     spend: Decimal = Decimal(0)
+    held: dict[str, Decimal] = field(default_factory=dict)  # reservations of requests in flight, by ticket
+    reserved: Decimal = Decimal(0)  # their sum
 
 
 class LocalCounters:
@@ -38,17 +40,28 @@ class LocalCounters:
         counts.spend = max(counts.spend, limits.budget_seed)
         return counts
 
-    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+    async def admit(
+        self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
+    ) -> Verdict:
         counts = self._counts_for(limits, minute)
-        refused = _refusal(limits, counts.requests, counts.tokens, len(counts.inflight), counts.spend)
+        reserved = counts.reserved
+        refused = _refusal(
+            limits, counts.requests, counts.tokens, len(counts.inflight), counts.spend + reserved
+        )
         if refused is None:
             counts.requests += 1
             counts.inflight.add(ticket)
-        return Verdict(refused, counts.requests, counts.tokens, len(counts.inflight), counts.spend)
+            if reserve:
+                counts.held[ticket] = reserve
+                counts.reserved += reserve
+        return Verdict(refused, counts.requests, counts.tokens, len(counts.inflight), counts.spend, reserved)
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
         counts = self._counts_for(limits, minute)
         counts.inflight.discard(ticket)
+        held = counts.held.pop(ticket, None)
+        if held is not None:
+            counts.reserved -= held
         counts.tokens += tokens
         counts.spend += cost
 
@@ -60,9 +73,10 @@ class LocalCounters:
         self._counts.clear()
 
 
-def _refusal(limits: KeyLimits, requests: int, tokens: int, inflight: int, spend: Decimal) -> str | None:
-    """The first limit already reached, in the order a client can act on (budget is the hardest)."""
-    if limits.budget is not None and spend >= limits.budget:
+def _refusal(limits: KeyLimits, requests: int, tokens: int, inflight: int, spent: Decimal) -> str | None:
+    """The first limit already reached, in the order a client can act on (budget is the hardest).
+    `spent` is the spend plus the reservations of the requests in flight."""
+    if limits.budget is not None and spent >= limits.budget:
         return "budget"
     if limits.parallel is not None and inflight >= limits.parallel:
         return "parallel"

@@ -7,6 +7,9 @@ Keys, all under the configured prefix (e.g. "turnout:") and the key's id:
     limit:{key_id}:inflight         sorted set of tickets in flight, scored by admission time (Redis
                                     clock, milliseconds); tickets older than `stale_after` are dropped
     limit:{key_id}:spend:{period}   spend of that budget period in nano-units (string integer)
+    limit:{key_id}:held             hash of ticket -> nano-units set aside by a request in flight (budget
+                                    keys only); a stale ticket's entry goes with it, and the whole hash
+                                    expires `stale_after` after the newest reservation
 
 Money is counted in integers: Redis' INCRBYFLOAT works in long double and would drift, so a cost is
 stored as cost * 10^9 rounded half-up, and read back as an exact Decimal. SQL keeps up to 10 decimal
@@ -55,9 +58,11 @@ local function seeded(key, seed, ttl)
 end
 """
 
-# KEYS: req, tok, inflight, spend
-# ARGV: ticket, stale_ms, seed, budget_ttl, budget, parallel, rpm, tpm (a negative limit is unlimited)
-# Returns {refused or '', requests, tokens, inflight, spend}; decides like local._refusal, same order.
+# KEYS: req, tok, inflight, spend, held
+# ARGV: ticket, stale_ms, seed, budget_ttl, budget, parallel, rpm, tpm (a negative limit is unlimited),
+#       reserve (nano-units to set aside for this request)
+# Returns {refused or '', requests, tokens, inflight, spend, reserved}; decides like local._refusal,
+# in the same order, the budget against the spend plus what the requests in flight set aside.
 _ADMIT = (
     _SEEDED
     + """
@@ -67,13 +72,21 @@ local function reached(limit, count)
 end
 local clock = redis.call('TIME')  -- the server's clock: replicas' clocks may disagree
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - tonumber(ARGV[2])))
+local stale = '(' .. (now - tonumber(ARGV[2]))
+local reserved = 0
+if tonumber(ARGV[5]) >= 0 then
+  for _, ticket in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', stale)) do
+    redis.call('HDEL', KEYS[5], ticket)  -- a stale ticket's reservation goes with it
+  end
+  for _, amount in ipairs(redis.call('HVALS', KEYS[5])) do reserved = reserved + tonumber(amount) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', stale)
 local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
 local inflight = redis.call('ZCARD', KEYS[3])
 local spend = seeded(KEYS[4], ARGV[3], tonumber(ARGV[4]))
 local refused = ''
-if reached(ARGV[5], tonumber(spend)) then refused = 'budget'
+if reached(ARGV[5], tonumber(spend) + reserved) then refused = 'budget'
 elseif reached(ARGV[6], inflight) then refused = 'parallel'
 elseif reached(ARGV[7], requests) then refused = 'rpm'
 elseif reached(ARGV[8], tokens) then refused = 'tpm'
@@ -84,16 +97,22 @@ else
   -- the newest ticket is the last to go stale, so the whole set may go with it
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   inflight = redis.call('ZCARD', KEYS[3])
+  if tonumber(ARGV[9]) > 0 then
+    redis.call('HSET', KEYS[5], ARGV[1], ARGV[9])
+    redis.call('PEXPIRE', KEYS[5], ARGV[2])
+  end
 end
-return {refused, requests, tokens, inflight, spend}
+return {refused, requests, tokens, inflight, spend, reserved}
 """
 )
 
-# KEYS: tok, inflight, spend     ARGV: ticket, tokens, cost, seed, budget_ttl
+# KEYS: tok, inflight, spend, held     ARGV: ticket, tokens, cost, seed, budget_ttl
+# The cost replaces the request's reservation.
 _RELEASE = (
     _SEEDED
     + """
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 if tonumber(ARGV[2]) ~= 0 then
   redis.call('INCRBY', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[1], 120)  -- outlives its minute, so a late release still lands in it
@@ -125,9 +144,17 @@ class RedisCounters:
     def _key(self, limits: KeyLimits) -> str:
         return f"{self._prefix}limit:{limits.key_id}"
 
-    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+    async def admit(
+        self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
+    ) -> Verdict:
         key = self._key(limits)
-        keys = [f"{key}:req:{minute}", f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, limits)]
+        keys = [
+            f"{key}:req:{minute}",
+            f"{key}:tok:{minute}",
+            f"{key}:inflight",
+            _spend_key(key, limits),
+            f"{key}:held",
+        ]
         args: list[str | int] = [
             ticket,
             self._stale_ms,
@@ -137,9 +164,17 @@ class RedisCounters:
             _unlimited(limits.parallel),
             _unlimited(limits.rpm),
             _unlimited(limits.tpm),
+            _to_nano(reserve),
         ]
-        refused, requests, tokens, inflight, spend = await self._call(self._admit, keys, args)
-        return Verdict(refused or None, int(requests), int(tokens), int(inflight), _from_nano(spend))
+        refused, requests, tokens, inflight, spend, reserved = await self._call(self._admit, keys, args)
+        return Verdict(
+            refused or None,
+            int(requests),
+            int(tokens),
+            int(inflight),
+            _from_nano(spend),
+            _from_nano(reserved),
+        )
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
         await self._call(self._release, *self._release_call(Release(limits, ticket, tokens, cost), minute))
@@ -163,7 +198,7 @@ class RedisCounters:
 
     def _release_call(self, release: Release, minute: int) -> tuple[list[str], list[str | int]]:
         key = self._key(release.limits)
-        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, release.limits)]
+        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, release.limits), f"{key}:held"]
         seed = _to_nano(release.limits.budget_seed)
         args: list[str | int] = [
             release.ticket,

@@ -28,6 +28,7 @@ from engine.pipeline.metering import REQUEST_ID_HEADER, Meter, NullSink, UsageSi
 from engine.pipeline.model_name import ModelRename, renamed_stream
 from engine.pipeline.multipart import encode_multipart
 from engine.pipeline.params import apply_policy, layer_parameters
+from engine.pipeline.reserve import reservation
 from engine.pipeline.stream_usage import StreamUsage, ask_for_usage
 from engine.pipeline.streaming import passthrough_stream, raw_stream, translated_stream, wait_until_ready
 from engine.pipeline.translate import (
@@ -56,6 +57,8 @@ _MODES = {
     "speech": {"audio_speech"},
     "images": {"image_generation"},
 }
+
+_NOTHING = Decimal(0)
 
 # streamed operations whose chunks carry token usage
 _TOKEN_STREAMS = frozenset({"chat", "completions"})
@@ -235,7 +238,9 @@ class Pipeline:
                 code="unsupported_operation",
             )
         if key is not None:
-            meter.admission = await self._limiter.admit(key, meter.request_id)
+            # a key with a budget sets aside what this request may cost, until it ends
+            reserve = reservation(operation, request, alias) if key.max_budget is not None else _NOTHING
+            meter.admission = await self._limiter.admit(key, meter.request_id, reserve)
         try:
             outcome: Outcome = await self._dispatcher.dispatch(
                 operation, request, alias, privacy, meter=meter

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ PRICES = {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008}
 ANSWER_COST = Decimal("0.000104")  # the golden answer: 16 x 0.000002 + 9 x 0.000008
 PROPAGATION_BOUND = 1.0  # seconds: a change through one replica reaches the other (Redis notice)
 HI: list[Any] = [{"role": "user", "content": "Hi"}]
+REDIS_PREFIX = f"turnout-test-{uuid.uuid4().hex[:8]}:"  # the replicas' Redis keys, this run's own
 
 
 def _sql(statement: str) -> list[Any]:
@@ -99,7 +101,7 @@ def replicas(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = {
         "database_url": POSTGRES_URL,
         "redis_url": REDIS_URL,
-        "redis_prefix": f"turnout-test-{uuid.uuid4().hex[:8]}:",
+        "redis_prefix": REDIS_PREFIX,
         "usage_flush_interval": "0.1",
         "routes_refresh_interval": "1",
     }
@@ -115,12 +117,6 @@ def replicas(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> It
 def _answers(fake: FakeUpstream) -> None:
     fake.clear()
     fake.add("POST", OPENAI.path, json=golden_json("openai", "simple.response.json"))
-
-
-@pytest.fixture(autouse=True)
-def _clear_of_a_minute_boundary() -> None:
-    if time.time() % 60 > 55:
-        time.sleep(60 - time.time() % 60 + 0.1)
 
 
 def _generate(replica: TurnoutProcess, **fields: Any) -> str:
@@ -156,12 +152,27 @@ def _known_to(replica: TurnoutProcess, key: str) -> None:
 
 
 def test_an_rpm_limit_holds_across_both(replicas: list[TurnoutProcess]) -> None:
+    """Windows are the replicas' wall-clock minutes, which the test cannot move: the assertion holds
+    whichever minute (or minutes) the requests fall in. Within a minute, both replicas count into one
+    window: 200s with 2, 1, 0 requests remaining, then 429s. A new minute starts that sequence again,
+    and only there may it restart (replicas that counted apart would each start it). Eight requests
+    span at most two minutes, one of which holds four or more: at least one 429 is seen."""
     first, second = replicas
-    key = _generate(first, rpm_limit=3)
+    rpm = 3
+    key = _generate(first, rpm_limit=rpm)
     _known_to(second, key)
-    statuses = [_chat(replica, key).status_code for replica in (first, second, first, second)]
-    assert sorted(statuses) == [200, 200, 200, 429], statuses
-    assert statuses[-1] == 429
+    seen = []
+    for replica in (first, second) * 4:
+        answer = _chat(replica, key)
+        seen.append((answer.status_code, int(answer.headers["x-ratelimit-remaining-requests"])))
+    one_window = [(200, rpm - 1 - n) for n in range(rpm)] + [(429, 0)] * 8
+    windows: list[list[tuple[int, int]]] = []
+    for step in seen:
+        if step == one_window[0] or not windows:
+            windows.append([])
+        windows[-1].append(step)
+    assert all(window == one_window[: len(window)] for window in windows), seen
+    assert len(windows) <= 2 and (429, 0) in seen, seen
 
 
 def test_usage_from_both_lands_in_one_table(replicas: list[TurnoutProcess]) -> None:
@@ -193,15 +204,53 @@ def test_a_key_revoked_through_one_is_refused_by_the_other(replicas: list[Turnou
     assert took < PROPAGATION_BOUND
 
 
+def _settled(key: str) -> None:
+    """Wait until every request of `key` that ended has reached the shared counters: releases go to
+    Redis just after the answer (batched), so a next request could otherwise overtake them."""
+    import redis
+
+    key_id = _sql(f"SELECT id FROM api_keys WHERE key_hash = '{_hash(key)}'")[0][0]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        _within(5, lambda: client.hlen(f"{REDIS_PREFIX}limit:{key_id}:held") == 0)
+    finally:
+        client.close()
+
+
 def test_a_budget_spent_through_both_is_enforced_once(replicas: list[TurnoutProcess]) -> None:
     first, second = replicas
     key = _generate(first, max_budget=0.0003)  # three answers: 0.000312
     _known_to(second, key)
-    assert [_chat(replica, key).status_code for replica in (first, second, first)] == [200, 200, 200]
+    for replica in (first, second, first):
+        assert _chat(replica, key).status_code == 200
+        _settled(key)
     for replica in replicas:
         refused = _chat(replica, key)
         assert refused.status_code == 429, refused.text
         assert refused.json()["error"]["code"] == "budget_exceeded"
+        assert "retry-after" not in refused.headers  # spent, not only set aside
+
+
+def test_concurrent_requests_through_both_cannot_pass_a_budget_together(
+    replicas: list[TurnoutProcess], fake: FakeUpstream
+) -> None:
+    """The reservations live in Redis: a request in flight on one replica holds the budget on the other."""
+    first, second = replicas
+    key = _generate(first, max_budget=float(ANSWER_COST))  # one answer
+    _known_to(second, key)
+    fake.clear()
+    fake.add("POST", OPENAI.path, json=golden_json("openai", "simple.response.json"), hold=True)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_chat, first, key)
+        _within(5, lambda: fake.holding == 1)
+        refused = _chat(second, key)
+        fake.release_held()
+        assert held.result().status_code == 200
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "budget_exceeded" and refused.headers["retry-after"] == "1"
+    _settled(key)
+    spent = _chat(second, key)
+    assert spent.status_code == 429 and "retry-after" not in spent.headers
 
 
 def test_a_route_added_through_another_process_reaches_both(

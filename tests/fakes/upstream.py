@@ -55,6 +55,7 @@ class Script:
     hang: bool = False
     hang_after: int | None = None
     cut_after: int | None = None
+    hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
+        self._unhold: asyncio.Event | None = None
+        self._holding = 0
         self._port = 0
         self._disconnects = 0
         self.disconnected = threading.Event()
@@ -129,6 +132,7 @@ class FakeUpstream:
 
     async def _startup(self) -> None:
         self._release = asyncio.Event()
+        self._unhold = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # handler_cancellation: a client that goes away cancels its handler, which is how
@@ -142,6 +146,8 @@ class FakeUpstream:
     async def _shutdown(self) -> None:
         if self._release is not None:
             self._release.set()
+        if self._unhold is not None:
+            self._unhold.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -164,12 +170,14 @@ class FakeUpstream:
         hang: bool = False,
         hang_after: int | None = None,
         cut_after: int | None = None,
+        hold: bool = False,
     ) -> Script:
         """Script the answer to ``method path`` (any query string in ``path`` is ignored).
 
         ``json`` / ``body`` / ``stream`` pick the body (JSON, raw bytes or text, or chunks written one by
         one with ``chunk_delay`` seconds between them). ``delay`` waits before the headers; ``hang``
-        never answers; ``close_after=N`` aborts the connection after N stream chunks; ``hang_after=N``
+        never answers; ``hold`` waits until :meth:`release_held` (then answers as scripted);
+        ``close_after=N`` aborts the connection after N stream chunks; ``hang_after=N``
         sends N stream chunks and then nothing more, without ending the body (a body that never ends);
         ``cut_after=N`` announces the whole ``json``/``body`` in content-length but sends only its first
         N bytes and drops the connection (a body that breaks off); ``times=N`` retires the script after
@@ -191,6 +199,7 @@ class FakeUpstream:
             hang,
             hang_after,
             cut_after,
+            hold,
         )
         with self._lock:
             self._scripts.append(script)
@@ -207,6 +216,18 @@ class FakeUpstream:
             if not self._requests:
                 raise AssertionError("the fake upstream has received no request")
             return self._requests[-1]
+
+    @property
+    def holding(self) -> int:
+        """How many requests wait in a ``hold`` script now."""
+        with self._lock:
+            return self._holding
+
+    def release_held(self) -> None:
+        """Let every request held by a ``hold`` script answer (and later ones pass straight on, until
+        :meth:`clear`)."""
+        assert self._loop is not None and self._unhold is not None
+        self._loop.call_soon_threadsafe(self._unhold.set)
 
     @property
     def disconnects(self) -> int:
@@ -226,12 +247,18 @@ class FakeUpstream:
         return self.disconnected.wait(timeout)
 
     def clear(self) -> None:
-        """Forget scripts, recorded requests and disconnects."""
+        """Forget scripts, recorded requests and disconnects; hold scripts hold again."""
         with self._lock:
             self._scripts.clear()
             self._requests.clear()
             self._disconnects = 0
         self.disconnected.clear()
+        if self._loop is not None and self._unhold is not None:
+            asyncio.run_coroutine_threadsafe(self._hold_again(), self._loop).result(10)
+
+    async def _hold_again(self) -> None:
+        assert self._unhold is not None
+        self._unhold.clear()
 
     def _take(self, method: str, path: str) -> Script | None:
         with self._lock:
@@ -273,6 +300,8 @@ class FakeUpstream:
                 assert self._release is not None
                 await self._release.wait()
                 return web.Response(status=503)
+            if script.hold:
+                await self._held()
             if script.cut_after is not None:
                 return await self._cut(request, script)
             if script.delay:
@@ -283,6 +312,16 @@ class FakeUpstream:
             self._note_disconnect()
             raise
         return self._whole(script)
+
+    async def _held(self) -> None:
+        assert self._unhold is not None
+        with self._lock:
+            self._holding += 1
+        try:
+            await self._unhold.wait()
+        finally:
+            with self._lock:
+                self._holding -= 1
 
     def _whole(self, script: Script) -> web.Response:
         data, ctype = self._body(script)

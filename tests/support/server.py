@@ -53,7 +53,8 @@ def running_gateway(
     **settings: Any,
 ) -> Iterator[GatewayServer]:
     """Serve Turnout with `config` (a LiteLLM-format dict, or None for the default alias set); `clock`
-    replaces the clock of rate-limit minutes and cooldowns, so no test depends on the wall clock."""
+    (epoch seconds, e.g. a FakeClock) replaces the gateway's clocks: rate-limit minutes, cooldowns,
+    key expiry and stored responses' expiry, so no test depends on the wall clock."""
     config_path = None
     if config is not None:
         config_path = tmp_path / "config.yaml"

@@ -114,10 +114,49 @@ def test_budget_refusal_names_spend_and_budget() -> None:
     asyncio.run(run())
 
 
+def test_a_reservation_is_at_most_the_budget_and_refuses_the_next_request_while_held() -> None:
+    counters = LocalCounters()
+    limiter = _limiter(counters)
+    key = _key(max_budget=Decimal("0.5"), spend=Decimal("0.125"))
+
+    async def run() -> None:
+        first = await limiter.admit(key, "a", Decimal(1000))
+        assert first is not None
+        with pytest.raises(RateLimited) as refused:
+            await limiter.admit(key, "b", Decimal("0.01"))
+        assert refused.value.code == "budget_exceeded"
+        assert refused.value.message == (
+            "this API key has spent 0.125 of its budget of 0.5, and its requests in progress may spend "
+            "0.5 more; retry when they end"
+        )
+        assert refused.value.headers["retry-after"] == "1"
+        # settled: the real cost replaces the reservation
+        await counters.release(first.limits, "a", int(NOW // 60), 10, Decimal("0.25"))
+        second = await limiter.admit(key, "c", Decimal("0.01"))
+        assert second is not None and second.verdict.spend == Decimal("0.375")
+
+    asyncio.run(run())
+
+
+def test_a_key_without_budget_reserves_nothing() -> None:
+    counters = LocalCounters()
+    limiter = _limiter(counters)
+    key = _key(max_parallel_requests=5)
+
+    async def run() -> None:
+        for ticket in "ab":
+            admitted = await limiter.admit(key, ticket, Decimal(1000))
+            assert admitted is not None and admitted.verdict.reserved == 0
+
+    asyncio.run(run())
+
+
 class _Down:
     calls = 0
 
-    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
+    async def admit(
+        self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
+    ) -> Verdict:
         self.calls += 1
         raise CountersUnavailable("connection refused")
 

@@ -214,9 +214,11 @@ def test_stale_tickets_free_their_slot(redis_prefix: str) -> None:
         try:
             await counters.admit(limits, "orphan", 100)  # its replica dies before releasing it
             assert (await counters.admit(limits, "b", 100)).refused == "parallel"
-            await asyncio.sleep(0.1)
-            admitted = await counters.admit(limits, "b", 100)
-            assert (admitted.refused, admitted.inflight) == (None, 1)
+            deadline = time.monotonic() + 5
+            while (admitted := await counters.admit(limits, "b", 100)).refused is not None:
+                assert time.monotonic() < deadline, "the stale ticket never freed its slot"
+                await asyncio.sleep(0.01)
+            assert admitted.inflight == 1
         finally:
             await counters.close()
 
@@ -269,3 +271,58 @@ def test_release_many_counts_every_release_once(open_counters: Open) -> None:
         assert (after.tokens, after.inflight, after.spend) == (21, 1, Decimal("0.003"))
 
     _run(open_counters, scenario)
+
+
+def test_reservations_hold_the_budget_until_settled_by_the_real_cost(open_counters: Open) -> None:
+    limits = KeyLimits(key_id=12, budget=Decimal("1.00"), budget_seed=Decimal("0.25"))
+
+    async def scenario(counters: Counters) -> None:
+        first = await counters.admit(limits, "a", 100, Decimal("0.5"))
+        assert (first.refused, first.spend, first.reserved) == (None, Decimal("0.25"), 0)
+        # 0.25 spent + 0.5 set aside < 1: admitted, and sets its own aside
+        second = await counters.admit(limits, "b", 100, Decimal("0.5"))
+        assert (second.refused, second.reserved) == (None, Decimal("0.5"))
+        refused = await counters.admit(limits, "c", 100, Decimal("0.01"))
+        assert (refused.refused, refused.spend, refused.reserved) == ("budget", Decimal("0.25"), Decimal(1))
+        # the first ends: it cost 0.125, not the 0.5 it set aside
+        await counters.release(limits, "a", 100, 10, Decimal("0.125"))
+        third = await counters.admit(limits, "c", 100, Decimal("0.01"))
+        assert (third.refused, third.spend, third.reserved) == (None, Decimal("0.375"), Decimal("0.5"))
+        await counters.release_many([Release(limits, "b", 10, Decimal("0.5"))], 100)
+        await counters.release(limits, "c", 100, 10, Decimal("0.25"))
+        settled = await counters.admit(limits, "d", 100)
+        assert (settled.refused, settled.spend, settled.reserved) == ("budget", Decimal("1.125"), 0)
+
+    _run(open_counters, scenario)
+
+
+def test_a_failed_request_gives_its_reservation_back(open_counters: Open) -> None:
+    limits = KeyLimits(key_id=13, budget=Decimal("1"))
+
+    async def scenario(counters: Counters) -> None:
+        await counters.admit(limits, "a", 100, Decimal("1"))
+        assert (await counters.admit(limits, "b", 100)).refused == "budget"
+        await counters.release(limits, "a", 100, 0, Decimal(0))
+        admitted = await counters.admit(limits, "b", 100)
+        assert (admitted.refused, admitted.spend, admitted.reserved) == (None, 0, 0)
+
+    _run(open_counters, scenario)
+
+
+@pytest.mark.redis
+def test_a_stale_tickets_reservation_goes_with_it(redis_prefix: str) -> None:
+    limits = KeyLimits(key_id=14, budget=Decimal("1"))
+
+    async def scenario() -> None:
+        counters = RedisCounters(REDIS_URL, redis_prefix, stale_after=0.05)
+        try:
+            await counters.admit(limits, "orphan", 100, Decimal("1"))  # its replica dies holding it
+            deadline = time.monotonic() + 5
+            while (verdict := await counters.admit(limits, "b", 100)).refused is not None:
+                assert time.monotonic() < deadline, "the stale reservation was never dropped"
+                await asyncio.sleep(0.01)
+            assert (verdict.spend, verdict.reserved, verdict.inflight) == (0, 0, 1)
+        finally:
+            await counters.close()
+
+    asyncio.run(scenario())
