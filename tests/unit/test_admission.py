@@ -192,8 +192,10 @@ class _Slow(LocalCounters):
         super().__init__()
         self.counted = asyncio.Event()
 
-    async def admit(self, limits: KeyLimits, ticket: str, minute: int) -> Verdict:
-        verdict = await super().admit(limits, ticket, minute)
+    async def admit(
+        self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
+    ) -> Verdict:
+        verdict = await super().admit(limits, ticket, minute, reserve)
         self.counted.set()
         await asyncio.Event().wait()
         return verdict
