@@ -2,20 +2,23 @@
 
     TurnoutError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error   bad JSON, bad fields, unsupported parameters
+    │                                                             or JSON nested too deep (json_too_deep)
     │   └── PayloadTooLarge           413 invalid_request_error
     ├── AuthenticationFailed          401 authentication_error    missing or wrong key
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 not_found_error         unknown route
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
-    ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
+    ├── MappingFailed                 500 api_error               a mapping failed while translating: its
+    │                                                             file:line under mappings/ (details: log)
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
         ├── UpstreamUnavailable       502                         connection refused / reset before an answer
         ├── UpstreamTimeout           504 timeout_error
         ├── UpstreamBadResponse       502                         malformed JSON, broken or truncated stream
         └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
 
-Messages never contain credentials or upstream URLs (query strings can hold keys).
+Messages never contain credentials or upstream URLs (query strings can hold keys), server paths or
+exception text: a 500 the gateway causes itself says so and leaves the rest to its log.
 """
 
 from __future__ import annotations

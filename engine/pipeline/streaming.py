@@ -13,12 +13,12 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError
+from engine.errors import TurnoutError, UpstreamBadResponse, UpstreamError
 from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
 from engine.pipeline.stream_usage import StreamUsage
-from engine.pipeline.translate import encode_json, evaluate, mapped_error
+from engine.pipeline.translate import encode_json, evaluate, mapped_error, mapping_failed
 from engine.upstream import UpstreamResponse
 
 __all__ = ["passthrough_stream", "raw_stream", "translated_stream"]
@@ -164,7 +164,7 @@ def _step(
     try:
         step = spec.event(event, event_type, state, request, view)
     except MappingRuntimeError as exc:
-        raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
+        raise mapping_failed(exc) from exc
     state.update(step.get("state") or {})
     chunks = step.get("chunks")
     if isinstance(chunks, dict):
