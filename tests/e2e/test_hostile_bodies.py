@@ -216,3 +216,13 @@ def test_a_failing_mapping_names_no_server_path(tmp_path: Path) -> None:
     assert str(tmp_path) not in answer.text and "/mappings/" not in answer.text
     assert "Traceback" not in answer.text and "TypeError" not in answer.text
     assert "dialects/fragile.yaml:7" in body["problem"]  # where to look, relative to the mappings folder
+
+
+@pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/v1/audio/translations"])
+def test_an_upload_part_that_is_not_text_is_a_400(http: httpx.Client, fake: FakeUpstream, route: str) -> None:
+    # without a filename the part is a form field, which Litestar decodes as UTF-8: a 500 before
+    files = {"file": ("", b"\x80\xff", "audio/mpeg")}
+    admin = {"authorization": f"Bearer {MASTER}"}  # the fixture's client sends JSON's content type
+    answer = httpx.post(f"{http.base_url}{route}", data={"model": OPENAI.alias}, files=files, headers=admin)
+    assert assert_refused(answer, route)["param"] == "file"
+    assert fake.requests == []
