@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
@@ -59,7 +60,10 @@ def _body(raw: bytes, schema: BodySchema | None) -> dict[str, Any]:
 
 
 def _internal_error(dialect: DialectMapping, exc: Exception) -> TurnoutError:
-    """A failure of the gateway itself, told in the dialect's shape without anything internal."""
+    """What Litestar refused (a body over the size limit: its 4xx), or a failure of the gateway itself,
+    told in the dialect's shape without anything internal."""
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return InvalidRequest(str(exc.detail), status=exc.status_code)
     log.error("dialect %s: unexpected error", dialect.name, exc_info=exc)
     return TurnoutError("internal error in the gateway; see its log")
 
