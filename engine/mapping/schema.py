@@ -120,12 +120,11 @@ class _Compiler:
     def __init__(self, defs: LineDict) -> None:
         self.defs = defs
         self.compiled: dict[str, Check] = {}
-        self.pending: list[str] = []
+        self.compiling: set[str] = set()
 
     def finish(self) -> None:
-        while self.pending:  # definitions referred to while compiling, compiled once each
-            name = self.pending.pop()
-            self.compiled[name] = self.node(self.defs[name], self.defs, name)
+        for name in self.defs:  # the unused ones too, so that a mistake in one is found at load
+            self.definition(str(name))
 
     # ---- one schema node ----------------------------------------------------------------------
     def node(self, tree: Any, parent: Any, key: Any, *, top: bool = False) -> Check:
@@ -146,21 +145,28 @@ class _Compiler:
         if keywords != {"$ref"}:
             raise fail(tree, "$ref", "`$ref` stands alone (besides description and title)")
         name = self.ref_name(tree)
-        compiled = self.compiled
+        if name not in self.compiling:
+            return self.definition(name)
+        compiled = self.compiled  # a definition that refers to itself: looked up when checking
 
         def check(value: Any) -> None:
             compiled[name](value)
 
         return check
 
+    def definition(self, name: str) -> Check:
+        """A `$defs` entry, compiled once (each `$ref` to it is the same check, not a call through)."""
+        if name not in self.compiled:
+            self.compiling.add(name)
+            self.compiled[name] = self.node(self.defs[name], self.defs, name)
+            self.compiling.discard(name)
+        return self.compiled[name]
+
     def ref_name(self, tree: LineDict) -> str:
         target = tree["$ref"]
         name = target.removeprefix("#/$defs/") if isinstance(target, str) else ""
         if not isinstance(target, str) or not target.startswith("#/$defs/") or name not in self.defs:
             raise fail(tree, "$ref", f"`$ref` must be '#/$defs/<name>' naming one of `$defs`; got {target!r}")
-        if name not in self.compiled and name not in self.pending:
-            self.compiled[name] = _anything  # replaced in finish(); a recursive reference is fine
-            self.pending.append(name)
         return str(name)
 
     def typed(self, tree: LineDict, keywords: set[str]) -> Check:
@@ -180,7 +186,9 @@ class _Compiler:
             checks["integer"] = checks["number"]
         base = _by_kind(checks)
         choices = self.choices(tree)
-        return base if choices is None else _one_of(choices, base)
+        if choices is None:
+            return base
+        return _one_of(choices, base if "type" in tree else None)  # the choices' own kinds say enough
 
     def declared_kinds(self, tree: LineDict) -> set[str]:
         """The JSON types a typed node accepts: its `type`, else the kinds of its `enum` / `const`."""
@@ -216,7 +224,7 @@ class _Compiler:
             return _string(_size(tree, "minLength"), _size(tree, "maxLength"))
         if kind in ("integer", "number"):
             return _number(kind, _bound(tree, "minimum"), _bound(tree, "maximum"))
-        return _anything  # boolean, null: the kind is all there is to check
+        return _exactly(kind)  # boolean, null: the kind is all there is to check
 
     def array(self, tree: LineDict) -> Check:
         items = self.node(tree["items"], tree, "items") if "items" in tree else _anything
@@ -356,18 +364,9 @@ def _anything(value: Any) -> None:
 
 
 def _by_kind(checks: dict[str, Check]) -> Check:
+    """One check per JSON type (each checks its type itself), dispatched on the value's type."""
     if len(checks) == 1:
-        ((kind, only),) = checks.items()
-        wanted = [k for k, v in _KINDS.items() if v == kind]
-        if kind == "number":
-            wanted.append(int)
-
-        def single(value: Any) -> None:
-            if type(value) not in wanted:
-                raise _wrong_type([kind], value)
-            only(value)
-
-        return single
+        return next(iter(checks.values()))
     table = {t: checks[kind] for t, kind in _KINDS.items() if kind in checks}
     shown = [kind for kind in checks if not (kind == "integer" and "number" in checks)]
 
@@ -380,13 +379,24 @@ def _by_kind(checks: dict[str, Check]) -> Check:
     return dispatch
 
 
-def _one_of(choices: list[Any], base: Check) -> Check:
+def _exactly(kind: str) -> Check:
+    wanted = next(t for t, k in _KINDS.items() if k == kind)
+
+    def check(value: Any) -> None:
+        if type(value) is not wanted:
+            raise _wrong_type([kind], value)
+
+    return check
+
+
+def _one_of(choices: list[Any], base: Check | None) -> Check:
     # (kind, value): in Python True == 1, in JSON they differ
     allowed = {(_kind(v) if _kind(v) != "integer" else "number", v) for v in choices}
     listed = ", ".join(_shown(v) for v in choices)
 
     def check(value: Any) -> None:
-        base(value)
+        if base is not None:
+            base(value)
         kind = _kind(value)
         if (kind if kind != "integer" else "number", value) not in allowed:
             raise SchemaViolation(f"must be one of {listed}; got {_shown(value)}")
@@ -395,10 +405,9 @@ def _one_of(choices: list[Any], base: Check) -> Check:
 
 
 def _string(low: int | None, high: int | None) -> Check:
-    if low is None and high is None:
-        return _anything
-
-    def check(value: str) -> None:
+    def check(value: Any) -> None:
+        if type(value) is not str:
+            raise _wrong_type(["string"], value)
         if low is not None and len(value) < low:
             raise SchemaViolation(f"must have at least {low} character(s)")
         if high is not None and len(value) > high:
@@ -408,11 +417,13 @@ def _string(low: int | None, high: int | None) -> Check:
 
 
 def _number(kind: str, low: float | None, high: float | None) -> Check:
-    def check(value: float) -> None:
+    kinds = (int,) if kind == "integer" else (int, float)
+
+    def check(value: Any) -> None:
+        if type(value) not in kinds:
+            raise _wrong_type([kind], value)
         if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
             raise SchemaViolation(f"must be {_a(kind)} that fits in 64 bits")
-        if kind == "integer" and type(value) is not int:
-            raise _wrong_type([kind], value)
         if low is not None and value < low:
             raise SchemaViolation(f"must be at least {low}; got {_shown(value)}")
         if high is not None and value > high:
@@ -422,7 +433,9 @@ def _number(kind: str, low: float | None, high: float | None) -> Check:
 
 
 def _array(items: Check, low: int | None, high: int | None) -> Check:
-    def check(value: list[Any]) -> None:
+    def check(value: Any) -> None:
+        if type(value) is not list:
+            raise _wrong_type(["array"], value)
         if low is not None and len(value) < low:
             raise SchemaViolation(f"must have at least {low} item(s)")
         if high is not None and len(value) > high:
@@ -440,7 +453,12 @@ def _array(items: Check, low: int | None, high: int | None) -> Check:
 
 
 def _object(checks: dict[str, Check], required: tuple[str, ...], other: Check | bool | None) -> Check:
-    def check(value: dict[str, Any]) -> None:
+    if other is None:  # fields that take anything need no call, like fields not named
+        checks = {name: sub for name, sub in checks.items() if sub is not _anything}
+
+    def check(value: Any) -> None:
+        if type(value) is not dict:
+            raise _wrong_type(["object"], value)
         for name in required:
             if name not in value:
                 raise SchemaViolation("is required", name)
@@ -462,7 +480,9 @@ def _object(checks: dict[str, Check], required: tuple[str, ...], other: Check | 
 def _tagged(tag: str, by_tag: dict[Any, Check], default: Check | None) -> Check:
     listed = ", ".join(repr(v) for v in by_tag)
 
-    def check(value: dict[str, Any]) -> None:
+    def check(value: Any) -> None:
+        if type(value) is not dict:
+            raise _wrong_type(["object"], value)
         if tag not in value:
             if default is None:
                 raise SchemaViolation("is required", tag)

@@ -182,3 +182,14 @@ def test_the_readme_example_schema_compiles_and_checks(tmp_path: Path) -> None:
     assert _refused(check, {"bot": "b", "question": "q", "attachments": [{"kind": "file"}]}) == (
         "attachments[0].kind: must be one of 'link', 'inline'; got 'file'"
     )
+
+
+def test_an_anyof_of_objects_alone_checks_the_type(tmp_path: Path) -> None:
+    schema = (
+        "schema:\n  anyOf:\n    - {type: object, required: [t], properties: {t: {const: a}}}\n"
+        "    - {type: object, required: [t], properties: {t: {const: b}}}\n"
+    )
+    check = _schemas(tmp_path, schema)[""].check
+    check({"t": "a"})
+    assert _refused(check, 5) == "the body must be an object; got 5"
+    assert _refused(check, {"t": "c"}) == "t: must be one of 'a', 'b'; got 'c'"
