@@ -35,6 +35,8 @@ def decode_json(data: bytes, label: str) -> Any:
         return _decode(data)
     except msgspec.DecodeError as exc:
         raise UpstreamBadResponse(f"{label} answered with malformed JSON ({exc})") from None
+    except RecursionError:  # the backend's fault, like malformed JSON, not the gateway's 500
+        raise UpstreamBadResponse(f"{label} answered with JSON nested too deep to read") from None
 
 
 def evaluate(section: CompiledSection, *args: Any) -> Any:

@@ -226,3 +226,13 @@ def test_an_upload_part_that_is_not_text_is_a_400(http: httpx.Client, fake: Fake
     answer = httpx.post(f"{http.base_url}{route}", data={"model": OPENAI.alias}, files=files, headers=admin)
     assert assert_refused(answer, route)["param"] == "file"
     assert fake.requests == []
+
+
+def test_an_answer_nested_too_deep_to_read_is_the_backends_fault(
+    http: httpx.Client, fake: FakeUpstream
+) -> None:
+    # a RecursionError while reading it was the gateway's 500; it is a malformed answer (502)
+    fake.add("POST", OPENAI.path, body=b'{"choices": ' + nested(5000) + b"}", content_type="application/json")
+    answer = http.post("/v1/chat/completions", json=JSON_ROUTES["/v1/chat/completions"])
+    error = assert_error(answer, 502, type="upstream_error", code="upstream_bad_response")
+    assert "nested too deep" in error["message"]
