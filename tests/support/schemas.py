@@ -112,10 +112,12 @@ def _of_kind(kind: str, schema: dict[str, Any], defs: dict[str, Any], depth: int
 
 def _object(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> Any:
     properties = schema.get("properties", {})
-    required = set(schema.get("required", ()))
+    required = list(schema.get("required", ()))  # a list: a set's order changes with the hash seed
     fields = {name: from_schema(sub, defs, depth + 1) for name, sub in properties.items()}
     optional = {} if depth > 5 else {name: s for name, s in fields.items() if name not in required}
-    return st.fixed_dictionaries({name: fields[name] for name in required}, optional=optional)
+    return st.fixed_dictionaries(
+        {name: fields.get(name, json_values(1)) for name in required}, optional=optional
+    )
 
 
 def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
