@@ -2,13 +2,15 @@
 
     TurnoutError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error   bad JSON, bad fields, unsupported parameters
+    │                                                             or JSON nested too deep (json_too_deep)
     │   └── PayloadTooLarge           413 invalid_request_error
     ├── AuthenticationFailed          401 authentication_error    missing or wrong key
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 not_found_error         unknown route
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
-    ├── MappingFailed                 500 api_error             a mapping failed while translating (file:line)
+    ├── MappingFailed                 500 api_error               a mapping failed while translating: its
+    │                                                             file:line under mappings/ (details: log)
     ├── ServerShuttingDown            503 api_error               streams still running when the grace ends
     ├── GatewayBusy                   503 api_error               too many large request bodies in memory now
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
@@ -18,8 +20,9 @@
         │                                                         truncated, or larger than allowed
         └── UpstreamStatus            the backend's status        the backend answered 4xx/5xx
 
-Messages never contain credentials or upstream URLs (query strings can hold keys); what a backend's
-own error text echoes is taken out by engine.redact before an error leaves the pipeline. An
+Messages never contain credentials or upstream URLs (query strings can hold keys), server paths or
+exception text: a 500 the gateway causes itself says so and leaves the rest to its log. What a
+backend's own error text echoes is taken out by engine.redact before an error leaves the pipeline. An
 UpstreamError that is `retryable` (nothing has reached the client yet) hands the request to the next
 deployment.
 """

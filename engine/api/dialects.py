@@ -1,10 +1,11 @@
 """Routes for inbound dialects (mappings/dialects/*.yaml): the client's API in, any backend behind.
 
-client body -> dialect `request` -> canonical request -> pipeline -> canonical answer or SSE chunks
--> dialect `response` / `stream` -> the client's body or events. Errors, including authentication, are
-rendered by the dialect's `error` section in the client's own error shape. A dialect with a `store`
-section also continues stored conversations and keeps its answers (engine.api.conversation); one
-without it never touches the database.
+client body -> dialect `schema` -> dialect `request` -> canonical request -> pipeline -> canonical answer
+or SSE chunks -> dialect `response` / `stream` -> the client's body or events. A body of the wrong shape
+is a 400 naming the field before any mapping runs. Errors, including authentication and the gateway's
+own failures, are rendered by the dialect's `error` section in the client's own error shape. A dialect
+with a `store` section also continues stored conversations and keeps its answers
+(engine.api.conversation); one without it never touches the database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
@@ -23,10 +25,12 @@ from engine.api.body_limits import read_body
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.api.respond import note_refusal
 from engine.errors import InvalidRequest, TurnoutError
+from engine.jsonbody import decode_json_body
 from engine.keys.ring import VirtualKey
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
 from engine.mapping.framing import SseDecoder
 from engine.mapping.runtime import MappingRuntimeError
+from engine.mapping.schema import BodySchema, SchemaViolation
 from engine.pipeline.schemas import decode_request
 from engine.pipeline.translate import encode_json, evaluate
 from engine.pipeline.validate import check_chat_request
@@ -45,14 +49,25 @@ def dialect_routes(dialects: Mapping[str, DialectMapping]) -> list[HTTPRouteHand
     return routes
 
 
-def _body(raw: bytes | bytearray) -> dict[str, Any]:
-    try:
-        body = _decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+def _body(raw: bytes | bytearray, schema: BodySchema | None) -> dict[str, Any]:
+    body = decode_json_body(raw)
+    if schema is not None:
+        try:
+            schema.check(body)
+        except SchemaViolation as violation:
+            raise InvalidRequest(f"invalid request: {violation}", param=violation.param or None) from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return body
+
+
+def _internal_error(dialect: DialectMapping, exc: Exception) -> TurnoutError:
+    """What Litestar refused (a body over the size limit: its 4xx), or a failure of the gateway itself,
+    told in the dialect's shape without anything internal."""
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return InvalidRequest(str(exc.detail), status=exc.status_code)
+    log.error("dialect %s: unexpected error", dialect.name, exc_info=exc)
+    return TurnoutError("internal error in the gateway; see its log")
 
 
 async def _canonical(
@@ -95,7 +110,7 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             key = check_key(request)
-            body = _body(await read_body(request))
+            body = _body(await read_body(request), dialect.schema)
             headers = dict(request.headers)
             canonical, exchange = await _canonical(request, dialect, body, headers, key)
             if canonical.get("stream") and dialect.stream is None:
@@ -120,6 +135,10 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
         except TurnoutError as error:
             note_refusal(request, error, dialect.operation)
             return _error_response(dialect, error)
+        except Exception as exc:
+            failure = _internal_error(dialect, exc)
+            note_refusal(request, failure, dialect.operation)
+            return _error_response(dialect, failure)
 
     return post(
         list(dialect.paths),
@@ -133,10 +152,13 @@ def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             check_key(request)
-            answer = evaluate(route.response, _body(await read_body(request)), dict(request.headers))
+            body = _body(await read_body(request), route.schema)
+            answer = evaluate(route.response, body, dict(request.headers))
             return Response(encode_json(answer), media_type="application/json")
         except TurnoutError as error:
             return _error_response(dialect, error)
+        except Exception as exc:
+            return _error_response(dialect, _internal_error(dialect, exc))
 
     return post(list(route.paths), name=f"dialect-{dialect.name}-{route.name}", status_code=200)(handle)
 

@@ -68,7 +68,12 @@ async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> 
         raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes", param="file")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("send the audio as multipart/form-data with a `file` field", param="file")
-    form = await request.form()
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:  # Litestar reads a part without a filename as UTF-8 text
+        raise InvalidRequest(
+            "a form field is not UTF-8 text (send the audio as a file part, with a filename)", param="file"
+        ) from None
     canonical: dict[str, Any] = {}
     for key, value in form.multi_items():
         name = key.removesuffix("[]")

@@ -15,27 +15,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
 from engine.api.auth import require_master
 from engine.errors import InvalidRequest
+from engine.jsonbody import decode_json_body
 from engine.keys import KeyService, key_changes, key_info
 from engine.pipeline.translate import encode_json
 
 __all__ = ["delete_keys", "generate_key", "key_info_route", "list_keys", "update_key"]
 
 log = logging.getLogger("turnout.keys")
-_decode = msgspec.json.Decoder().decode
 
 
 async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
     raw = await request.body()
-    try:
-        body = _decode(raw) if raw.strip() else {}
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    body = decode_json_body(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return body

@@ -35,6 +35,8 @@ DEFAULT_DAYS = 30  # the usage report's window when `start` is not given
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000  # also the cap of /spend/logs, which LiteLLM does not paginate
 _COLUMNS = tuple(column.key for column in RequestLogRow.__table__.columns)
+_INT32 = (-(2**31), 2**31 - 1)  # key_id, deployment_id and status are INTEGER columns
+_ROW_IDS = (1, 2**63 - 1)  # request_log.id is a BIGINT
 
 Params = Mapping[str, str]
 
@@ -49,20 +51,24 @@ def _json(body: Any) -> Response[bytes]:
 
 def _text(params: Params, name: str) -> str | None:
     value = params.get(name)
+    if value and "\x00" in value:  # PostgreSQL cannot compare text holding NUL: say so, not a 500
+        raise InvalidRequest(f"{name} must not contain NUL characters", param=name)
     return value if value else None  # an empty parameter counts as absent
 
 
-def _integer(params: Params, name: str, *, low: int | None = None, high: int | None = None) -> int | None:
+def _integer(params: Params, name: str, *, low: int = _INT32[0], high: int = _INT32[1]) -> int | None:
+    """A whole-number parameter, within what its column holds (32 bits unless told)."""
     text = _text(params, name)
     if text is None:
         return None
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 20 else None
     except ValueError:
         value = None
-    if value is None or (low is not None and value < low) or (high is not None and value > high):
-        span = f" from {low} to {high}" if low is not None and high is not None else ""
-        raise InvalidRequest(f"{name} must be a whole number{span}; got {text!r}", param=name)
+    if value is None or not low <= value <= high:
+        raise InvalidRequest(
+            f"{name} must be a whole number from {low} to {high}; got {text[:40]!r}", param=name
+        )
     return value
 
 
@@ -90,18 +96,31 @@ def _moment(params: Params, name: str, *, end: bool) -> datetime | None:
         # a "+" in a query string arrives as a space: say so, it is the usual cause
         hint = " (encode '+' as %2B, or use Z for UTC)" if " " in text else ""
         raise InvalidRequest(
-            f"{name} must be an ISO date (YYYY-MM-DD) or datetime; got {text!r}{hint}", param=name
+            f"{name} must be an ISO date (YYYY-MM-DD) or datetime; got {text[:40]!r}{hint}", param=name
         ) from None
+
+
+def _bounded_moment(params: Params, name: str, *, end: bool) -> datetime | None:
+    """_moment, with the edges of the calendar (the day after 9999-12-31) a 400 too."""
+    try:
+        return _moment(params, name, end=end)
+    except OverflowError:
+        raise InvalidRequest(f"{name} is outside the dates the log can hold", param=name) from None
 
 
 def _window(
     params: Params, start_name: str, end_name: str, *, default_days: int | None = None
 ) -> tuple[datetime | None, datetime | None]:
-    start = _moment(params, start_name, end=False)
-    end = _moment(params, end_name, end=True)
+    start = _bounded_moment(params, start_name, end=False)
+    end = _bounded_moment(params, end_name, end=True)
     if default_days is not None:
         end = end or utcnow()
-        start = start or end - timedelta(days=default_days)
+        try:
+            start = start or end - timedelta(days=default_days)
+        except OverflowError:
+            raise InvalidRequest(
+                f"{end_name} is too early for a {default_days}-day window", param=end_name
+            ) from None
     if start is not None and end is not None and start > end:
         raise InvalidRequest(f"{start_name} must not be after {end_name}", param=start_name)
     return start, end
@@ -186,7 +205,7 @@ def _decode_cursor(params: Params) -> int | None:
     try:
         decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         kind, _, number = decoded.partition(":")
-        if kind != "id" or not number.isdigit():
+        if kind != "id" or not number.isdigit() or not _ROW_IDS[0] <= int(number[:20]) <= _ROW_IDS[1]:
             raise ValueError(decoded)
         return int(number)
     except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError

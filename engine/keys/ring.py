@@ -34,11 +34,14 @@ def hash_key(key: str) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """ "30s", "15m", "12h", "30d", "2w" as a timedelta; ValueError otherwise."""
+    """ "30s", "15m", "12h", "30d", "2w" as a timedelta; ValueError otherwise (past timedelta's range too)."""
     match = _DURATION.match(text)
     if match is None or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 12h, 30d or 2w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        raise ValueError(f"{text[:40]!r} is not a duration like 30s, 15m, 12h, 30d or 2w")
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is longer than any date can reach") from None
 
 
 def period_end(ended: datetime, step: timedelta, now: datetime) -> datetime:

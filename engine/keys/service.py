@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,16 +21,35 @@ from engine.store.alias import AliasRow
 from engine.store.api_key import ApiKeyRow
 from engine.store.base import utcnow
 
-__all__ = ["KEY_PRIVACY", "KeyChanges", "KeyService", "key_changes", "key_info"]
+__all__ = [
+    "KEY_PRIVACY",
+    "MAX_BUDGET",
+    "MAX_DURATION",
+    "MAX_LIMIT",
+    "KeyChanges",
+    "KeyService",
+    "key_changes",
+    "key_info",
+]
 
 KEY_PRIVACY = ("local", "private")
+# what the columns hold on every database: a 32-bit INTEGER, a NUMERIC(20, 10), a date before year 9999
+MAX_LIMIT = 2**31 - 1
+MAX_BUDGET = Decimal(10**9)
+MAX_DURATION = timedelta(days=36500)  # a hundred years: `duration` and `budget_duration`
+_NAME_LENGTH = 200  # key_alias and alias names are VARCHAR(200)
+
+
+def _name(value: Any) -> bool:
+    """A name SQL can store and compare: 1 to 200 characters, no NUL (PostgreSQL refuses it in text)."""
+    return isinstance(value, str) and 0 < len(value) <= _NAME_LENGTH and "\x00" not in value
 
 
 def _models(value: Any, name: str) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise InvalidRequest(f"{name} must be a list of model names", param=name)
+    if not isinstance(value, list) or not all(_name(item) for item in value):
+        raise InvalidRequest(f"{name} must be a list of model names (1 to 200 characters each)", param=name)
     return sorted(set(value))
 
 
@@ -38,35 +57,43 @@ def _budget(value: Any, name: str) -> Decimal | None:
     if value is None:
         return None
     try:
-        amount = Decimal(str(value)) if not isinstance(value, bool) else Decimal("nan")
+        amount = (
+            Decimal(str(value))
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            else None
+        )
     except InvalidOperation:
-        amount = Decimal("nan")
-    if not amount.is_finite() or amount < 0:
-        raise InvalidRequest(f"{name} must be a number of at least 0, or null", param=name)
+        amount = None
+    if amount is None or not amount.is_finite() or not 0 <= amount <= MAX_BUDGET:
+        raise InvalidRequest(f"{name} must be a number from 0 to {MAX_BUDGET}, or null", param=name)
     return amount
 
 
 def _limit(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{name} must be a whole number of at least 1, or null", param=name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise InvalidRequest(f"{name} must be a whole number from 1 to {MAX_LIMIT}, or null", param=name)
     return value
 
 
 def _duration(value: Any, name: str) -> str | None:
+    """A duration as stored: its canonical spelling ("30d"; "0030 d" is the same), at most 100 years."""
     if value is None:
         return None
     try:
-        parse_duration(value if isinstance(value, str) else repr(value))
+        length = parse_duration(value if isinstance(value, str) else repr(value))
     except ValueError as exc:
         raise InvalidRequest(f"{name}: {exc}", param=name) from None
-    return str(value).strip()
+    if length > MAX_DURATION:
+        raise InvalidRequest(f"{name} must be at most {MAX_DURATION.days} days", param=name)
+    number, unit = value.strip(), value.strip()[-1]
+    return f"{int(number[:-1])}{unit}"
 
 
 def _text(value: Any, name: str) -> str | None:
-    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
-        raise InvalidRequest(f"{name} must be a string of 1 to 200 characters, or null", param=name)
+    if value is not None and not _name(value):
+        raise InvalidRequest(f"{name} must be a string of 1 to 200 characters (no NUL), or null", param=name)
     text: str | None = value
     return text
 

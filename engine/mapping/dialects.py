@@ -2,17 +2,19 @@
 
 A dialect translates a client's request into a canonical request of one operation, and the canonical
 answer, stream chunks and errors back into what that client expects. With N dialects and M providers
-this costs N + M mappings: a dialect never knows which backend answers.
+this costs N + M mappings: a dialect never knows which backend answers. Its `schema` (and each local
+route's) says what shape of body its mapping can take; engine.mapping.schema compiles it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from engine.canonical import OPERATION_PARAMETERS
 from engine.mapping.compiler import CompiledSection, MappingLoadError
+from engine.mapping.schema import BodySchema, compile_schemas
 from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
 from engine.mapping.yaml_lines import LineDict
 
@@ -27,7 +29,7 @@ __all__ = [
 
 _TOP = {
     "name", "description", "paths", "operation", "request", "response", "stream", "error", "error_headers",
-    "local_routes", "store",
+    "local_routes", "store", "schema",
 }  # fmt: skip
 _STREAM = {"start", "event", "update", "end", "error"}
 _STORE = {"save", "previous", "id", "stream_id", "missing"}
@@ -61,6 +63,7 @@ class LocalRoute:
     name: str
     paths: tuple[str, ...]
     response: CompiledSection  # (request, headers) -> body
+    schema: BodySchema | None = None  # the request body's shape, checked before `response` runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class DialectMapping:
     error_headers: CompiledSection | None = None  # (error, status) -> headers of an error answer
     local_routes: tuple[LocalRoute, ...] = ()
     store: DialectStore | None = None
+    schema: BodySchema | None = None  # the request body's shape, checked before `request` runs
 
 
 def load_dialects(folder: Path) -> dict[str, DialectMapping]:
@@ -130,6 +134,8 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         raise fail(tree, "operation", f"unknown operation {operation!r}")
     if "store" in tree and operation != "chat":
         raise fail(tree, "store", "`store` keeps chat conversations: it needs `operation: chat`")
+    routes = _build_local_routes(tree["local_routes"], tree) if "local_routes" in tree else ()
+    schemas = _build_schemas(tree, routes)
     return DialectMapping(
         name=str(tree.get("name", stem)),
         file=str(getattr(tree, "file", stem)),
@@ -141,9 +147,22 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
         error=compile_key(tree, "error", ERROR_VARS),
         error_headers=compile_key(tree, "error_headers", ERROR_VARS) if "error_headers" in tree else None,
-        local_routes=_build_local_routes(tree["local_routes"], tree) if "local_routes" in tree else (),
+        local_routes=tuple(replace(route, schema=schemas.get(route.name)) for route in routes),
         store=_build_store(tree["store"], tree) if "store" in tree else None,
+        schema=schemas.get(""),
     )
+
+
+def _build_schemas(tree: LineDict, routes: tuple[LocalRoute, ...]) -> dict[str, BodySchema]:
+    """The dialect's own schema under "", each local route's under its name (they share `$defs`)."""
+    local = tree.get("local_routes") or {}
+    others = {route.name: (local[route.name].get("schema"), local[route.name]) for route in routes}
+    others = {name: spec for name, spec in others.items() if spec[0] is not None}
+    if "schema" not in tree:
+        if others:
+            raise fail(tree, "local_routes", "a local route's `schema` needs the dialect's own `schema`")
+        return {}
+    return compile_schemas(tree["schema"], tree, others)
 
 
 def _build_stream(spec: Any, parent: LineDict) -> DialectStream:
@@ -173,7 +192,7 @@ def _build_local_routes(spec: Any, parent: LineDict) -> tuple[LocalRoute, ...]:
     for name, route in spec.items():
         if not isinstance(route, LineDict) or "response" not in route:
             raise fail(spec, name, "a local route needs `paths` and `response`")
-        check_keys(route, {"paths", "response"}, f"local route {name!r}")
+        check_keys(route, {"paths", "response", "schema"}, f"local route {name!r}")
         routes.append(
             LocalRoute(str(name), _paths(route, "paths"), compile_key(route, "response", REQUEST_VARS))
         )

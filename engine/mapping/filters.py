@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
+from engine.jsonbody import MAX_JSON_DEPTH, too_deep
 from engine.mapping.runtime import MISSING, MappingRejected, to_text
 
 __all__ = ["FILTERS", "FUNCTIONS", "TESTS"]
@@ -75,16 +76,25 @@ def _tojson(value: Any) -> str:
 
 
 def _fromjson(text: Any) -> Any:
+    """Parse JSON text (often the client's tool arguments), held to the nesting bound of client bodies:
+    what it gives goes into an upstream body, whose encoder recurses."""
     if isinstance(text, (dict, list)):
         return text
-    return _json_decode(text)
+    try:
+        value = _json_decode(text)
+    except RecursionError:
+        value = None
+    else:
+        if not too_deep(value):
+            return value
+    raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _fromjson_or(text: Any, fallback: Any = None) -> Any:
     """Parse JSON, or give `fallback` for text that is not JSON (e.g. half-written tool arguments)."""
     try:
         return _fromjson(text)
-    except (msgspec.DecodeError, TypeError):
+    except (ValueError, TypeError):  # msgspec.DecodeError is a ValueError
         return fallback
 
 

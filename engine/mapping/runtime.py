@@ -50,6 +50,11 @@ class MappingRuntimeError(Exception):
         self.where = where
         self.detail = message
 
+    @property
+    def location(self) -> str:
+        """`where` relative to the mappings folder ("dialects/toy.yaml:12"): no server path."""
+        return "/".join(self.where.replace("\\", "/").split("/")[-2:])
+
 
 class MappingRejected(MappingRuntimeError):
     """A mapping refused the request on purpose, with `reject(message, param)`: the client's 400."""

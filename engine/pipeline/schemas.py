@@ -11,12 +11,12 @@ import msgspec
 from msgspec import Meta, Struct
 
 from engine.errors import InvalidRequest
-from engine.pipeline.validate import invalid_request
+from engine.jsonbody import decode_json_body
+from engine.pipeline.validate import MAX_TOKEN_COUNT, Int64, TokenCount, invalid_request
 
 __all__ = ["decode_request"]
 
 NonEmpty = Annotated[str, Meta(min_length=1)]
-PositiveInt = Annotated[int, Meta(ge=1)]
 # text, texts, a token array or token arrays (msgspec takes one list type per union; checked below)
 TextsOrTokens = str | Annotated[list[Any], Meta(min_length=1)]
 
@@ -25,7 +25,7 @@ class EmbeddingsRequest(Struct):
     model: NonEmpty
     input: TextsOrTokens
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: PositiveInt | None = None
+    dimensions: TokenCount | None = None
     user: str | None = None
 
 
@@ -33,16 +33,19 @@ class CompletionsRequest(Struct):
     model: NonEmpty
     prompt: TextsOrTokens
     suffix: str | None = None
-    max_tokens: PositiveInt | None = None
+    max_tokens: TokenCount | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    n: PositiveInt | None = None
+    n: Annotated[int, Meta(ge=1, le=128)] | None = None
+    best_of: Annotated[int, Meta(ge=1, le=128)] | None = None
     stream: bool | None = None
     stream_options: dict[str, Any] | None = None
     logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
     echo: bool | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
+    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
 
 
 class SpeechRequest(Struct):
@@ -72,30 +75,32 @@ _DECODERS: dict[str, Any] = {
     "speech": msgspec.json.Decoder(SpeechRequest).decode,
     "images": msgspec.json.Decoder(ImagesRequest).decode,
 }
-_decode = msgspec.json.Decoder().decode
 
 
 def decode_request(operation: str, body: bytes | bytearray) -> dict[str, Any]:
     """The request as plain JSON data, after checking it against the operation's canonical schema."""
+    data: dict[str, Any] = decode_json_body(body)  # first: it bounds the nesting the typed pass recurses
     try:
         checked = _DECODERS[operation](body)
     except msgspec.ValidationError as exc:
         raise invalid_request(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     for field in ("input", "prompt"):
         value = getattr(checked, field, None)
         if isinstance(value, list) and not _texts_or_tokens(value):
             raise InvalidRequest(
-                f"{field} must be a string, a list of strings, a list of token ids or a list of those",
+                f"{field} must be a string, a list of strings, a list of token ids (0 to {MAX_TOKEN_COUNT})"
+                " or a list of those",
                 param=field,
             )
-    data: dict[str, Any] = _decode(body)
     return data
 
 
 def _texts_or_tokens(items: list[Any]) -> bool:
     def tokens(value: Any) -> bool:
-        return isinstance(value, list) and bool(value) and all(type(t) is int for t in value)
+        return (
+            isinstance(value, list)
+            and bool(value)
+            and all(type(t) is int and 0 <= t <= MAX_TOKEN_COUNT for t in value)
+        )
 
     return all(isinstance(i, str) for i in items) or tokens(items) or all(tokens(i) for i in items)

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError
+from engine.errors import TurnoutError, UpstreamBadResponse, UpstreamError
 from engine.mapping.framing import (
     DONE,
     FrameTooLarge,
@@ -29,7 +29,7 @@ from engine.mapping.framing import (
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
 from engine.pipeline.stream_usage import StreamUsage
-from engine.pipeline.translate import encode_json, evaluate, mapped_error
+from engine.pipeline.translate import encode_json, evaluate, mapped_error, mapping_failed
 from engine.redact import GENERIC, Redactor
 from engine.upstream import UpstreamResponse
 
@@ -302,7 +302,7 @@ def _step(
     try:
         step = spec.event(event, event_type, state, request, view)
     except MappingRuntimeError as exc:
-        raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
+        raise mapping_failed(exc) from exc
     state.update(step.get("state") or {})
     chunks = step.get("chunks")
     if isinstance(chunks, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,17 @@ from engine.mapping.compiler import CompiledSection
 from engine.mapping.runtime import MISSING, MappingRejected, MappingRuntimeError
 from engine.routing.table import Deployment
 
-__all__ = ["decode_json", "deployment_view", "encode_json", "evaluate", "mapped_error", "upstream_error"]
+__all__ = [
+    "decode_json",
+    "deployment_view",
+    "encode_json",
+    "evaluate",
+    "mapped_error",
+    "mapping_failed",
+    "upstream_error",
+]
+
+log = logging.getLogger("turnout.mapping")
 
 encode_json = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -24,6 +35,8 @@ def decode_json(data: bytes, label: str) -> Any:
         return _decode(data)
     except msgspec.DecodeError as exc:
         raise UpstreamBadResponse(f"{label} answered with malformed JSON ({exc})") from None
+    except RecursionError:  # the backend's fault, like malformed JSON, not the gateway's 500
+        raise UpstreamBadResponse(f"{label} answered with JSON nested too deep to read") from None
 
 
 def evaluate(section: CompiledSection, *args: Any) -> Any:
@@ -32,7 +45,16 @@ def evaluate(section: CompiledSection, *args: Any) -> Any:
     except MappingRejected as exc:  # `reject(message, param)`: the mapping refused the request
         raise InvalidRequest(exc.detail, param=exc.param) from None
     except MappingRuntimeError as exc:
-        raise MappingFailed(f"mapping failed at {exc.where}: {exc.detail}") from exc
+        raise mapping_failed(exc) from exc
+
+
+def mapping_failed(exc: MappingRuntimeError) -> MappingFailed:
+    """The client's 500 for a mapping that failed: the file and line relative to the mappings folder,
+    nothing internal (no server path, no exception text); the log has the whole story."""
+    log.error("mapping failed at %s: %s", exc.where, exc.detail, exc_info=exc.__cause__ or exc)
+    return MappingFailed(
+        f"a mapping failed while translating ({exc.location}); the gateway's log has details"
+    )
 
 
 def deployment_view(deployment: Deployment) -> dict[str, Any]:

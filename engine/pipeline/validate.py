@@ -1,7 +1,9 @@
 """Validation of canonical chat requests: types and ranges checked by msgspec, errors in OpenAI's shape.
 
 The structs only validate; mappings receive the plain decoded JSON, so unknown (provider-native)
-fields survive for the parameter policy to judge.
+fields survive for the parameter policy to judge. Every field a mapping or the pipeline reads is typed,
+and every number bounded: msgspec takes any JSON integer as an `int`, so a token count of 10**30 would
+otherwise be forwarded.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ import msgspec
 from msgspec import Meta, Struct
 
 from engine.errors import InvalidRequest
+from engine.jsonbody import decode_json_body
 
-__all__ = ["check_chat_request", "decode_chat_request", "invalid_request"]
+__all__ = [
+    "MAX_TOKEN_COUNT",
+    "Int64",
+    "TokenCount",
+    "check_chat_request",
+    "decode_chat_request",
+    "invalid_request",
+]
+
+MAX_TOKEN_COUNT = 2**31 - 1  # far above any model's window; what a 32-bit column or backend field holds
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
-PositiveInt = Annotated[int, Meta(ge=1)]
+TokenCount = Annotated[int, Meta(ge=1, le=MAX_TOKEN_COUNT)]
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class _ImageUrl(Struct):
@@ -81,6 +94,19 @@ class _Tool(Struct):
     type: Literal["function"] = "function"
 
 
+class _ToolChoiceFunction(Struct):
+    name: str
+
+
+class _ToolChoice(Struct):
+    type: str
+    function: _ToolChoiceFunction | None = None
+
+
+class _StreamOptions(Struct):
+    include_usage: bool | None = None
+
+
 class _ResponseFormat(Struct):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
@@ -90,38 +116,42 @@ class ChatRequest(Struct):
     model: Annotated[str, Meta(min_length=1)]
     messages: Annotated[list[_Message], Meta(min_length=1)]
     stream: bool | None = None
-    stream_options: dict[str, Any] | None = None
+    stream_options: _StreamOptions | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
-    max_tokens: PositiveInt | None = None
-    max_completion_tokens: PositiveInt | None = None
-    n: PositiveInt | None = None
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = None
+    n: Annotated[int, Meta(ge=1, le=128)] | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, Annotated[float, Meta(ge=-100, le=100)]] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     tools: list[_Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | _ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: _ResponseFormat | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     think: bool | Literal["low", "medium", "high"] | None = None
     user: str | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    modalities: list[str] | None = None
 
 
 _validate = msgspec.json.Decoder(ChatRequest).decode
-_decode = msgspec.json.Decoder().decode
 
 
 def decode_chat_request(body: bytes | bytearray) -> dict[str, Any]:
     """The request as plain JSON data, after checking it against the canonical schema."""
+    data: dict[str, Any] = decode_json_body(body)  # first: it bounds the nesting the typed pass recurses
     try:
         _validate(body)
     except msgspec.ValidationError as exc:
         raise invalid_request(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
-    data: dict[str, Any] = _decode(body)
     return data
 
 
