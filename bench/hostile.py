@@ -406,10 +406,10 @@ def _mutate(rng: random.Random, value: Any, depth: int = 0) -> Any:
             copy[key] = _mutate(rng, value[key], depth + 1)
         return copy
     if isinstance(value, list) and value and rng.random() < 0.8:
-        copy = list(value)
-        index = rng.randrange(len(copy))
-        copy[index] = _mutate(rng, copy[index], depth + 1)
-        return copy
+        items = list(value)
+        index = rng.randrange(len(items))
+        items[index] = _mutate(rng, items[index], depth + 1)
+        return items
     return rng.choice(weird)
 
 
