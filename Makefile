@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 4000
 CONFIG ?=
 
-.PHONY: install run test lint format bench bench-keys check-mappings clean
+.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench: install
 
 bench-keys: install
 	$(BIN)/python -m bench.keys
+
+bench-hostile: install
+	$(BIN)/python -m bench.hostile
 
 check-mappings: install
 	$(BIN)/turnout mappings check
