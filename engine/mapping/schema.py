@@ -398,7 +398,8 @@ def _one_of(choices: list[Any], base: Check | None) -> Check:
         if base is not None:
             base(value)
         kind = _kind(value)
-        if (kind if kind != "integer" else "number", value) not in allowed:
+        # an object or array is never one of the (scalar) choices, and cannot be hashed to look it up
+        if kind in ("object", "array") or (kind if kind != "integer" else "number", value) not in allowed:
             raise SchemaViolation(f"must be one of {listed}; got {_shown(value)}")
 
     return check

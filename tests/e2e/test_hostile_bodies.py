@@ -143,6 +143,9 @@ def test_numbers_json_cannot_hold_are_refused(http: httpx.Client, route: str, ra
         ({"stop_sequences": "STOP"}, "stop_sequences"),
         ({"metadata": {"user_id": 5}}, "metadata.user_id"),
         ({"max_tokens": "8"}, "max_tokens"),
+        # an object or a list where a value of a fixed set belongs (found by make bench-hostile: a 500)
+        ({"messages": [{"role": {}, "content": "Hi"}]}, "messages[0].role"),
+        ({"messages": [{"role": ["user"], "content": "Hi"}]}, "messages[0].role"),
     ],
 )
 def test_messages_body_of_the_wrong_shape(
@@ -171,6 +174,8 @@ def test_messages_body_of_the_wrong_shape(
             "text.format.schema",
         ),
         ({"input": "Hi", "reasoning": {"effort": 5}}, "reasoning.effort"),
+        ({"input": "Hi", "reasoning": {"effort": {"a": 1}}}, "reasoning.effort"),
+        ({"input": [{"role": {"a": 1}, "content": "Hi"}]}, "input[0].role"),
         ({"input": "Hi", "metadata": {"k": 5}}, "metadata.k"),
         ({"input": "Hi", "previous_response_id": 5}, "previous_response_id"),
     ],

@@ -83,6 +83,8 @@ def test_a_body_that_fits_passes(check: Any) -> None:
         ({"ratio": "0.5"}, "ratio: must be a number; got '0.5'"),
         ({"flag": False}, "flag: must be one of True, 1, 'one'; got False"),
         ({"flag": "two"}, "flag: must be one of True, 1, 'one'; got 'two'"),
+        ({"flag": {"a": 1}}, "flag: must be one of True, 1, 'one'; got an object"),
+        ({"flag": [1]}, "flag: must be one of True, 1, 'one'; got an array"),
         ({"items": "a"}, "items: must be an array; got 'a'"),
         ({"items": ["a"] * 4}, "items: must have at most 3 item(s)"),
         ({"items": [5]}, "items[0]: must be an object or a string; got 5"),
