@@ -13,18 +13,28 @@ node of the body is checked once, by a closure built at load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.mapping.schema_checks import (
+    Check,
+    SchemaViolation,
+    anything,
+    array,
+    by_kind,
+    exactly,
+    kind_of,
+    number,
+    object_of,
+    one_of,
+    string,
+    tagged,
+)
 from engine.mapping.tree import fail
 from engine.mapping.yaml_lines import LineDict, plain
 
 __all__ = ["BodySchema", "SchemaViolation", "compile_schemas"]
 
-Check = Callable[[Any], None]
-
-_INT64 = (-(2**63), 2**63 - 1)
 _ANNOTATIONS = {"description", "title", "$comment", "examples", "default"}
 _BY_TYPE = {
     "string": {"minLength", "maxLength"},
@@ -35,29 +45,7 @@ _BY_TYPE = {
     "boolean": set(),
     "null": set(),
 }
-_KINDS = {str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
-_KINDS.update({dict: "object", list: "array"})
-_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object"}
 _ALL_KINDS = frozenset(_BY_TYPE)
-
-
-class SchemaViolation(Exception):
-    """The body does not fit the schema: what is wrong, and where (`param`, e.g. messages[0].role)."""
-
-    def __init__(self, message: str, *segments: str | int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.segments = list(segments)  # innermost first; containers append theirs on the way out
-
-    @property
-    def param(self) -> str:
-        out = ""
-        for segment in reversed(self.segments):
-            out += f"[{segment}]" if isinstance(segment, int) else f".{segment}" if out else segment
-        return out
-
-    def __str__(self) -> str:
-        return f"{self.param}: {self.message}" if self.segments else f"the body {self.message}"
 
 
 @dataclass(frozen=True)
@@ -94,28 +82,6 @@ def _document(tree: Any, defs: Any) -> dict[str, Any]:
     return document
 
 
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), "something else")
-
-
-def _shown(value: Any) -> str:
-    """A client's value in an error message, cut short."""
-    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else _a(_kind(value))
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _a(kind: str) -> str:
-    return _ARTICLES.get(kind, f"a {kind}" if kind != "null" else "null")
-
-
-def _expected(kinds: Iterable[str]) -> str:
-    return " or ".join(_a(kind) for kind in sorted(kinds, key=lambda kind: (kind == "null", kind)))
-
-
-def _wrong_type(kinds: Iterable[str], value: Any) -> SchemaViolation:
-    return SchemaViolation(f"must be {_expected(kinds)}; got {_shown(value)}")
-
-
 class _Compiler:
     def __init__(self, defs: LineDict) -> None:
         self.defs = defs
@@ -131,7 +97,7 @@ class _Compiler:
         if tree is True or (
             isinstance(tree, dict) and not set(tree) - _ANNOTATIONS - ({"$defs"} if top else set())
         ):
-            return _anything
+            return anything
         if not isinstance(tree, LineDict):
             raise fail(parent, key, "a schema must be a mapping of JSON Schema keywords")
         keywords = set(tree) - _ANNOTATIONS - ({"$defs"} if top else set())
@@ -184,11 +150,11 @@ class _Compiler:
         checks = {kind: self.of_kind(kind, tree) for kind in kinds}
         if "number" in checks and "integer" not in checks:
             checks["integer"] = checks["number"]
-        base = _by_kind(checks)
+        base = by_kind(checks)
         choices = self.choices(tree)
         if choices is None:
             return base
-        return _one_of(choices, base if "type" in tree else None)  # the choices' own kinds say enough
+        return one_of(choices, base if "type" in tree else None)  # the choices' own kinds say enough
 
     def declared_kinds(self, tree: LineDict) -> set[str]:
         """The JSON types a typed node accepts: its `type`, else the kinds of its `enum` / `const`."""
@@ -196,7 +162,7 @@ class _Compiler:
             choices = self.choices(tree)
             if choices is None:
                 raise fail(tree, None, "a schema needs `type` (or `enum`, `const`, `anyOf`, `$ref`)")
-            return {"number" if _kind(v) == "integer" else _kind(v) for v in choices}
+            return {"number" if kind_of(v) == "integer" else kind_of(v) for v in choices}
         declared = tree["type"]
         names = declared if isinstance(declared, list) else [declared]
         kinds = {"null" if name is None else str(name) for name in names}  # YAML's null is JSON's
@@ -221,14 +187,14 @@ class _Compiler:
         if kind == "array":
             return self.array(tree)
         if kind == "string":
-            return _string(_size(tree, "minLength"), _size(tree, "maxLength"))
+            return string(_size(tree, "minLength"), _size(tree, "maxLength"))
         if kind in ("integer", "number"):
-            return _number(kind, _bound(tree, "minimum"), _bound(tree, "maximum"))
-        return _exactly(kind)  # boolean, null: the kind is all there is to check
+            return number(kind, _bound(tree, "minimum"), _bound(tree, "maximum"))
+        return exactly(kind)  # boolean, null: the kind is all there is to check
 
     def array(self, tree: LineDict) -> Check:
-        items = self.node(tree["items"], tree, "items") if "items" in tree else _anything
-        return _array(items, _size(tree, "minItems"), _size(tree, "maxItems"))
+        items = self.node(tree["items"], tree, "items") if "items" in tree else anything
+        return array(items, _size(tree, "minItems"), _size(tree, "maxItems"))
 
     def object(self, tree: LineDict) -> Check:
         properties = tree.get("properties", LineDict())
@@ -240,7 +206,7 @@ class _Compiler:
             raise fail(tree, "required", "`required` must be a list of property names")
         extra = tree.get("additionalProperties", True)
         other = None if extra is True else self.node(extra, tree, "additionalProperties") if extra else False
-        return _object(checks, tuple(str(name) for name in required), other)
+        return object_of(checks, tuple(str(name) for name in required), other)
 
     # ---- anyOf ----------------------------------------------------------------------------------
     def any_of(self, tree: LineDict, keywords: set[str]) -> Check:
@@ -249,14 +215,14 @@ class _Compiler:
         alternatives = tree["anyOf"]
         if not isinstance(alternatives, list) or not alternatives:
             raise fail(tree, "anyOf", "`anyOf` must be a non-empty list of schemas")
-        by_kind: dict[str, list[Any]] = {}
+        grouped: dict[str, list[Any]] = {}
         for alternative in alternatives:
             for kind in self.kinds_of(alternative, tree):
-                by_kind.setdefault(kind, []).append(alternative)
-        if {"integer", "number"} <= by_kind.keys():
+                grouped.setdefault(kind, []).append(alternative)
+        if {"integer", "number"} <= grouped.keys():
             raise fail(tree, "anyOf", "`anyOf` alternatives overlap: integer and number (number takes both)")
         checks = {}
-        for kind, alike in by_kind.items():
+        for kind, alike in grouped.items():
             if len(alike) == 1:
                 checks[kind] = self.node(alike[0], tree, "anyOf")
             elif kind == "object":
@@ -270,7 +236,7 @@ class _Compiler:
                 )
         if "number" in checks:
             checks["integer"] = checks["number"]
-        return _by_kind(checks)
+        return by_kind(checks)
 
     def kinds_of(self, tree: Any, parent: Any) -> set[str]:
         """The JSON types a schema can accept, without compiling it (for telling anyOf's apart)."""
@@ -311,7 +277,7 @@ class _Compiler:
                 if default is not None:
                     raise fail(parent, "anyOf", f"only one `anyOf` alternative may leave {tag!r} out")
                 default = by_tag[value]
-        return _tagged(tag, by_tag, default)
+        return tagged(tag, by_tag, default)
 
 
 def _common_tag(objects: list[LineDict]) -> str | None:
@@ -354,145 +320,3 @@ def _bound(tree: LineDict, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(tree, name, f"`{name}` must be a number")
     return value
-
-
-# ---- the checks, as closures ----------------------------------------------------------------------
-
-
-def _anything(value: Any) -> None:
-    return None
-
-
-def _by_kind(checks: dict[str, Check]) -> Check:
-    """One check per JSON type (each checks its type itself), dispatched on the value's type."""
-    if len(checks) == 1:
-        return next(iter(checks.values()))
-    table = {t: checks[kind] for t, kind in _KINDS.items() if kind in checks}
-    shown = [kind for kind in checks if not (kind == "integer" and "number" in checks)]
-
-    def dispatch(value: Any) -> None:
-        check = table.get(type(value))
-        if check is None:
-            raise _wrong_type(shown, value)
-        check(value)
-
-    return dispatch
-
-
-def _exactly(kind: str) -> Check:
-    wanted = next(t for t, k in _KINDS.items() if k == kind)
-
-    def check(value: Any) -> None:
-        if type(value) is not wanted:
-            raise _wrong_type([kind], value)
-
-    return check
-
-
-def _one_of(choices: list[Any], base: Check | None) -> Check:
-    # (kind, value): in Python True == 1, in JSON they differ
-    allowed = {(_kind(v) if _kind(v) != "integer" else "number", v) for v in choices}
-    listed = ", ".join(_shown(v) for v in choices)
-
-    def check(value: Any) -> None:
-        if base is not None:
-            base(value)
-        kind = _kind(value)
-        # an object or array is never one of the (scalar) choices, and cannot be hashed to look it up
-        if kind in ("object", "array") or (kind if kind != "integer" else "number", value) not in allowed:
-            raise SchemaViolation(f"must be one of {listed}; got {_shown(value)}")
-
-    return check
-
-
-def _string(low: int | None, high: int | None) -> Check:
-    def check(value: Any) -> None:
-        if type(value) is not str:
-            raise _wrong_type(["string"], value)
-        if low is not None and len(value) < low:
-            raise SchemaViolation(f"must have at least {low} character(s)")
-        if high is not None and len(value) > high:
-            raise SchemaViolation(f"must have at most {high} character(s)")
-
-    return check
-
-
-def _number(kind: str, low: float | None, high: float | None) -> Check:
-    kinds = (int,) if kind == "integer" else (int, float)
-
-    def check(value: Any) -> None:
-        if type(value) not in kinds:
-            raise _wrong_type([kind], value)
-        if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
-            raise SchemaViolation(f"must be {_a(kind)} that fits in 64 bits")
-        if low is not None and value < low:
-            raise SchemaViolation(f"must be at least {low}; got {_shown(value)}")
-        if high is not None and value > high:
-            raise SchemaViolation(f"must be at most {high}; got {_shown(value)}")
-
-    return check
-
-
-def _array(items: Check, low: int | None, high: int | None) -> Check:
-    def check(value: Any) -> None:
-        if type(value) is not list:
-            raise _wrong_type(["array"], value)
-        if low is not None and len(value) < low:
-            raise SchemaViolation(f"must have at least {low} item(s)")
-        if high is not None and len(value) > high:
-            raise SchemaViolation(f"must have at most {high} item(s)")
-        if items is _anything:
-            return
-        for index, item in enumerate(value):
-            try:
-                items(item)
-            except SchemaViolation as exc:
-                exc.segments.append(index)
-                raise
-
-    return check
-
-
-def _object(checks: dict[str, Check], required: tuple[str, ...], other: Check | bool | None) -> Check:
-    if other is None:  # fields that take anything need no call, like fields not named
-        checks = {name: sub for name, sub in checks.items() if sub is not _anything}
-
-    def check(value: Any) -> None:
-        if type(value) is not dict:
-            raise _wrong_type(["object"], value)
-        for name in required:
-            if name not in value:
-                raise SchemaViolation("is required", name)
-        for name, item in value.items():
-            sub = checks.get(name, other)
-            if sub is None:
-                continue
-            if sub is False:
-                raise SchemaViolation("is not a known field", name)
-            try:
-                sub(item)  # type: ignore[operator]
-            except SchemaViolation as exc:
-                exc.segments.append(name)
-                raise
-
-    return check
-
-
-def _tagged(tag: str, by_tag: dict[Any, Check], default: Check | None) -> Check:
-    listed = ", ".join(repr(v) for v in by_tag)
-
-    def check(value: Any) -> None:
-        if type(value) is not dict:
-            raise _wrong_type(["object"], value)
-        if tag not in value:
-            if default is None:
-                raise SchemaViolation("is required", tag)
-            default(value)
-            return
-        found = value[tag]
-        chosen = by_tag.get(found) if type(found) is str else None
-        if chosen is None:
-            raise SchemaViolation(f"must be one of {listed}; got {_shown(found)}", tag)
-        chosen(value)
-
-    return check
