@@ -144,8 +144,12 @@ class GatewayBusy(TurnoutError):
 class UpstreamError(TurnoutError):
     status = 502
     type = "upstream_error"
-    # whether another deployment may be tried (nothing has reached the client yet)
+    # whether another try may succeed (nothing has reached the client yet): this deployment again, or
+    # another one
     retryable = False
+    # whether this deployment, as configured, cannot serve (its credentials or model were refused):
+    # another deployment is tried, this one not again
+    misconfigured = False
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -193,3 +197,5 @@ class UpstreamStatus(UpstreamError):
         super().__init__(message, status=status, **kwargs)
         self.upstream_status = upstream_status
         self.retryable = upstream_status in (408, 429, 500, 502, 503, 504, 529)
+        # the gateway's key or the deployment's model refused: the operator's fault, not the client's
+        self.misconfigured = upstream_status in (401, 403, 404)

@@ -1,8 +1,9 @@
 """Trying deployments: the router's order, retries with backoff, cooldowns, and fallbacks by reason.
 
-A retryable failure (unreachable, timeout, 408, 429, 5xx, 529) before anything reached the client moves
-on to the next deployment; past one try per deployment, `num_retries` more tries cycle through them with
-backoff. When every try failed, the alias's fallbacks for that kind of failure (context window, content
+A retryable failure (unreachable, timeout, an unusable answer, 408, 429, 5xx, 529) before anything
+reached the client moves on to the next deployment; past one try per deployment, `num_retries` more tries
+cycle through them with backoff. A deployment that refuses the gateway's own credentials or model (401,
+403, 404) hands over too, but is not tried again for this request. When every try failed, the alias's fallbacks for that kind of failure (context window, content
 policy, or any) are tried in order, one level deep. Headers tell the client what was tried.
 """
 
@@ -71,8 +72,11 @@ class Dispatcher:
         alone = len(alias.deployments) == 1
         budget = max(len(selection.ordered), 1 + settings.num_retries)
         last: UpstreamError | None = None
+        refused: set[int] = set()  # deployments that refused the gateway's own credentials or model
         for n in range(budget):
             deployment = selection.ordered[n % len(selection.ordered)]
+            if deployment.id in refused:
+                continue
             if n >= len(selection.ordered):
                 await asyncio.sleep(_backoff(n - len(selection.ordered), last, settings))
             try:
@@ -82,7 +86,9 @@ class Dispatcher:
             except UpstreamError as exc:
                 tried.append(f"{deployment.provider}/{deployment.upstream_model}={exc.status}")
                 last = exc
-                if not exc.retryable:
+                if exc.misconfigured:
+                    refused.add(deployment.id)
+                elif not exc.retryable:
                     break
                 continue
             tried.append(f"{deployment.provider}/{deployment.upstream_model}=ok")
@@ -125,12 +131,14 @@ class Dispatcher:
         try:
             outcome = await self._attempt(operation, request, deployment)
         except UpstreamError as exc:
-            router.failed(deployment, settings, exc.message, counts=exc.retryable and not alone)
+            unwell = exc.retryable or exc.misconfigured
+            router.failed(deployment, settings, exc.message, counts=unwell and not alone)
             if meter is not None:
                 meter.upstream_failed(deployment, exc)
             raise
-        except BaseException as exc:
-            router.failed(deployment, settings, str(exc), counts=False)
+        except BaseException:
+            # the client's mistake, the client leaving or a bug here: no failure of the deployment's
+            router.abandoned(deployment)
             raise
         router.answered(deployment, time.monotonic() - started)
         if outcome.stream is None:
@@ -237,7 +245,7 @@ def _fallbacks_for(alias: Alias, error: TurnoutError) -> tuple[str, tuple[str, .
         return "context window", alias.fallbacks.context_window
     if code in _CONTENT_CODES:
         return "content policy", alias.fallbacks.content_policy
-    if isinstance(error, UpstreamError) and error.retryable:
+    if isinstance(error, UpstreamError) and (error.retryable or error.misconfigured):
         return "failure", alias.fallbacks.general
     return "", ()
 

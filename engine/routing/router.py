@@ -204,6 +204,12 @@ class Router:
             if self.on_cooldown is not None:
                 self.on_cooldown(deployment.id, settings.cooldown_time)
 
+    def abandoned(self, deployment: Deployment) -> None:
+        """An attempt that ended for a reason not the deployment's (the client's mistake or departure):
+        no longer in flight, and neither a failure nor its `last_error`."""
+        stats = self.stats(deployment)
+        stats.inflight = max(0, stats.inflight - 1)
+
     def cool_down(self, deployment_id: int, seconds: float) -> None:
         """Another replica put this deployment into cooldown for `seconds` from now."""
         stats = self._stats.get(deployment_id)
