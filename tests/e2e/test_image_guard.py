@@ -147,6 +147,14 @@ def test_errors_do_not_tell_an_open_port_from_a_closed_one(
     assert _assert_refused(open_port) == _assert_refused(closed_port) == _assert_refused(missing)
 
 
+def test_a_refused_image_is_not_the_deployments_failure(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    """The client's mistake: the deployment's last_error and failure count stay as they were."""
+    _assert_refused(_chat(gateway.url, OLLAMA.alias, f"http://127.0.0.1:{_port(fake)}/cat.png"))
+    rows = httpx.get(gateway.url + "/turnout/deployments", timeout=10).json()["data"]
+    row = next(row for row in rows if row["alias"] == OLLAMA.alias)
+    assert row["last_error"] is None, row
+
+
 def test_the_refused_image_is_named_by_its_position(gateway: GatewayServer, fake: FakeUpstream) -> None:
     data_url = f"data:image/png;base64,{PIXEL_B64}"
     response = _chat(gateway.url, OLLAMA.alias, data_url, f"http://localhost:{_port(fake)}/cat.png")
