@@ -1,10 +1,11 @@
 """Trying deployments: the router's order, retries with backoff, cooldowns, and fallbacks by reason.
 
 A retryable failure (unreachable, timeout, an unusable answer, 408, 429, 5xx, 529) before anything
-reached the client moves on to the next deployment; past one try per deployment, `num_retries` more tries
-cycle through them with backoff. A deployment that refuses the gateway's own credentials or model (401,
-403, 404) hands over too, but is not tried again for this request. When every try failed, the alias's fallbacks for that kind of failure (context window, content
-policy, or any) are tried in order, one level deep. Headers tell the client what was tried.
+reached the client moves on to the next deployment; past one try per deployment, `num_retries` more
+tries cycle through them with backoff. A deployment that refuses the gateway's own credentials or model
+(401, 403, 404) hands over too, but is not tried again for this request. When every try failed, the
+alias's fallbacks for that kind of failure (context window, content policy, or any) are tried in
+order, one level deep. Headers tell the client what was tried.
 """
 
 from __future__ import annotations
