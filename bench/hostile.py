@@ -112,6 +112,12 @@ class Gateway:
 async def _reset_database() -> None:
     import asyncpg
 
+    server = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        if not await server.fetchval("SELECT 1 FROM pg_database WHERE datname = 'hostile'"):
+            await server.execute("CREATE DATABASE hostile")
+    finally:
+        await server.close()
     connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/hostile")
     try:
         await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
@@ -541,7 +547,7 @@ def main() -> None:
     try:
         socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
     except OSError:
-        sys.exit("bench-hostile needs PostgreSQL at 127.0.0.1:5432 with a database `hostile`")
+        sys.exit("bench-hostile needs PostgreSQL at 127.0.0.1:5432 (it creates its database `hostile`)")
     results = asyncio.run(main_async(args))
     if args.json:
         args.json.write_text(json.dumps({"label": args.label, "results": results}, indent=2, default=str))
