@@ -122,11 +122,12 @@ class _ErrorWatch:
         self.upstream_error = False  # the upstream's own error event ends the stream: add no second
 
     def scan(self, data: bytes) -> None:
-        joined = self.tail + data
-        self.tail = joined[-64:]
-        if b'"error"' in joined:
+        # the piece itself, and its seam with the last one (a marker cut in two): no copy of the piece
+        seam = self.tail[-7:] + data[:7]
+        if b'"error"' in data or b'"error"' in seam:
             self.guarded = True
-            self.upstream_error = self.upstream_error or b'{"error"' in joined
+            self.upstream_error = self.upstream_error or b'{"error"' in data or b'{"error"' in seam
+        self.tail = data[-64:] if len(data) >= 64 else (self.tail + data)[-64:]
 
     def events(self, events: bytes) -> bytes:
         """Whole events as they go on: once an error showed, redacted, and an in-band error event sent
