@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from engine.store.request_log import RequestLogRow
 from tests.e2e.conftest import golden_json, golden_stream
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.request_log import request_log_db
 
 MASTER = "sk-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -59,9 +60,8 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def db(gateway: GatewayServer) -> Iterator[Engine]:
-    engine = create_engine(gateway.settings.database_url.replace("sqlite+aiosqlite", "sqlite"))
-    yield engine
-    engine.dispose()
+    with request_log_db(gateway) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ calendar's edge were 500s.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,31 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.e2e.conftest import OPENAI, assert_error, golden_json, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
-from tests.support.services import POSTGRES_URL
+from tests.support.services import POSTGRES_URL, empty_postgres
 
 MASTER = "sk-admin-input-master"
 
 
 def _reset_postgres() -> None:
-    async def run() -> None:
-        engine = create_async_engine(POSTGRES_URL)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(run())
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+    if not empty_postgres():  # the test database is shared: start from nothing
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable")
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -32,13 +32,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.e2e.conftest import BACKENDS, Backend, assert_error, golden_json, golden_stream, sse_events
-from tests.e2e.test_usage_log import row_for
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.request_log import request_log_db, row_for
 
 SECRET = "sk-fault-matrix-SECRET-0123456789abcdef"
 LIMIT = 64 * 1024  # the gateway's whole-answer and stream-event limits in this module
@@ -198,9 +197,8 @@ def gateway(
 
 @pytest.fixture(scope="module")
 def db(gateway: GatewayServer) -> Iterator[Engine]:
-    engine = create_engine(gateway.settings.database_url.replace("sqlite+aiosqlite", "sqlite"))
-    yield engine
-    engine.dispose()
+    with request_log_db(gateway) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)

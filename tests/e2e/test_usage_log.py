@@ -4,20 +4,18 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
-from engine.store.request_log import RequestLogRow
 from tests.e2e.conftest import OLLAMA, OPENAI, assert_error, sse_events, two_backend_config
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
+from tests.support.request_log import request_log_db, row_for
 
 MASTER = "sk-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -40,23 +38,8 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def db(gateway: GatewayServer) -> Iterator[Engine]:
-    engine = create_engine(gateway.settings.database_url.replace("sqlite+aiosqlite", "sqlite"))
-    yield engine
-    engine.dispose()
-
-
-def row_for(db: Engine, request_id: str, timeout: float = 5.0) -> RequestLogRow:
-    """The row of one request, once the batched writer has written it."""
-    deadline = time.monotonic() + timeout
-    with db.connect() as connection:
-        while True:
-            found = connection.execute(
-                select(RequestLogRow.__table__).where(RequestLogRow.request_id == request_id)
-            ).first()
-            if found is not None:
-                return RequestLogRow(**found._asdict())
-            assert time.monotonic() < deadline, f"no request_log row for {request_id}"
-            time.sleep(0.05)
+    with request_log_db(gateway) as engine:
+        yield engine
 
 
 def _key(http: httpx.Client, **fields: Any) -> str:

@@ -18,8 +18,8 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("TURNOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def empty_postgres() -> None:
-    """Drop everything in the shared test database (its `public` schema), if the server answers.
+def empty_postgres() -> bool:
+    """Drop everything in the shared test database (its `public` schema); False when no server answers.
 
     Tests that use it create tables without migrations; what they leave would make the next user of
     the database (another test run's migration, `make bench-keys`) fail on tables that already exist."""
@@ -40,4 +40,5 @@ def empty_postgres() -> None:
     try:
         asyncio.run(run())
     except (OSError, TimeoutError):  # no server here: nothing was left in it either
-        pass
+        return False
+    return True

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
 from engine.redact import MAX_MESSAGE, Redactor, credentials_of
 from engine.routing.table import Alias, Deployment, RoutingTable
-from engine.upstream import UpstreamResponse
+from tests.fakes.reads import event_stream_reads
 
 KEY = "sk-proj-Tq7WmZr3Kd9XpLb2Nc5VfHy8Jg4Sa6Ue1Qo0IiRtMwPz"
 PLAIN = "q8XvT2mLr7WkZp4Nc9HbJd"  # a key without a telling prefix
@@ -118,21 +117,6 @@ def test_every_credential_the_table_holds() -> None:
 # ---- the pass-through stream ----------------------------------------------------------------------
 
 
-class _Upstream:
-    """Enough of an UpstreamResponse for the stream: chunks as given."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-        self.headers = {"content-type": "text/event-stream"}
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-
-    def close(self) -> None:
-        pass
-
-
 class _Watching(Redactor):
     """Counts what it is asked to scan."""
 
@@ -147,7 +131,7 @@ class _Watching(Redactor):
 
 def _through(chunks: list[bytes], redactor: Redactor, usage: StreamUsage | None = None) -> list[bytes]:
     async def collect() -> list[bytes]:
-        response = cast(UpstreamResponse, _Upstream(chunks))
+        response = event_stream_reads(chunks)
         # without the empty READY marker every pipeline stream starts with
         return [out async for out in passthrough_stream(response, "x", usage, redactor) if out]
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from engine.mapping.framing import MalformedEvent
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
-from engine.upstream import UpstreamResponse
+from tests.fakes.reads import event_stream_reads
 
 USAGE = {"prompt_tokens": 16, "completion_tokens": 9, "total_tokens": 25}
 
@@ -70,27 +69,12 @@ def test_an_in_band_error_is_noted() -> None:
     assert usage.error == ("server_error", "busy")
 
 
-class _Reads:
-    """An upstream answer that arrives in the given reads (enough of UpstreamResponse for the stream)."""
-
-    def __init__(self, reads: list[bytes]) -> None:
-        self._reads = reads
-        self.headers = {"content-type": "text/event-stream"}
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for data in self._reads:
-            yield data
-
-    def close(self) -> None:
-        pass
-
-
 def test_a_usage_event_cut_across_reads_is_still_taken_out() -> None:
     usage_event = _event({"id": "c", "choices": [], "usage": USAGE})
     reads = [_event(_delta("Hi")), usage_event[:4], usage_event[4:], b"data: [DONE]\n\n"]
 
     async def forwarded() -> bytes:
-        response = cast(UpstreamResponse, _Reads(reads))
+        response = event_stream_reads(reads)
         return b"".join([data async for data in passthrough_stream(response, "x", usage)])
 
     usage = StreamUsage(strip=True)
