@@ -23,6 +23,10 @@ from engine.api.models import list_models
 from engine.api.operator import deployments
 from engine.api.respond import note_refusal
 from engine.api.usage import request_log, spend_logs, usage_report
+from engine.config.secrets import SecretBox
+from engine.console import ConsoleState, console_routes
+from engine.console.session import Signer
+from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import Gateway
 from engine.mapping.dialects import load_dialects
@@ -78,6 +82,13 @@ def create_app(
         limit=settings.max_request_body_bytes,
         upload_limit=settings.audio_max_bytes,
     )
+    console = ConsoleState(
+        settings,
+        Signer(SecretBox.from_settings(settings).derived_key(b"console sessions")),
+        SignInThrottle(
+            gateway.clock, limit=settings.ui_max_failed_sign_ins, window=settings.ui_lockout_seconds
+        ),
+    )
     return Litestar(
         route_handlers=[
             chat_completions,
@@ -101,9 +112,10 @@ def create_app(
             readiness,
             metrics,
             *dialect_routes(load_dialects(settings.mappings_dir)),
+            *console_routes(settings),
         ],
         lifespan=[gateway.lifespan],
-        state=State({"gateway": gateway, "bodies": bodies}),
+        state=State({"gateway": gateway, "bodies": bodies, "console": console}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
         middleware=[DisconnectWatch, limits],  # cancel work a client left; bound request bodies
         request_max_body_size=None,  # BodyLimits enforces the limits (per route, and in total)

@@ -1,4 +1,4 @@
-"""The `turnout` command: serve | mappings check | import | probe | keys."""
+"""The `turnout` command: serve | mappings check | import | probe | keys | admin."""
 
 from __future__ import annotations
 
@@ -45,7 +45,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
     _keys_parser(commands)
+    _admin_parser(commands)
     return parser
+
+
+def _admin_parser(commands: Any) -> None:
+    admin = commands.add_parser("admin", help="admin console users (passwords stored hashed in SQL)")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    set_password = admin_commands.add_parser(
+        "set-password", help="create a console user or change its password"
+    )
+    set_password.add_argument("--user", default="admin", help="user name (default: admin)")
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of standard input"
+    )
+    remove = admin_commands.add_parser("remove", help="remove a console user")
+    remove.add_argument("--user", default="admin", help="user name (default: admin)")
+    admin_commands.add_parser("list", help="the console users' names")
 
 
 def _keys_parser(commands: Any) -> None:
@@ -92,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
         return run_keys(settings, args.keys_command, vars(args))
+    if args.command == "admin":
+        from engine.console.command import run_admin
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        return run_admin(settings, args.admin_command, vars(args))
     return _serve(settings, args.workers)
 
 
@@ -149,6 +170,7 @@ def _serve(settings: Settings, workers: int) -> int:
     except _PrepareFailed as exc:
         print(f"turnout: {exc}", file=sys.stderr)
         return 2
+    _announce_console(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -167,6 +189,20 @@ def _serve(settings: Settings, workers: int) -> int:
         return 0
     uvicorn.run(create_app(settings, registry=load_registry(settings.mappings_dir)), **common)
     return 0
+
+
+def _announce_console(settings: Settings) -> None:
+    """Say where the admin console is, and how to open it, before the server's own start lines."""
+    if not settings.ui_enabled:
+        return
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    how = (
+        "sign in with the master key or an admin password"
+        if settings.master_key or settings.admin_password
+        else "to sign in, set TURNOUT_MASTER_KEY or run `turnout admin set-password`"
+    )
+    print(f"turnout: admin console at http://{host}:{settings.port}{settings.ui_path} ({how})", flush=True)
 
 
 class _PrepareFailed(Exception):

@@ -232,6 +232,8 @@ class Gateway:
         """A notice from another replica."""
         if kind == "keys":
             await self.reload_keys()
+        elif kind == "routes":
+            await self.reload()
         elif kind == "cooldown":
             self.pipeline.router.cool_down(int(data["deployment_id"]), float(data["seconds"]))
 
@@ -239,6 +241,12 @@ class Gateway:
         """After an admin change to the keys: this process at once, the other replicas through the bus."""
         await self.reload_keys()
         await self.bus.publish("keys", {})
+
+    async def routes_changed(self) -> None:
+        """After an admin change to providers, deployments, aliases, fallbacks or router settings: this
+        process at once, the other replicas through the bus."""
+        await self.reload()
+        await self.bus.publish("routes", {})
 
     async def _watch_models(self) -> None:
         """Ask the backends which models they serve at start and every `discovery_interval` seconds; the

@@ -113,6 +113,28 @@ class Settings(BaseSettings):
     metrics_max_age: float = 1.0
     log_level: str = "info"
     access_log: bool = False
+    # The admin console (engine/console): served at `ui_path` by the same process unless turned off.
+    ui_enabled: bool = True
+    ui_path: str = "/ui"
+    # A console user whose password comes from the environment (beside those `turnout admin
+    # set-password` stores hashed in SQL). No default password: without one, only the master key opens it.
+    admin_user: str = "admin"
+    admin_password: str | None = None
+    # Seconds a console session lasts after sign-in.
+    ui_session_ttl: float = Field(default=8 * 3600.0, gt=0)
+    # Failed sign-ins: each answer waits this many seconds; after `ui_max_failed_sign_ins` failures
+    # from one client address within `ui_lockout_seconds`, that address is refused until the window ends.
+    ui_sign_in_delay: float = Field(default=1.0, ge=0)
+    ui_max_failed_sign_ins: int = Field(default=5, ge=1)
+    ui_lockout_seconds: float = Field(default=900.0, gt=0)
+
+    @field_validator("ui_path")
+    @classmethod
+    def _ui_path(cls, value: str) -> str:
+        path = "/" + value.strip("/")
+        if path == "/" or path.startswith(("/v1", "/health", "/metrics", "/turnout")):
+            raise ValueError(f"ui_path {value!r} would hide the API; pick a path like /ui or /admin")
+        return path
 
     @field_validator("image_fetch_allow")
     @classmethod

@@ -106,6 +106,10 @@ class SecretBox:
             self._mac_key = _derive(self._material, _HKDF_INFO + b" fingerprint")
         return hmac.new(self._mac_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing console sessions), independent of the others."""
+        return _derive(self._material, _HKDF_INFO + b" " + purpose)
+
     def encrypt(self, plaintext: str) -> str:
         return str(self._cipher().encrypt(plaintext.encode()).decode("ascii"))
 

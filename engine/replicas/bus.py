@@ -3,6 +3,7 @@ for its next polling reload. Polling stays the fallback: a message lost here is 
 
 Kinds sent by the gateway:
     "keys"      virtual keys changed (data: {})
+    "routes"    providers, deployments, aliases, fallbacks or router settings changed in SQL (data: {})
     "cooldown"  a deployment was put in cooldown (data: {"deployment_id": int, "seconds": float})
 """
 

@@ -47,7 +47,8 @@ from engine.store.models import (
 
 __all__ = ["SOURCE_PRECEDENCE", "load_routing_table"]
 
-SOURCE_PRECEDENCE = ("config", "defaults")  # engine.bootstrap's sources, the winner first
+# the winner first: what an operator changed in the console, then engine.bootstrap's sources
+SOURCE_PRECEDENCE = ("console", "config", "defaults")
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from engine.store.admin_user import AdminUserRow
 from engine.store.alias import AliasRow
 from engine.store.api_key import ApiKeyRow
+from engine.store.audit import AuditRow
 from engine.store.base import Base
 from engine.store.capability import CapabilityRow
 from engine.store.conversation import StoredExchange
@@ -16,8 +18,10 @@ from engine.store.router_setting import RouterSettingRow
 
 __all__ = [
     "COST_UNITS",
+    "AdminUserRow",
     "AliasRow",
     "ApiKeyRow",
+    "AuditRow",
     "Base",
     "CapabilityRow",
     "CostRow",

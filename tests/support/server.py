@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,10 @@ def running_gateway(
         }
     )
     registry = load_registry(base.mappings_dir)
-    resolved = prepare(base, registry)
+    # in a thread of its own: prepare runs its own event loop, and a test may hold one already
+    # (Playwright's sync API keeps one running in the test's thread)
+    with ThreadPoolExecutor(1) as preparing:
+        resolved = preparing.submit(prepare, base, registry).result()
     app = create_app(resolved, registry=registry, clock=clock)
     port = free_port()
     server = uvicorn.Server(
