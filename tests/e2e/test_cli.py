@@ -83,10 +83,11 @@ def test_serve(tmp_path: Path) -> None:
             )
             assert answer.choices[0].message.content == "Hello! It's nice to meet you."
             assert fake.last.json["model"] == "test-model"
+            assert httpx.get(url + "/ui/sign-in", timeout=5).status_code == 200
         finally:
             process.send_signal(signal.SIGTERM)
             try:
-                _out, err = process.communicate(timeout=15)
+                out, err = process.communicate(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
@@ -95,6 +96,8 @@ def test_serve(tmp_path: Path) -> None:
     assert "Application shutdown complete" in err
     assert "Traceback" not in err and "ERROR" not in err
     assert (tmp_path / "cli.db").exists()
+    # the console's address is printed before the server's own lines (the config set a master key)
+    assert f"admin console at http://127.0.0.1:{port}/ui (sign in with the master key" in out
 
 
 def test_mappings_check_passes_on_the_project(tmp_path: Path) -> None:
