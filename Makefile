@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 4000
 CONFIG ?=
 
-.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings clean
+.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,12 @@ bench-keys: install
 bench-hostile: install
 	$(BIN)/python -m bench.hostile
 
+# the console's browser tests, saving their screenshots where README.md shows them
+screenshots: install
+	TURNOUT_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/console -q
+
 check-mappings: install
 	$(BIN)/turnout mappings check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache turnout.db .turnout
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache turnout.db .turnout artifacts
