@@ -107,8 +107,11 @@ class SecretBox:
         return hmac.new(self._mac_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def derived_key(self, purpose: bytes) -> bytes:
-        """A 32-byte key for another purpose (e.g. signing console sessions), independent of the others."""
-        return _derive(self._material, _HKDF_INFO + b" " + purpose)
+        """A 32-byte key for another purpose (e.g. signing console sessions), independent of the others.
+
+        HMAC-SHA256 of the purpose under the key material (HKDF's expand step with one block), from the
+        standard library: a process that signs sessions need not import `cryptography` for it."""
+        return hmac.new(self._material, b"turnout derived key v1: " + purpose + b"\x01", hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
         return str(self._cipher().encrypt(plaintext.encode()).decode("ascii"))

@@ -45,3 +45,11 @@ def test_generated_key_file_beside_the_database(tmp_path: Path, monkeypatch: pyt
     key_file = tmp_path / "db" / ".turnout" / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert SecretBox.from_settings(settings).decrypt(token) == "sk-secret"  # the same key, read back
+
+
+def test_derived_keys_differ_by_purpose_and_material() -> None:
+    box = SecretBox(b"material")
+    assert len(box.derived_key(b"console sessions")) == 32
+    assert box.derived_key(b"console sessions") == SecretBox(b"material").derived_key(b"console sessions")
+    assert box.derived_key(b"console sessions") != box.derived_key(b"other")
+    assert box.derived_key(b"console sessions") != SecretBox(b"other").derived_key(b"console sessions")
