@@ -44,7 +44,9 @@ def is_request_id(value: str) -> bool:
     return _REQUEST_ID.fullmatch(value) is not None
 
 
-async def logged_request(sessions: async_sessionmaker[AsyncSession], request_id: str) -> dict[str, Any] | None:
+async def logged_request(
+    sessions: async_sessionmaker[AsyncSession], request_id: str
+) -> dict[str, Any] | None:
     """The request log's row of `request_id` as JSON-ready values; None until the recorder wrote it."""
     async with sessions() as session:
         row = await session.scalar(select(RequestLogRow).where(RequestLogRow.request_id == request_id))

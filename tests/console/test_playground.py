@@ -186,7 +186,9 @@ def test_a_fallback_is_shown_with_every_attempt(
 ) -> None:
     page = signed_in
     fresh_upstream.add("POST", CHAT, stream=_ollama_stream([], ["From the fallback."]), times=1)
-    fresh_upstream.add("POST", CHAT, status=500, json={"error": "llama runner process has terminated"}, times=1)
+    fresh_upstream.add(
+        "POST", CHAT, status=500, json={"error": "llama runner process has terminated"}, times=1
+    )
     page.goto(console.url + "/ui/playground/?alias=flaky-chat")
     expect(page.locator("#pg-model")).to_have_value("flaky-chat")
     _send(page, "Hi")
@@ -200,7 +202,9 @@ def test_an_upstream_error_is_shown_readably(
     signed_in: Any, console: GatewayServer, fresh_upstream: FakeUpstream
 ) -> None:
     page = signed_in
-    fresh_upstream.add("POST", CHAT, status=500, json={"error": "llama runner process has terminated"}, times=1)
+    fresh_upstream.add(
+        "POST", CHAT, status=500, json={"error": "llama runner process has terminated"}, times=1
+    )
     _open(page, console)
     _send(page, "Hi")
     error = page.locator(".pg-assistant").last.locator(".pg-error")
@@ -281,7 +285,10 @@ def test_the_endpoint_answers_as_the_api_does(console: GatewayServer, fresh_upst
     request_id = answer.headers["x-turnout-request-id"]
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(event[6:]) for event in events[:-1]]
-    assert "".join(c["choices"][0]["delta"].get("reasoning_content") or "" for c in chunks if c["choices"]) == "Hm."
+    assert (
+        "".join(c["choices"][0]["delta"].get("reasoning_content") or "" for c in chunks if c["choices"])
+        == "Hm."
+    )
     assert chunks[-1]["usage"]["prompt_tokens"] == 18
 
     # what the request log recorded of it (the recorder writes every half second: wait for the row)
@@ -291,11 +298,15 @@ def test_the_endpoint_answers_as_the_api_does(console: GatewayServer, fresh_upst
     assert logged["cost"] == "0.000146" and logged["attempts"] == 1 and logged["status"] == 200
     assert client.get("/ui/playground/requests/not-an-id").status_code == 404
 
-    unknown = _chat(client, {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, **{"x-csrf-token": csrf})
+    unknown = _chat(
+        client, {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, **{"x-csrf-token": csrf}
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "model_not_found"
     bad = client.post(
-        "/ui/playground/chat", content=b"{not json", headers={"x-csrf-token": csrf, "content-type": "application/json"}
+        "/ui/playground/chat",
+        content=b"{not json",
+        headers={"x-csrf-token": csrf, "content-type": "application/json"},
     )
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     too_big = {"model": "local-chat", "messages": [{"role": "user", "content": "x" * 1_100_000}]}
