@@ -219,6 +219,15 @@ def test_an_upstream_error_is_shown_readably(
     assert fresh_upstream.last.json["messages"] == [{"role": "user", "content": "Again"}]
 
 
+def test_an_ended_session_is_said_so(signed_in: Any, console: GatewayServer) -> None:
+    page = signed_in
+    _open(page, console)
+    page.context.clear_cookies()
+    _send(page, "Hi")
+    error = page.locator(".pg-assistant").last.locator(".pg-error")
+    expect(error).to_contain_text("Your console session has ended")
+
+
 def test_markup_in_an_answer_or_an_alias_renders_as_text(
     signed_in: Any, console: GatewayServer, fresh_upstream: FakeUpstream
 ) -> None:
