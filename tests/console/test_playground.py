@@ -211,7 +211,10 @@ def test_an_upstream_error_is_shown_readably(
     expect(error).to_be_visible()
     expect(error).to_contain_text("llama runner process has terminated")
     expect(error).to_contain_text("50")  # the gateway's status for an upstream's 500
-    expect(page.locator(".pg-assistant").last.locator('[data-fact="attempts"]')).to_contain_text("1")
+    failed = page.locator(".pg-assistant").last
+    expect(_fact(failed, "attempts")).to_have_text("1")
+    expect(_fact(failed, "deployment")).to_have_text("ollama/llama3.2 (tried last)")  # from the request log
+    expect(_fact(failed, "cost")).to_have_text("\u2013")  # an en dash: no cost for a failure
     # the failed turn is not part of the conversation: the next one is sent alone
     fresh_upstream.add("POST", CHAT, stream=_ollama_stream([], ["Back."]), times=1)
     _send(page, "Again")

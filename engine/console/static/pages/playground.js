@@ -106,11 +106,15 @@
     // What the request log recorded: the gateway's own timings, and a stream's cost.
     logged(row, browser) {
       const measured = "in the browser, and as the gateway measured it";
-      this.fact("cost", dollars(row.cost) + (row.tokens_estimated && row.cost !== null ? " (estimated tokens)" : ""));
+      if (row.cost === null && row.status >= 400) this.fact("cost", "–");
+      else this.fact("cost", dollars(row.cost) + (row.tokens_estimated && row.cost !== null ? " (estimated tokens)" : ""));
+      if (this.shows("deployment", "–") && row.provider) {
+        this.fact("deployment", row.provider + "/" + row.upstream_model + " (tried last)");
+      }
       if (row.ttft_ms !== null) this.fact("ttft", browser.ttft + " · gateway " + milliseconds(row.ttft_ms), measured);
       this.fact("total", browser.total + " · gateway " + milliseconds(row.latency_ms), measured);
       if (this.shows("attempts", "–")) this.fact("attempts", String(row.attempts));
-      if (this.shows("tokens", "…") && row.prompt_tokens !== null) {
+      if (this.shows("tokens", "–") && row.prompt_tokens !== null) {
         this.fact("tokens", row.prompt_tokens + " in · " + row.completion_tokens + " out" +
           (row.tokens_estimated ? " (estimated)" : ""));
       }
@@ -276,6 +280,7 @@
       const browser = { ttft: firstAt === null ? "–" : milliseconds(firstAt - started), total: milliseconds(total) };
       view.fact("ttft", browser.ttft);
       view.fact("total", browser.total);
+      if (view.shows("tokens", "…")) view.fact("tokens", "–");
       if (answered && ours === conversation) history = [...history, asked, { role: "assistant", content: view.text }];
       if (requestId) await showLogged(requestId, view, browser);
       else if (view.shows("cost", "…")) view.fact("cost", "–");
