@@ -89,6 +89,7 @@ def create_app(
             gateway.clock, limit=settings.ui_max_failed_sign_ins, window=settings.ui_lockout_seconds
         ),
     )
+    gateway.metrics.watch_sign_ins(lambda: console.throttle.failed_total)
     return Litestar(
         route_handlers=[
             chat_completions,

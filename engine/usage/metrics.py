@@ -24,6 +24,8 @@ Families:
     turnout_deployment_cooldowns_total{alias,deployment,provider,model}     counter
     turnout_usage_rows_dropped_total{reason}                                counter, reason:
                                                                               buffer_full, refused
+    turnout_console_sign_in_failures_total                                  counter, wrong credentials
+                                                                              at the console's sign-in
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ class Metrics:
         self._upstream_errors: dict[tuple[str, str, str, str], int] = {}
         self._in_flight = 0
         self._dropped = dict.fromkeys((BUFFER_FULL, REFUSED), 0)
+        self._sign_in_failures: Callable[[], int] = lambda: 0
+
+    def watch_sign_ins(self, failures: Callable[[], int]) -> None:
+        """Read the console's failed sign-ins from `failures` at each scrape (the console's throttle
+        counts them; it is built after the gateway, so it is handed over here)."""
+        self._sign_in_failures = failures
 
     def _code(self, code: object) -> str:
         if code is None:
@@ -220,6 +228,11 @@ class Metrics:
         for reason, count in self._dropped.items():
             dropped.add_metric([reason], count)
         yield dropped
+        yield CounterMetricFamily(
+            "turnout_console_sign_in_failures",
+            "Failed sign-ins at the admin console (wrong name, key or password)",
+            value=self._sign_in_failures(),
+        )
 
 
 def _histogram(

@@ -156,6 +156,15 @@ def test_empty_metrics_render_every_unlabelled_family_at_zero() -> None:
     assert _value(samples, "turnout_usage_rows_dropped_total", reason="buffer_full") == 0
     assert _value(samples, "turnout_usage_rows_dropped_total", reason="refused") == 0
     assert _series(samples, "turnout_requests_total") == {}
+    assert _value(samples, "turnout_console_sign_in_failures_total") == 0
+
+
+def test_console_sign_in_failures_are_read_at_each_scrape() -> None:
+    metrics, failures = _metrics(), [3]
+    metrics.watch_sign_ins(lambda: failures[0])
+    assert _value(_scrape(metrics), "turnout_console_sign_in_failures_total") == 3
+    failures[0] = 4
+    assert _value(_scrape(metrics), "turnout_console_sign_in_failures_total") == 4
 
 
 def test_cooling_down_gauge_and_cooldown_count_from_the_router() -> None:
