@@ -9,6 +9,18 @@ from litestar.types import ControllerRouterHandler
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
 from engine.console.pages.overview import overview_page
+from engine.console.pages.providers import (
+    create_deployment_submit,
+    delete_deployment_submit,
+    edit_deployment_form,
+    fetch_models_fragment,
+    map_model_submit,
+    new_deployment_form,
+    providers_page,
+    refresh_models_fragment,
+    test_connection_fragment,
+    update_deployment_submit,
+)
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
 from engine.settings import Settings
@@ -21,6 +33,16 @@ PAGES: list[ControllerRouterHandler] = [
     sign_out,
     overview_page,
     audit_page,
+    providers_page,
+    new_deployment_form,
+    create_deployment_submit,
+    edit_deployment_form,
+    update_deployment_submit,
+    delete_deployment_submit,
+    test_connection_fragment,
+    fetch_models_fragment,
+    refresh_models_fragment,
+    map_model_submit,
 ]
 
 
