@@ -203,6 +203,12 @@ def test_a_console_deployment_serves_at_once_and_edit_and_delete_do_too(
         assert fresh_upstream.last.json["model"] == "llama3.3"
         assert fresh_upstream.last.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
 
+        # "remove the stored key": the backend is asked without one
+        form = _form(fresh_upstream.url, "served-now", upstream_model="llama3.3", clear_key="yes")
+        assert _post(client, f"/deployments/{deployment_id}", form).status_code == 303
+        assert sdk.chat.completions.create(**ask).choices[0].message.content
+        assert "authorization" not in fresh_upstream.last.headers
+
         deleted = _post(client, f"/deployments/{deployment_id}/delete", {})
         assert deleted.status_code == 303
         with pytest.raises(openai.NotFoundError, match="served-now"):
@@ -396,3 +402,86 @@ def test_console_rows_survive_a_restart_that_reimports_the_config(tmp_path: Path
                 )
                 assert fake.last.json["model"] == "qwen3:8b"
                 assert fake.last.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+
+
+# ---- Test connection, Fetch models and Refresh models over HTTP ----------------------------------
+
+
+def test_test_connection_uses_the_stored_key_and_never_shows_a_key(
+    console: GatewayServer, fresh_upstream: FakeUpstream
+) -> None:
+    with closing(signed_in_client(console.url, MASTER_KEY)) as client:
+        form = _form(fresh_upstream.url, "probe-stored", api_key=PROVIDER_KEY)
+        assert _post(client, "/deployments", form).status_code == 303
+        (deployment_id,) = _deployment_ids(client.get("/ui/providers/").text, "probe-stored")
+        # an edit form's test: the key field is empty, the stored key is used; the backend echoes it
+        echo = {"error": f"invalid api key {PROVIDER_KEY}"}
+        fresh_upstream.add("POST", CHAT, status=401, json=echo)
+        tested = _post(client, "/test", {**form, "api_key": "", "deployment_id": str(deployment_id)})
+        assert fresh_upstream.last.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+        assert 'data-step="chat" data-outcome="fail"' in tested.text and "HTTP 401" in tested.text
+        assert 'data-step="tools" data-outcome="skipped"' in tested.text
+        assert "invalid api key" in tested.text and PROVIDER_KEY not in tested.text
+        # an unsaved key, typed into a new form, is kept out of the answer too
+        typed = "sk-typed-never-stored-987654321"
+        fresh_upstream.add("POST", CHAT, status=400, json={"error": f"bad key {typed}"})
+        tested = _post(client, "/test", _form(fresh_upstream.url, "", api_key=typed))
+        assert fresh_upstream.last.headers["authorization"] == f"Bearer {typed}"
+        assert "bad key" in tested.text and typed not in tested.text and typed[:12] not in tested.text
+        # a form with a bad field is not tested
+        refused = _post(client, "/test", _form("gopher://x", "", upstream_model=""))
+        assert "Fix the form first" in refused.text and "upstream_model" in refused.text
+
+
+def test_refresh_models_of_a_stored_endpoint_maps_with_its_key(
+    console: GatewayServer, fresh_upstream: FakeUpstream
+) -> None:
+    with closing(signed_in_client(console.url, MASTER_KEY)) as client:
+        form = _form(fresh_upstream.url, "endpoint-owner", api_key=PROVIDER_KEY)
+        assert _post(client, "/deployments", form).status_code == 303
+        ((provider_id,),) = _sql(
+            console,
+            "SELECT d.provider_id FROM deployments d JOIN aliases a ON a.id = d.alias_id "
+            "WHERE a.name = 'endpoint-owner'",
+        )
+        page = client.get("/ui/providers/").text
+        assert f'<option value="{provider_id}">ollama' in page  # offered as a stored endpoint
+        fresh_upstream.add("GET", "/api/tags", json=TAGS)
+        listed = _post(client, "/refresh", {"endpoint": str(provider_id)})
+        assert 'data-model="qwen3:8b"' in listed.text and 'data-model="llama3.2:latest"' in listed.text
+        assert fresh_upstream.last.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+        assert PROVIDER_KEY not in listed.text
+        mapped = _post(
+            client,
+            "/map",
+            {
+                "endpoint": str(provider_id),
+                "upstream_model": "qwen3:8b",
+                "alias": "qwen-stored",
+                "mode": "chat",
+            },
+        )
+        assert "mapped" in mapped.text and 'hx-swap-oob="true"' in mapped.text
+        assert PROVIDER_KEY not in mapped.text
+        taken = _post(
+            client,
+            "/map",
+            {
+                "endpoint": str(provider_id),
+                "upstream_model": "qwen3:8b",
+                "alias": "local-chat",
+                "mode": "embedding",
+            },
+        )
+        assert "mixes modes" in taken.text and "Map to alias" in taken.text
+        # an endpoint that does not answer
+        fresh_upstream.add("GET", "/api/tags", status=500, json={"error": "down"})
+        broken = _post(client, "/models", _form(fresh_upstream.url, ""))
+        assert "Could not list models: HTTP 500" in broken.text
+    # the same endpoint (and key): the mapped deployment shares its provider row
+    rows = _sql(
+        console,
+        "SELECT d.provider_id, d.upstream_model FROM deployments d JOIN aliases a ON a.id = d.alias_id "
+        "WHERE a.name = 'qwen-stored'",
+    )
+    assert rows == [(provider_id, "qwen3:8b")]

@@ -42,6 +42,7 @@ from engine.console.render import render
 from engine.console.state import console_gateway, console_session, console_state
 from engine.gateway import Gateway
 from engine.mapping.loader import MappingRegistry
+from engine.redact import GENERIC
 from engine.store.models import DeploymentRow, ProviderRow
 
 __all__ = [
@@ -89,7 +90,13 @@ async def _deployments_context(gateway: Gateway) -> dict[str, Any]:
         if (mapping := registry.get(endpoint.mapping)) is not None and mapping.discovery is not None
     ]
     keys = {row.provider.id: key_label(row.provider, box) for group in groups for row in group.deployments}
-    return {"groups": groups, "keys": keys, "endpoints": listing, "console_source": CONSOLE_SOURCE}
+    return {
+        "groups": groups,
+        "keys": keys,
+        "endpoints": listing,
+        "console_source": CONSOLE_SOURCE,
+        "shown_url": GENERIC.text,  # a base URL may carry a credential (user:password@, ?key=)
+    }
 
 
 @get("/providers")
@@ -162,6 +169,8 @@ async def _audited_save(
             )
     except ConfigError as exc:  # the alias cannot take it; nothing was written
         return None, {"alias": str(exc)}
+    except SecretError as exc:  # the stored key (kept by an empty field) cannot be read any more
+        return None, {"api_key": f"{exc}; type the key again"}
     await gateway.routes_changed()
     return saved, {}
 
