@@ -155,6 +155,12 @@ def test_add_test_save_refresh_and_map_in_the_browser(
     assert answer.choices[0].message.content
     assert fresh_upstream.last.json["model"] == "qwen3:8b"
 
+    # delete, after the confirmation the browser asks for
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator('tbody[data-alias="browser-llama"] button', has_text="Delete").click()
+    expect(page.locator('tbody[data-alias="browser-llama"]')).to_have_count(0)
+    expect(page.locator('tbody[data-alias="qwen-local"]')).to_have_count(1)
+
 
 # ---- serving, SQL, audit -------------------------------------------------------------------------
 
@@ -485,3 +491,24 @@ def test_refresh_models_of_a_stored_endpoint_maps_with_its_key(
         "WHERE a.name = 'qwen-stored'",
     )
     assert rows == [(provider_id, "qwen3:8b")]
+
+
+def test_a_key_may_name_an_environment_variable(
+    console: GatewayServer, fresh_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_TEST_PROVIDER_KEY", "sk-from-the-environment-4242")
+    fresh_upstream.add("POST", CHAT, json=golden_json("ollama", "simple.response.json"))
+    with closing(signed_in_client(console.url, MASTER_KEY)) as client:
+        form = _form(fresh_upstream.url, "env-key", api_key="os.environ/TURNOUT_TEST_PROVIDER_KEY")
+        assert _post(client, "/deployments", form).status_code == 303
+        assert "$TURNOUT_TEST_PROVIDER_KEY" in client.get("/ui/providers/").text
+        bad = _post(client, "/deployments", _form(fresh_upstream.url, "env-key", api_key="os.environ/1 x"))
+        assert 'id="error-api_key"' in bad.text
+    assert _sql(
+        console,
+        "SELECT p.api_key_ref, p.api_key_encrypted FROM providers p "
+        "JOIN deployments d ON d.provider_id = p.id JOIN aliases a ON a.id = d.alias_id "
+        "WHERE a.name = 'env-key'",
+    ) == [("os.environ/TURNOUT_TEST_PROVIDER_KEY", None)]
+    _sdk(console).chat.completions.create(model="env-key", messages=[{"role": "user", "content": "hi"}])
+    assert fresh_upstream.last.headers["authorization"] == "Bearer sk-from-the-environment-4242"
