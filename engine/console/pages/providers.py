@@ -305,24 +305,22 @@ async def fetch_models_fragment(request: Request[Any, Any, Any]) -> Response[str
     return render(request, "providers/models.html", models=models, problem=problem)
 
 
-async def _endpoint_values(
-    gateway: Gateway, values: dict[str, str]
-) -> tuple[dict[str, str], ProviderRow | None]:
-    """The endpoint the Refresh models form names: a stored one (its row), or the one typed."""
+async def _endpoint_values(gateway: Gateway, values: dict[str, str]) -> dict[str, str]:
+    """The endpoint the Refresh models form names, as deployment form fields: a stored endpoint (with
+    its stored key, which never leaves the server), or the one typed."""
     endpoint_id = values.get("endpoint", "")
     if not endpoint_id.isdigit() or len(endpoint_id) > 18:
-        return {name: values.get(name, "") for name in ("provider", "api_base", "api_key")}, None
+        return {name: values.get(name, "") for name in ("provider", "api_base", "api_key")}
     async with gateway.sessions() as session:
         row = await session.get(ProviderRow, int(endpoint_id))
     if row is None:
-        return {"provider": ""}, None
-    typed = {
+        return {"provider": ""}
+    return {
         "provider": row.mapping,
         "api_base": resolve_env_ref(row.api_base) or "",
         "api_key": stored_key(row, _box(gateway)) or "",
         "privacy_tier": row.privacy_tier or "",
     }
-    return typed, row
 
 
 @post("/providers/refresh")
@@ -330,9 +328,9 @@ async def refresh_models_fragment(request: Request[Any, Any, Any]) -> Response[s
     gateway = console_gateway(request)
     values = await _form_values(request)
     try:
-        endpoint, _ = await _endpoint_values(gateway, values)
+        endpoint = await _endpoint_values(gateway, values)
     except SecretError as exc:
-        return render(request, "providers/refresh.html", models=[], problem=str(exc), mapped={})
+        return render(request, "providers/refresh.html", models=[], problem=str(exc))
     data, errors = parse_deployment_form(endpoint, _registry(gateway))
     problem = "; ".join(
         f"{name}: {errors[name]}" for name in ("provider", "api_base", "api_key") if name in errors
@@ -344,7 +342,7 @@ async def refresh_models_fragment(request: Request[Any, Any, Any]) -> Response[s
             gateway, data.deployment(mapping, resolve_env_ref(data.api_key))
         )
         problem = found_problem or ""
-    return render(request, "providers/refresh.html", models=models, problem=problem or None, mapped={})
+    return render(request, "providers/refresh.html", models=models, problem=problem or None)
 
 
 @post("/providers/map")
@@ -354,7 +352,7 @@ async def map_model_submit(request: Request[Any, Any, Any]) -> Response[str]:
     values = await _form_values(request)
     model, alias = values.get("upstream_model", ""), values.get("alias", "")
     try:
-        endpoint, _ = await _endpoint_values(gateway, values)
+        endpoint = await _endpoint_values(gateway, values)
     except SecretError as exc:
         return render(request, "providers/map_row.html", model=model, alias=alias, error=str(exc), done=False)
     typed = {**endpoint, "upstream_model": model, "alias": alias, "mode": values.get("mode", "chat")}
