@@ -29,7 +29,16 @@ from engine.config.secrets import SecretBox, env_ref_name
 from engine.store.base import utcnow
 from engine.store.models import AliasRow, CapabilityRow, CostRow, DeploymentRow, ProviderRow
 
-__all__ = ["ImportReport", "remove_source", "sync_source"]
+__all__ = [
+    "ImportReport",
+    "SourceSync",
+    "check_modes",
+    "delete_orphans",
+    "deployment_values",
+    "remove_source",
+    "sync_children",
+    "sync_source",
+]
 
 
 @dataclass(slots=True)
@@ -55,7 +64,7 @@ def _assign(row: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _check_modes(plan: ImportPlan) -> dict[str, str]:
+def check_modes(plan: ImportPlan) -> dict[str, str]:
     """alias -> mode, refusing an alias whose deployments mix modes."""
     modes: dict[str, set[str]] = {}
     for spec in plan.deployments:
@@ -90,7 +99,9 @@ def _check_embedding_models(plan: ImportPlan, modes: dict[str, set[str]]) -> Non
             )
 
 
-class _Sync:
+class SourceSync:
+    """Finds or creates the provider and alias rows one source's deployments use (also the console's)."""
+
     def __init__(self, session: AsyncSession, source: str, catalog: ProviderCatalog, box: SecretBox) -> None:
         self.session = session
         self.source = source
@@ -204,7 +215,7 @@ def _sync_costs(row: DeploymentRow, costs: dict[str, Decimal]) -> bool:
 _VERIFIABLE = ("supports_tools", "supports_vision", "supports_reasoning", "supports_streaming")
 
 
-def _sync_children(row: DeploymentRow, spec: DeploymentSpec) -> bool:
+def sync_children(row: DeploymentRow, spec: DeploymentSpec) -> bool:
     values = _capability_values(spec)
     if row.capability is None:
         row.capability = CapabilityRow(**values)
@@ -217,7 +228,7 @@ def _sync_children(row: DeploymentRow, spec: DeploymentSpec) -> bool:
     return _sync_costs(row, spec.costs) or changed
 
 
-def _deployment_values(spec: DeploymentSpec, alias: AliasRow, provider: ProviderRow) -> dict[str, Any]:
+def deployment_values(spec: DeploymentSpec, alias: AliasRow, provider: ProviderRow) -> dict[str, Any]:
     return {
         "alias": alias,
         "provider": provider,
@@ -249,7 +260,7 @@ async def _existing_deployments(session: AsyncSession, source: str) -> dict[str,
     return {row.source_key: row for row in rows}
 
 
-async def _delete_orphans(session: AsyncSession, source: str, report: ImportReport) -> None:
+async def delete_orphans(session: AsyncSession, source: str, report: ImportReport) -> None:
     """Aliases and providers of this source that no deployment uses any more."""
     await session.flush()
     aliases = await session.execute(
@@ -270,27 +281,27 @@ async def sync_source(
     session: AsyncSession, plan: ImportPlan, source: str, catalog: ProviderCatalog, secrets: SecretBox
 ) -> ImportReport:
     """Make the rows of `source` match the plan exactly (idempotent; flushes, does not commit)."""
-    modes = _check_modes(plan)
+    modes = check_modes(plan)
     report = ImportReport(source=source, warnings=list(plan.warnings))
-    sync = _Sync(session, source, catalog, secrets)
+    sync = SourceSync(session, source, catalog, secrets)
     existing = await _existing_deployments(session, source)
     await sync.load(plan.deployments)
     for spec in plan.deployments:
         if spec.provider not in catalog.providers:
             report.warnings.append(f"{spec.alias}: provider mapping {spec.provider!r} is not installed")
         alias = sync.alias(spec.alias, modes[spec.alias], plan.alias_strategies.get(spec.alias))
-        values = _deployment_values(spec, alias, sync.provider(spec))
+        values = deployment_values(spec, alias, sync.provider(spec))
         row = existing.pop(spec.source_key, None)
         if row is None:
             row = DeploymentRow(source=source, source_key=spec.source_key, **values)
             session.add(row)
             row.costs = []
-            _sync_children(row, spec)
+            sync_children(row, spec)
             report.created += 1
         elif _assign(row, values):
-            _sync_children(row, spec)
+            sync_children(row, spec)
             report.updated += 1
-        elif _sync_children(row, spec):
+        elif sync_children(row, spec):
             row.updated_at = utcnow()  # a capability or a price changed: the deployment did
             report.updated += 1
         else:
@@ -298,7 +309,7 @@ async def sync_source(
     for row in existing.values():
         await session.delete(row)
         report.deleted += 1
-    await _delete_orphans(session, source, report)
+    await delete_orphans(session, source, report)
     report.settings_changed = await sync_router_config(session, plan, source)
     return report
 
@@ -309,6 +320,6 @@ async def remove_source(session: AsyncSession, source: str) -> ImportReport:
     for row in (await _existing_deployments(session, source)).values():
         await session.delete(row)
         report.deleted += 1
-    await _delete_orphans(session, source, report)
+    await delete_orphans(session, source, report)
     report.settings_changed = await remove_router_config(session, source)
     return report

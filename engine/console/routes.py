@@ -10,6 +10,18 @@ from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
 from engine.console.pages.overview import overview_page
 from engine.console.pages.playground import playground_chat, playground_logged, playground_page
+from engine.console.pages.providers import (
+    create_deployment_submit,
+    delete_deployment_submit,
+    edit_deployment_form,
+    fetch_models_fragment,
+    map_model_submit,
+    new_deployment_form,
+    providers_page,
+    refresh_models_fragment,
+    test_connection_fragment,
+    update_deployment_submit,
+)
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
 from engine.settings import Settings
@@ -25,6 +37,16 @@ PAGES: list[ControllerRouterHandler] = [
     playground_page,
     playground_chat,
     playground_logged,
+    providers_page,
+    new_deployment_form,
+    create_deployment_submit,
+    edit_deployment_form,
+    update_deployment_submit,
+    delete_deployment_submit,
+    test_connection_fragment,
+    fetch_models_fragment,
+    refresh_models_fragment,
+    map_model_submit,
 ]
 
 

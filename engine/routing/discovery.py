@@ -73,6 +73,13 @@ class Discovery:
             self._cache = (time.monotonic(), table, reports)
             return reports
 
+    async def ask(self, deployment: Deployment) -> EndpointReport:
+        """One endpoint's model list, asked now and not cached (e.g. for a deployment not saved yet)."""
+        mapping = self._registry.get(deployment.provider)
+        if mapping is None or mapping.discovery is None:
+            return EndpointReport(deployment.provider, None, f"{deployment.provider} cannot list its models")
+        return await self._ask(deployment)
+
     def _endpoints(self, table: RoutingTable) -> dict[EndpointKey, Deployment]:
         endpoints: dict[EndpointKey, Deployment] = {}
         for alias in table.aliases.values():

@@ -42,8 +42,10 @@ def console(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) ->
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per module, not per session: Playwright's sync API keeps an event loop running in
+    the test thread while it is started, and tests elsewhere that call asyncio.run() need none."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
