@@ -8,6 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
+from engine.console.pages.keys import create_key, edit_key_form, keys_page, revoke_key, update_key
 from engine.console.pages.overview import overview_page
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
@@ -21,6 +22,11 @@ PAGES: list[ControllerRouterHandler] = [
     sign_out,
     overview_page,
     audit_page,
+    keys_page,
+    create_key,
+    edit_key_form,
+    update_key,
+    revoke_key,
 ]
 
 
