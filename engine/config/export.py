@@ -31,7 +31,7 @@ from engine.config.litellm import CAPABILITY_FLAGS, CONTEXT_KEYS, COST_KEYS, RES
 from engine.config.litellm_router import FALLBACK_KEYS, SETTING_KEYS
 from engine.config.secrets import env_ref_name
 from engine.store.load import effective_fallbacks, effective_router_settings
-from engine.store.models import DeploymentRow, FallbackRow, ProviderRow, RouterSettingRow
+from engine.store.models import CapabilityRow, DeploymentRow, FallbackRow, ProviderRow, RouterSettingRow
 
 __all__ = ["LiteLLMExport", "export_litellm", "generated_key_name"]
 
@@ -82,7 +82,9 @@ class _Writer:
             found = self.catalog.by_prefix(prefix)
             if found is not None and found.name == mapping:
                 return f"{prefix}/{row.upstream_model}"
-        self.warnings.append(f"{_quoted(row.alias.name)}: provider mapping {_quoted(mapping)} is not installed")
+        self.warnings.append(
+            f"{_quoted(row.alias.name)}: provider mapping {_quoted(mapping)} is not installed"
+        )
         return f"{mapping}/{row.upstream_model}"
 
     def api_key(self, provider: ProviderRow, who: str) -> str | None:
@@ -141,16 +143,8 @@ class _Writer:
             info["privacy_tier"] = row.provider.privacy_tier
         if row.alias.routing_strategy is not None:
             info["routing_strategy"] = row.alias.routing_strategy
-        capability = row.capability
-        if capability is not None:
-            for name, column in _CAPABILITY_COLUMNS.items():
-                if getattr(capability, column) is not None:
-                    info[_FLAG_OF[name]] = getattr(capability, column)
-            for key in sorted(capability.extra):
-                info[key] = capability.extra[key]
-            for key in CONTEXT_KEYS:
-                if getattr(capability, key) is not None:
-                    info[key] = getattr(capability, key)
+        if row.capability is not None:
+            info.update(_capabilities(row.capability))
         prices = {cost.unit: cost.price for cost in row.costs}
         for unit, key in _PRICE_KEY.items():
             if unit in prices:
@@ -165,6 +159,20 @@ class _Writer:
         if info:
             entry["model_info"] = info
         return entry
+
+
+def _capabilities(capability: CapabilityRow) -> dict[str, Any]:
+    """The stated flags and context sizes as model_info keys (unstated ones are left out)."""
+    found: dict[str, Any] = {}
+    for name, column in _CAPABILITY_COLUMNS.items():
+        if getattr(capability, column) is not None:
+            found[_FLAG_OF[name]] = getattr(capability, column)
+    for key in sorted(capability.extra):
+        found[key] = capability.extra[key]
+    for key in CONTEXT_KEYS:
+        if getattr(capability, key) is not None:
+            found[key] = getattr(capability, key)
+    return found
 
 
 def _number(price: Decimal) -> float | int:
@@ -225,7 +233,8 @@ async def export_litellm(session: AsyncSession, catalog: ProviderCatalog) -> Lit
         model_list.append(writer.entry(row, position))
     document: dict[str, Any] = {"model_list": model_list}
     router = _router_settings(
-        list(await session.scalars(select(RouterSettingRow))), list(await session.scalars(select(FallbackRow)))
+        list(await session.scalars(select(RouterSettingRow))),
+        list(await session.scalars(select(FallbackRow))),
     )
     if router:
         document["router_settings"] = router

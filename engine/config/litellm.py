@@ -34,7 +34,11 @@ __all__ = [
     "CONTEXT_KEYS",
     "COST_KEYS",
     "RESERVED_PARAMS",
-    "load_model_set", "parse_litellm_config", "parse_litellm_data", "parse_litellm_text"]
+    "load_model_set",
+    "parse_litellm_config",
+    "parse_litellm_data",
+    "parse_litellm_text",
+]
 
 PRIVACY_TIERS = ("local", "self-hosted", "third-party")
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
@@ -339,7 +343,9 @@ def parse_litellm_config(path: Path | str, catalog: ProviderCatalog) -> ImportPl
 def parse_litellm_text(text: str, catalog: ProviderCatalog, *, origin: str) -> ImportPlan:
     """A config's text (an upload) into a plan: JSON when `origin` ends in .json, else YAML (JSON too,
     as YAML reads JSON documents)."""
-    return parse_litellm_data(_decode(text, origin, is_json=origin.lower().endswith(".json")), catalog, origin=origin)
+    return parse_litellm_data(
+        _decode(text, origin, is_json=origin.lower().endswith(".json")), catalog, origin=origin
+    )
 
 
 def load_model_set(path: Path | str, catalog: ProviderCatalog) -> ImportPlan:

@@ -34,6 +34,7 @@ from engine.store.models import FallbackRow, RouterSettingRow
 __all__ = [
     "BUILT_IN",
     "CONSOLE_SOURCE",
+    "SETTING_HINTS",
     "FallbackView",
     "FieldError",
     "SettingView",
@@ -56,6 +57,15 @@ _NUMBER = re.compile(r"^\d{1,12}(\.\d{1,9})?$")  # finite, plain decimal: no "in
 _MAX_TARGETS = 20
 _NAME_LENGTH = 200  # fallbacks.alias and .target are VARCHAR(200)
 _KIND_KEY = {kind: key for key, kind in FALLBACK_KEYS.items()}
+# what each setting does, shown beside it (LiteLLM's meaning, as engine.routing implements it)
+SETTING_HINTS = {
+    "routing_strategy": "how a deployment of an alias is picked (an alias may state its own)",
+    "num_retries": "attempts beyond the first, per deployment, on a retryable failure",
+    "allowed_fails": "failures per minute a deployment may have before it cools down",
+    "retry_after": "minimum seconds to wait before a retry",
+    "cooldown_time": "seconds a failing deployment is skipped",
+    "enable_pre_call_checks": "skip deployments whose context window the prompt exceeds",
+}
 
 
 class FieldError(ValueError):
@@ -121,7 +131,9 @@ def typed_fallback(alias: str, kind: str, text: str, served: Collection[str]) ->
     if unknown:
         raise FieldError("targets", f"nothing serves {', '.join(map(repr, unknown))}")
     try:
-        parsed = parse_router_settings({"router_settings": {_KIND_KEY[kind]: [{alias: targets}]}}, "console", served)
+        parsed = parse_router_settings(
+            {"router_settings": {_KIND_KEY[kind]: [{alias: targets}]}}, "console", served
+        )
     except ConfigError as error:
         raise FieldError("targets", _problem(error)) from None
     found = parsed.fallbacks.get(kind, {}).get(alias, ())
@@ -201,12 +213,16 @@ async def reset_fallback(session: AsyncSession, alias: str, kind: str) -> list[s
     return before
 
 
-async def set_fallback(session: AsyncSession, alias: str, kind: str, targets: tuple[str, ...]) -> list[str] | None:
+async def set_fallback(
+    session: AsyncSession, alias: str, kind: str, targets: tuple[str, ...]
+) -> list[str] | None:
     """Replace the console's list for (alias, kind) with `targets`; the list it had."""
     before = await reset_fallback(session, alias, kind)
     await session.flush()  # the deletes first: (source, alias, kind, position) is unique
     for position, target in enumerate(targets):
-        session.add(FallbackRow(source=CONSOLE_SOURCE, alias=alias, kind=kind, position=position, target=target))
+        session.add(
+            FallbackRow(source=CONSOLE_SOURCE, alias=alias, kind=kind, position=position, target=target)
+        )
     return before
 
 
@@ -221,7 +237,8 @@ async def import_config(
     if plan.settings:
         stated = ", ".join(sorted(plan.settings))
         report.warnings.append(
-            f"{stated}: general and litellm settings apply only when the file is given to turnout serve --config"
+            f"{stated}: general and litellm settings apply only when the file is given to "
+            "turnout serve --config"
         )
     return report
 

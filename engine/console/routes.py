@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
 from engine.console.pages.keys import create_key, edit_key_form, keys_page, revoke_key, update_key
+from engine.console.pages.overview import overview_page
 from engine.console.pages.router import (
     export_config,
     reset_router_fallback,
@@ -18,7 +19,6 @@ from engine.console.pages.router import (
     set_router_setting,
     upload_config,
 )
-from engine.console.pages.overview import overview_page
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
 from engine.settings import Settings

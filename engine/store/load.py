@@ -163,7 +163,9 @@ def effective_router_settings(
 
 
 def _router_settings(rows: Iterable[RouterSettingRow], precedence: Sequence[str]) -> RouterSettings:
-    return RouterSettings(**{key: value for key, (value, _) in effective_router_settings(rows, precedence).items()})
+    return RouterSettings(
+        **{key: value for key, (value, _) in effective_router_settings(rows, precedence).items()}
+    )
 
 
 def effective_fallbacks(

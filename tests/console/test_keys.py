@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,14 +14,13 @@ import openai
 import pytest
 from sqlalchemy import select
 
+from engine.store.models import ApiKeyRow, AuditRow
 from tests.console.conftest import MASTER_KEY
 from tests.console.forms import csrf_of, signed_in_client
 from tests.fakes import FakeUpstream
-from tests.support import GatewayServer, running_gateway
+from tests.support import FakeClock, GatewayServer, running_gateway
 from tests.support.browser import save_screenshot
 from tests.support.request_log import request_log_db
-
-from engine.store.models import ApiKeyRow, AuditRow
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,10 @@ def console(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) ->
     """Two aliases on the fake upstream, so that a key limited to one is refused the other."""
     config = {
         "model_list": [
-            {"model_name": name, "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url}}
+            {
+                "model_name": name,
+                "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url},
+            }
             for name in ("local-chat", "other-chat")
         ]
     }
@@ -83,6 +87,10 @@ def test_a_key_created_in_the_browser_works_at_once_is_edited_and_revoked(
     page.goto(console.url + "/ui/keys/")
     page.fill("input[name=key_alias]", "team-browser")
     page.fill("input[name=max_budget]", "5")
+    page.fill("input[name=budget_duration]", "a month")
+    page.click("#new-key button[type=submit]")  # refused: the error comes back next to the field
+    page.locator("#error-budget_duration").wait_for()
+    assert page.input_value("input[name=key_alias]") == "team-browser"
     page.fill("input[name=budget_duration]", "30d")
     page.fill("input[name=rpm_limit]", "100")
     page.check("input[name=models][value=local-chat]")
@@ -192,7 +200,8 @@ def test_changes_are_audited_without_the_secret(console: GatewayServer) -> None:
     edit = client.get(f"/ui/keys/{row.id}")
     assert edit.status_code == 200 and 'value="10"' in edit.text
     updated = client.post(
-        f"/ui/keys/{row.id}", data={"_csrf": csrf, "key_alias": "audited", "rpm_limit": "20", "duration": "7d"}
+        f"/ui/keys/{row.id}",
+        data={"_csrf": csrf, "key_alias": "audited", "rpm_limit": "20", "duration": "7d"},
     )
     assert updated.status_code == 303
     changed = _key_row(console, row.key_prefix)
@@ -225,3 +234,20 @@ def test_an_edit_that_keeps_the_period_keeps_its_reset_time(console: GatewayServ
     assert changed.budget_reset_at == row.budget_reset_at and changed.max_budget == 3
     page = client.get("/ui/keys/").text
     assert "<meter" in page and "resets" in page
+
+
+def test_an_expired_key_is_shown_as_expired(tmp_path: Path) -> None:
+    clock = FakeClock()
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "ollama_chat/x"}}]}
+    with running_gateway(tmp_path, config, master_key=MASTER_KEY, clock=clock) as server:
+        client = signed_in_client(server.url, MASTER_KEY)
+        assert _new_key(client, key_alias="short-lived", duration="1d").status_code == 201
+        row = re.search(r'<tr id="key-\d+"\s*>(.*?)</tr>', client.get("/ui/keys/").text, re.S)
+        assert row and "short-lived" in row.group(1) and "expired" not in row.group(1)
+        clock.set(datetime(2100, 1, 1, tzinfo=UTC).timestamp())  # long after any wall clock's "1d"
+        client = signed_in_client(server.url, MASTER_KEY)  # the session expired with the move, too
+        listed = client.get("/ui/keys/").text
+        row = re.search(r"<tr id=\"key-\d+\" class=\"expired\">(.*?)</tr>", listed, re.S)
+        assert (
+            row and "short-lived" in row.group(1) and '<span class="badge bad">expired</span>' in row.group(1)
+        )

@@ -31,7 +31,10 @@ PROVIDER_SECRET = "sk-literal-provider-secret-0123456789"
 def _config(upstream: str, broken: str, strategy: str = "simple-shuffle") -> dict[str, Any]:
     return {
         "model_list": [
-            {"model_name": "local-chat", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream}},
+            {
+                "model_name": "local-chat",
+                "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream},
+            },
             {"model_name": "broken", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": broken}},
             {
                 "model_name": "cloud",
@@ -198,10 +201,14 @@ def test_num_retries_set_here_applies_to_the_next_request(
     assert _post(client, "/ui/router/settings/num_retries/reset").status_code == 303
     assert console.gateway.table.settings.num_retries == 0
 
-    set_rows = [row for row in _audit(console, "router.setting.set") if row.target == "router_settings:num_retries"]
+    set_rows = [
+        row for row in _audit(console, "router.setting.set") if row.target == "router_settings:num_retries"
+    ]
     assert set_rows[-1].before == {"setting": "num_retries", "console": None}
     assert set_rows[-1].after == {"setting": "num_retries", "console": 1}
-    reset = [row for row in _audit(console, "router.setting.reset") if row.target == "router_settings:num_retries"]
+    reset = [
+        row for row in _audit(console, "router.setting.reset") if row.target == "router_settings:num_retries"
+    ]
     assert reset[-1].before == {"setting": "num_retries", "console": 1} and reset[-1].after["console"] is None
 
 
@@ -273,7 +280,10 @@ def test_an_upload_replaces_the_config_source_and_keeps_console_values(
         assert _post(client, "/ui/router/settings/num_retries", value="2").status_code == 303
         uploaded = {
             "model_list": [
-                {"model_name": "fresh", "litellm_params": {"model": "ollama_chat/qwen3", "api_base": upstream.url}}
+                {
+                    "model_name": "fresh",
+                    "litellm_params": {"model": "ollama_chat/qwen3", "api_base": upstream.url},
+                }
             ],
             "router_settings": {"num_retries": 5, "routing_strategy": "ordered", "mystery": 1},
             "general_settings": {"master_key": "sk-other"},
@@ -282,7 +292,9 @@ def test_an_upload_replaces_the_config_source_and_keeps_console_values(
         files = {"config": ("new.yaml", yaml.safe_dump(uploaded).encode(), "application/yaml")}
         answer = client.post("/ui/router/import", data={"_csrf": csrf}, files=files)
         assert answer.status_code == 200, answer.text
-        assert 'id="import-report"' in answer.text and "1 created" in answer.text and "5 deleted" in answer.text
+        assert (
+            'id="import-report"' in answer.text and "1 created" in answer.text and "5 deleted" in answer.text
+        )
         assert "router_settings.mystery is not used by Turnout" in answer.text
         assert "apply only when the file is given to turnout serve --config" in answer.text
         table = server.gateway.table
@@ -302,7 +314,8 @@ def test_an_upload_replaces_the_config_source_and_keeps_console_values(
         ("modes.yaml", yaml.safe_dump(
             {"model_list": [
                 {"model_name": "m", "litellm_params": {"model": "ollama/a"}},
-                {"model_name": "m", "litellm_params": {"model": "ollama/b"}, "model_info": {"mode": "embedding"}},
+                {"model_name": "m", "litellm_params": {"model": "ollama/b"},
+                 "model_info": {"mode": "embedding"}},
             ]}
         ).encode(), "mixes modes"),
         ("script.yaml", yaml.safe_dump(
@@ -331,16 +344,22 @@ def test_an_upload_far_over_the_limit_is_refused_before_it_is_read(console: Gate
     files = {"config": ("huge.yaml", b"x" * (3 * 1024 * 1024), "application/yaml")}
     answer = client.post("/ui/router/import", data={"_csrf": csrf}, files=files)
     assert answer.status_code == 413
+    assert "larger than 1024 KB; nothing was imported" in answer.text
 
 
 def test_the_export_reads_back_to_the_same_bytes(console: GatewayServer, tmp_path: Path) -> None:
     client = signed_in_client(console.url, MASTER_KEY)
     assert _post(client, "/ui/router/settings/num_retries", value="3").status_code == 303
-    assert _post(client, "/ui/router/fallbacks", alias="*", kind="general", targets="local-chat").status_code == 303
+    assert (
+        _post(client, "/ui/router/fallbacks", alias="*", kind="general", targets="local-chat").status_code
+        == 303
+    )
     exported = _export(client)
     assert PROVIDER_SECRET not in exported
     document = yaml.safe_load(exported)
-    cloud = {entry["model_info"]["id"]: entry for entry in document["model_list"] if entry["model_name"] == "cloud"}
+    cloud = {
+        entry["model_info"]["id"]: entry for entry in document["model_list"] if entry["model_name"] == "cloud"
+    }
     primary, backup = cloud["cloud-primary"], cloud["cloud#1"]  # the backup is listed first: order 0
     generated = primary["litellm_params"]["api_key"]
     assert generated.startswith("os.environ/TURNOUT_OPENAI_") and generated.endswith("_API_KEY")

@@ -101,7 +101,9 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
     try:
         async with gateway.sessions() as session, session.begin():
             secret, row = await add_key(session, form.changes)
-            record(session, console_session(request).actor, "key.create", f"key:{row.id}", None, key_view(row))
+            record(
+                session, console_session(request).actor, "key.create", f"key:{row.id}", None, key_view(row)
+            )
     except InvalidRequest as error:  # an allowed model no alias serves
         form.errors[error.param or "key_alias"] = error.message
         return await _page(request, form=form, status=422)
@@ -190,6 +192,8 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[int]) -> 
         if row.revoked_at is None:
             before = key_view(row)
             row.revoked_at = utcnow()
-            record(session, console_session(request).actor, "key.revoke", f"key:{row.id}", before, key_view(row))
+            record(
+                session, console_session(request).actor, "key.revoke", f"key:{row.id}", before, key_view(row)
+            )
     await gateway.keys_changed()
     return _back_to_list(request)

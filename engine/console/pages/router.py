@@ -24,6 +24,7 @@ from engine.console.audit import record
 from engine.console.render import render
 from engine.console.router_settings import (
     CONSOLE_SOURCE,
+    SETTING_HINTS,
     FieldError,
     fallback_views,
     import_config,
@@ -78,6 +79,7 @@ async def _page(
         settings=settings,
         fallbacks=fallbacks,
         strategies=STRATEGIES,
+        hints=SETTING_HINTS,
         kinds=FALLBACK_KINDS,
         aliases=sorted(gateway.table.aliases),
         wildcard=WILDCARD,
@@ -160,7 +162,9 @@ async def set_router_fallback(request: Request[Any, Any, Any]) -> Response[Any]:
         targets = typed_fallback(typed["alias"], typed["kind"], typed["targets"], gateway.table.aliases)
     except FieldError as error:
         prefixed = {f"fallback_{name}": value for name, value in typed.items()}
-        return await _page(request, status=422, errors={f"fallback_{error.field}": error.problem}, typed=prefixed)
+        return await _page(
+            request, status=422, errors={f"fallback_{error.field}": error.problem}, typed=prefixed
+        )
     target = f"fallbacks:{typed['kind']}:{typed['alias']}"
     async with gateway.sessions() as session, session.begin():
         before = await set_fallback(session, typed["alias"], typed["kind"], targets)
@@ -211,10 +215,17 @@ async def _upload(request: Request[Any, Any, Any]) -> tuple[str, str]:
     return name, text
 
 
+def _too_large(request: Request[Any, Any, Any], _exc: Exception) -> Response[str]:
+    """A body over the limit, refused while the guard read the form: a page, not the API's JSON."""
+    reason = f"The file is larger than {MAX_UPLOAD // 1024} KB; nothing was imported."
+    return render(request, "refused.html", status=413, reason=reason)
+
+
 @post(
     "/router/import",
     status_code=200,
     request_max_body_size=MAX_UPLOAD + _FORM_SLACK,
+    exception_handlers={413: _too_large},
 )
 async def upload_config(request: Request[Any, Any, Any]) -> Response[str]:
     gateway = console_gateway(request)
