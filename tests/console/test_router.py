@@ -138,6 +138,7 @@ def test_strategy_and_a_fallback_are_changed_in_the_browser(
     row = page.locator("#setting-routing_strategy")
     assert "simple-shuffle" in row.locator(".effective").inner_text()
     assert row.locator(".badge").inner_text() == "config"
+    assert "cloud (ordered)" in page.locator("#alias-strategies").inner_text()
     row.locator("select[name=value]").select_option("least-busy")
     row.get_by_role("button", name="Set").click()
     page.wait_for_url("**/ui/router/")

@@ -82,6 +82,11 @@ async def _page(
         hints=SETTING_HINTS,
         kinds=FALLBACK_KINDS,
         aliases=sorted(gateway.table.aliases),
+        alias_strategies=sorted(
+            (alias.name, alias.routing_strategy)
+            for alias in gateway.table.aliases.values()
+            if alias.routing_strategy is not None
+        ),
         wildcard=WILDCARD,
         console_source=CONSOLE_SOURCE,
         errors=errors or {},
