@@ -26,6 +26,7 @@ from tests.support.browser import save_screenshot
 from tests.support.request_log import request_log_db
 
 PROVIDER_SECRET = "sk-literal-provider-secret-0123456789"
+ODD_ALIAS = 'odd: "name" #1\nmodel_list: []'
 
 
 def _config(upstream: str, broken: str, strategy: str = "simple-shuffle") -> dict[str, Any]:
@@ -62,6 +63,10 @@ def _config(upstream: str, broken: str, strategy: str = "simple-shuffle") -> dic
                 "model_name": "cloud",
                 "litellm_params": {"model": "openai/gpt-4o", "api_key": "os.environ/CLOUD_BACKUP_KEY"},
                 "model_info": {"privacy_tier": "third-party", "mode": "chat"},
+            },
+            {  # a hostile name: the export's comment lines must stay comments
+                "model_name": ODD_ALIAS,
+                "litellm_params": {"model": "groq/llama-3.1-8b", "api_key": "os.environ/ODD_KEY"},
             },
             {
                 "model_name": "embed",
@@ -168,7 +173,7 @@ def test_strategy_and_a_fallback_are_changed_in_the_browser(
     page.locator("#import").get_by_role("button", name="Import").click()
     report = page.locator("#import-report")
     report.wait_for()
-    assert "0 created" in report.inner_text() and "5 unchanged" in report.inner_text()
+    assert "0 created" in report.inner_text() and "6 unchanged" in report.inner_text()
     assert page.locator("#setting-routing_strategy .effective").inner_text() == "least-busy"
 
     # download the export
@@ -294,7 +299,7 @@ def test_an_upload_replaces_the_config_source_and_keeps_console_values(
         answer = client.post("/ui/router/import", data={"_csrf": csrf}, files=files)
         assert answer.status_code == 200, answer.text
         assert (
-            'id="import-report"' in answer.text and "1 created" in answer.text and "5 deleted" in answer.text
+            'id="import-report"' in answer.text and "1 created" in answer.text and "6 deleted" in answer.text
         )
         assert "router_settings.mystery is not used by Turnout" in answer.text
         assert "apply only when the file is given to turnout serve --config" in answer.text
@@ -302,7 +307,7 @@ def test_an_upload_replaces_the_config_source_and_keeps_console_values(
         assert sorted(table.aliases) == ["fresh"]
         assert table.settings.num_retries == 2 and table.settings.routing_strategy == "ordered"
         audit = [row for row in _audit(server, "router.import") if row.target == "config:new.yaml"]
-        assert audit and audit[0].after["created"] == 1 and audit[0].after["deleted"] == 5
+        assert audit and audit[0].after["created"] == 1 and audit[0].after["deleted"] == 6
 
 
 @pytest.mark.parametrize(
@@ -365,9 +370,11 @@ def test_the_export_reads_back_to_the_same_bytes(console: GatewayServer, tmp_pat
     generated = primary["litellm_params"]["api_key"]
     assert generated.startswith("os.environ/TURNOUT_OPENAI_") and generated.endswith("_API_KEY")
     assert backup["litellm_params"]["api_key"] == "os.environ/CLOUD_BACKUP_KEY"
-    header = exported.split("model_list:")[0]
+    header = exported.split("\nmodel_list:")[0]
     assert f'{generated.removeprefix("os.environ/")}: needed by "cloud" (id "cloud-primary")' in header
     assert 'CLOUD_BACKUP_KEY: needed by "cloud" (id "cloud#1")' in header
+    assert '#   ODD_KEY: needed by "odd: \\"name\\" #1\\nmodel_list: []"\n' in header
+    assert all(line.startswith("# ") for line in header.splitlines())
     assert primary["model_info"]["routing_strategy"] == "ordered"
     assert primary["litellm_params"]["turnout_forced_params"] == {"seed": 7}
     assert primary["model_info"]["input_cost_per_token"] == 0.00000015

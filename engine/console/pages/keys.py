@@ -26,8 +26,6 @@ from engine.store.base import utcnow
 
 __all__ = ["create_key", "edit_key_form", "keys_page", "revoke_key", "update_key"]
 
-_EMPTY_FORM = KeyForm(typed=dict.fromkeys(KEY_FIELDS, ""), models=[])
-
 
 def _now(request: Request[Any, Any, Any]) -> datetime:
     return datetime.fromtimestamp(console_gateway(request).clock(), UTC)
@@ -58,10 +56,11 @@ def _list_entry(row: ApiKeyRow, now: datetime) -> dict[str, Any]:
 async def _page(
     request: Request[Any, Any, Any],
     *,
-    form: KeyForm = _EMPTY_FORM,
+    form: KeyForm | None = None,
     status: int = 200,
     created: dict[str, Any] | None = None,
 ) -> Response[str]:
+    form = form or KeyForm(typed=dict.fromkeys(KEY_FIELDS, ""), models=[])
     async with console_gateway(request).sessions() as session:
         rows = list(
             await session.scalars(
