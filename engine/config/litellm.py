@@ -29,7 +29,16 @@ from engine.config.litellm_router import ROUTER_KEYS, normalize_strategy, parse_
 from engine.config.plan import ConfigError, DeploymentSpec, ImportPlan
 from engine.routing.table import STRATEGIES, Capabilities
 
-__all__ = ["load_model_set", "parse_litellm_config", "parse_litellm_data"]
+__all__ = [
+    "CAPABILITY_FLAGS",
+    "CONTEXT_KEYS",
+    "COST_KEYS",
+    "RESERVED_PARAMS",
+    "load_model_set",
+    "parse_litellm_config",
+    "parse_litellm_data",
+    "parse_litellm_text",
+]
 
 PRIVACY_TIERS = ("local", "self-hosted", "third-party")
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
@@ -62,7 +71,11 @@ CAPABILITY_FLAGS = {
     "supports_system_messages": "system_messages",
     "supports_response_schema": "json_schema",
 }
-_CONTEXT_KEYS = ("max_tokens", "max_input_tokens", "max_output_tokens")
+CONTEXT_KEYS = ("max_tokens", "max_input_tokens", "max_output_tokens")
+_CONTEXT_KEYS = CONTEXT_KEYS
+# litellm_params keys that mean something else than a parameter default (the exporter keeps
+# stored parameter defaults of these names out of litellm_params)
+RESERVED_PARAMS = frozenset({*_ROUTING_PARAMS, *_LITELLM_ONLY_PARAMS, *COST_KEYS})
 _QUIET_INFO = {
     "id", "mode", "tags", "privacy_tier", "litellm_provider", "routing_strategy", *_CONTEXT_KEYS, *COST_KEYS,
 }  # fmt: skip
@@ -306,22 +319,33 @@ def parse_litellm_data(data: Any, catalog: ProviderCatalog, *, origin: str = "<c
     return _Parser(origin, catalog).plan(data)
 
 
+def _decode(text: str, origin: str, *, is_json: bool) -> Any:
+    try:
+        return json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{origin}: not valid {'JSON' if is_json else 'YAML'}: {exc}") from exc
+
+
 def _read(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-    is_json = path.suffix.lower() == ".json"
-    try:
-        return json.loads(text) if is_json else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if is_json else 'YAML'}: {exc}") from exc
+    return _decode(text, str(path), is_json=path.suffix.lower() == ".json")
 
 
 def parse_litellm_config(path: Path | str, catalog: ProviderCatalog) -> ImportPlan:
     """A LiteLLM proxy config file (YAML or JSON) into a plan."""
     path = Path(path)
     return parse_litellm_data(_read(path), catalog, origin=str(path))
+
+
+def parse_litellm_text(text: str, catalog: ProviderCatalog, *, origin: str) -> ImportPlan:
+    """A config's text (an upload) into a plan: JSON when `origin` ends in .json, else YAML (JSON too,
+    as YAML reads JSON documents)."""
+    return parse_litellm_data(
+        _decode(text, origin, is_json=origin.lower().endswith(".json")), catalog, origin=origin
+    )
 
 
 def load_model_set(path: Path | str, catalog: ProviderCatalog) -> ImportPlan:

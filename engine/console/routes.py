@@ -8,6 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
+from engine.console.pages.keys import create_key, edit_key_form, keys_page, revoke_key, update_key
 from engine.console.pages.overview import overview_page
 from engine.console.pages.playground import playground_chat, playground_logged, playground_page
 from engine.console.pages.providers import (
@@ -21,6 +22,15 @@ from engine.console.pages.providers import (
     refresh_models_fragment,
     test_connection_fragment,
     update_deployment_submit,
+)
+from engine.console.pages.router import (
+    export_config,
+    reset_router_fallback,
+    reset_router_setting,
+    router_page,
+    set_router_fallback,
+    set_router_setting,
+    upload_config,
 )
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
@@ -47,6 +57,18 @@ PAGES: list[ControllerRouterHandler] = [
     fetch_models_fragment,
     refresh_models_fragment,
     map_model_submit,
+    keys_page,
+    create_key,
+    edit_key_form,
+    update_key,
+    revoke_key,
+    router_page,
+    set_router_setting,
+    reset_router_setting,
+    set_router_fallback,
+    reset_router_fallback,
+    upload_config,
+    export_config,
 ]
 
 

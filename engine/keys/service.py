@@ -28,6 +28,9 @@ __all__ = [
     "MAX_LIMIT",
     "KeyChanges",
     "KeyService",
+    "add_key",
+    "change_key",
+    "key_by_id",
     "key_changes",
     "key_info",
 ]
@@ -193,14 +196,8 @@ class KeyService:
 
     async def create(self, changes: KeyChanges) -> tuple[str, ApiKeyRow]:
         """A new key (returned once, here) and its row."""
-        key = new_key()
-        row = ApiKeyRow(key_hash=hash_key(key), key_prefix=key[:8], models=[], key_metadata={})
-        for column, value in changes.values.items():
-            setattr(row, column, value)
         async with self._sessions() as session, session.begin():
-            await _check_models(session, row.models)
-            session.add(row)
-        return key, row
+            return await add_key(session, changes)
 
     async def info(self, key: str) -> ApiKeyRow:
         async with self._sessions() as session:
@@ -209,12 +206,7 @@ class KeyService:
     async def update(self, key: str, changes: KeyChanges) -> ApiKeyRow:
         async with self._sessions() as session, session.begin():
             row = await _by_key(session, key)
-            if row.revoked_at is not None:
-                raise InvalidRequest("this key has been revoked; generate a new one", param="key")
-            if "models" in changes.values:
-                await _check_models(session, changes.values["models"])
-            for column, value in changes.values.items():
-                setattr(row, column, value)
+            await change_key(session, row, changes)
         return row
 
     async def revoke(self, keys: Sequence[str]) -> list[ApiKeyRow]:
@@ -271,6 +263,37 @@ class KeyService:
                     .values(spend=Decimal(0), budget_reset_at=ends)
                 )
         return len(rows)
+
+
+async def add_key(session: AsyncSession, changes: KeyChanges) -> tuple[str, ApiKeyRow]:
+    """A new key (returned once, here) and its row, added in the caller's transaction (the console
+    records its audit row in the same one)."""
+    key = new_key()
+    row = ApiKeyRow(key_hash=hash_key(key), key_prefix=key[:8], models=[], key_metadata={})
+    for column, value in changes.values.items():
+        setattr(row, column, value)
+    await _check_models(session, row.models)
+    session.add(row)
+    await session.flush()  # the row's id and created_at, for the caller
+    return key, row
+
+
+async def change_key(session: AsyncSession, row: ApiKeyRow, changes: KeyChanges) -> None:
+    """Apply checked changes to a key that is not revoked, in the caller's transaction."""
+    if row.revoked_at is not None:
+        raise InvalidRequest("this key has been revoked; generate a new one", param="key")
+    if "models" in changes.values:
+        await _check_models(session, changes.values["models"])
+    for column, value in changes.values.items():
+        setattr(row, column, value)
+
+
+async def key_by_id(session: AsyncSession, key_id: int) -> ApiKeyRow:
+    """A key by its row id (the console names keys by id: it never holds the key itself)."""
+    row = await session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFound("no such key", param="key", code="key_not_found")
+    return row
 
 
 def _active() -> Any:

@@ -45,7 +45,7 @@ from engine.store.models import (
     RouterSettingRow,
 )
 
-__all__ = ["SOURCE_PRECEDENCE", "load_routing_table"]
+__all__ = ["SOURCE_PRECEDENCE", "effective_fallbacks", "effective_router_settings", "load_routing_table"]
 
 # the winner first: what an operator changed in the console, then engine.bootstrap's sources
 SOURCE_PRECEDENCE = ("console", "config", "defaults")
@@ -147,29 +147,47 @@ def _setting(key: str, value: Any) -> Any:
     return value if isinstance(value, kind) else None
 
 
-def _router_settings(rows: Iterable[RouterSettingRow], precedence: Sequence[str]) -> RouterSettings:
-    values: dict[str, Any] = {}
+def effective_router_settings(
+    rows: Iterable[RouterSettingRow], precedence: Sequence[str] = SOURCE_PRECEDENCE
+) -> dict[str, tuple[Any, str]]:
+    """key -> (typed value, source) of every setting some source states; the winning source's value.
+    What the console's router page shows, and what `_router_settings` builds the table from."""
+    values: dict[str, tuple[Any, str]] = {}
     for row in _ranked(rows, precedence):
         value = _setting(row.key, row.value)
         if value is None:
             log.warning("ignoring router setting %s=%r from %s", row.key, row.value, row.source)
         else:
-            values[row.key] = value
-    return RouterSettings(**values)
+            values[row.key] = (value, row.source)
+    return values
+
+
+def _router_settings(rows: Iterable[RouterSettingRow], precedence: Sequence[str]) -> RouterSettings:
+    return RouterSettings(
+        **{key: value for key, (value, _) in effective_router_settings(rows, precedence).items()}
+    )
+
+
+def effective_fallbacks(
+    rows: Iterable[FallbackRow], precedence: Sequence[str] = SOURCE_PRECEDENCE
+) -> dict[tuple[str, str], tuple[tuple[str, ...], str]]:
+    """(alias, kind) -> (targets, source), each list whole from the winning source (lists are never
+    merged), targets as stated (the loader then drops those no alias serves)."""
+    by_source: dict[tuple[str, str], dict[str, list[FallbackRow]]] = {}
+    for row in _ranked(rows, precedence):
+        by_source.setdefault((row.alias, row.kind), {}).setdefault(row.source, []).append(row)
+    # _ranked puts the winner last; dicts keep insertion order
+    found: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {}
+    for key, sources in by_source.items():
+        source, winning = list(sources.items())[-1]
+        found[key] = (tuple(row.target for row in sorted(winning, key=lambda row: row.position)), source)
+    return found
 
 
 def _fallback_lists(
     rows: Iterable[FallbackRow], precedence: Sequence[str]
 ) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(alias, kind) -> targets, each list whole from the winning source (lists are never merged)."""
-    by_source: dict[tuple[str, str], dict[str, list[FallbackRow]]] = {}
-    for row in _ranked(rows, precedence):
-        by_source.setdefault((row.alias, row.kind), {}).setdefault(row.source, []).append(row)
-    # _ranked puts the winner last; dicts keep insertion order
-    return {
-        key: tuple(row.target for row in sorted(list(sources.values())[-1], key=lambda row: row.position))
-        for key, sources in by_source.items()
-    }
+    return {key: targets for key, (targets, _) in effective_fallbacks(rows, precedence).items()}
 
 
 def _with_fallbacks(aliases: dict[str, Alias], lists: dict[tuple[str, str], tuple[str, ...]]) -> None:
