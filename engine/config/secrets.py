@@ -111,7 +111,8 @@ class SecretBox:
 
         HMAC-SHA256 of the purpose under the key material (HKDF's expand step with one block), from the
         standard library: a process that signs sessions need not import `cryptography` for it."""
-        return hmac.new(self._material, b"turnout derived key v1: " + purpose + b"\x01", hashlib.sha256).digest()
+        info = b"turnout derived key v1: " + purpose + b"\x01"
+        return hmac.new(self._material, info, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
         return str(self._cipher().encrypt(plaintext.encode()).decode("ascii"))
