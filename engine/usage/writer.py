@@ -1,5 +1,6 @@
-"""The request log's SQL side: a batch of rows and their keys' spend in one transaction, and the rule
-that tells a database refusing values from a database that cannot be reached."""
+"""The request log's SQL side: a batch of rows, their sums in the rollup the console's overview reads
+(engine/usage/rollup.py) and their keys' spend in one transaction, and the rule that tells a database
+refusing values from a database that cannot be reached."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.store.api_key import ApiKeyRow
 from engine.store.request_log import RequestLogRow
 from engine.usage.record import UsageRecord
+from engine.usage.rollup import rollup_rows, upsert_statement
 
 __all__ = ["SqlWriter", "refused"]
 
@@ -43,7 +45,9 @@ def refused(error: BaseException) -> bool:
 
 
 class SqlWriter:
-    """Writes request-log rows and adds each row's cost to its key's spend, in one transaction."""
+    """Writes request-log rows, adds them to the rollup and each row's cost to its key's spend, in one
+    transaction: the rollup counts exactly the rows stored (a row set apart or dropped is summed only
+    when and as it is stored)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -53,7 +57,8 @@ class SqlWriter:
         return refused(error)
 
     async def write(self, batch: list[UsageRecord], *, rows: bool = True) -> None:
-        """The rows of `batch` (unless `rows` is False) and their keys' spend, all or nothing."""
+        """The rows of `batch` and their rollup sums (unless `rows` is False) and their keys' spend, all
+        or nothing."""
         spend: dict[int, Decimal] = defaultdict(Decimal)
         for record in batch:
             if record.key_id is not None and record.cost:
@@ -66,6 +71,8 @@ class SqlWriter:
                 await connection.exec_driver_sql(self._plan.sql, self._plan.rows(batch))
             elif rows:
                 await session.execute(insert(RequestLogRow), [record.row() for record in batch])
+            if rows and batch:  # rows sorted by their key, then keys by id: one lock order on every replica
+                await session.execute(upsert_statement(connection.dialect), rollup_rows(batch))
             for key_id in sorted(spend):  # one order on every replica: no deadlock between them
                 await session.execute(
                     update(ApiKeyRow)

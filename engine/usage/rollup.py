@@ -1,0 +1,151 @@
+"""Summing request-log rows into the rollup (engine/store/request_rollup.py), and reading percentiles
+back out of its histograms.
+
+The usage writer calls `rollup_rows` on each batch it writes and upserts the result in the batch's own
+transaction, so the rollup holds exactly the rows the log holds; the migration that created the table
+fills it from the log with the same functions.
+
+Histogram bin `i` holds values from 2**(i/2) ms up to 2**((i+1)/2) ms (bin 0 also everything under
+1 ms, the last bin everything above its start): a percentile read from it is within one half-octave,
+and interpolating inside the bin usually brings it much closer. The console shows it with "≈".
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from engine.store.base import as_utc
+from engine.store.request_rollup import BINS, SPANS, SUMS, request_rollup
+
+__all__ = ["LoggedRequest", "bin_of", "percentile", "rollup_rows", "upsert_statement", "write_rollup"]
+
+_KEY = ("span", "bucket_start", "alias", "key_id", "provider")
+_LATENCY = SUMS.index("latency_00")
+_TTFT = SUMS.index("ttft_00")
+_COST = SUMS.index("cost")
+
+
+class LoggedRequest(Protocol):
+    """What the rollup reads of a request: a UsageRecord or a request_log row."""
+
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def alias(self) -> str: ...
+    @property
+    def key_id(self) -> int | None: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+    @property
+    def cost(self) -> Decimal | None: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def ttft_ms(self) -> float | None: ...
+
+
+def bin_of(milliseconds: float) -> int:
+    """The histogram bin of a duration (anything not a positive finite number goes in bin 0)."""
+    if not milliseconds > 1.0:  # also NaN
+        return 0
+    if math.isinf(milliseconds):
+        return BINS - 1
+    return min(BINS - 1, int(math.log2(milliseconds) * 2))
+
+
+def _starts(moment: datetime) -> tuple[datetime, datetime, datetime]:
+    minute = as_utc(moment).replace(second=0, microsecond=0)
+    hour = minute.replace(minute=0)
+    return minute, hour, hour.replace(hour=0)
+
+
+def rollup_rows(
+    requests: Iterable[LoggedRequest], *, minutes_from: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The rollup rows these requests add (one per span, bucket and group), sorted by their primary
+    key: concurrent writers then lock rows in one order and never deadlock. Requests before
+    `minutes_from` add to the hour and day rows only."""
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    since = None if minutes_from is None else as_utc(minutes_from)
+    for request in requests:
+        group = (request.alias, request.key_id or 0, request.provider or "")
+        starts = _starts(request.created_at)
+        for span, start in zip(SPANS, starts, strict=True):
+            if since is not None and span == "minute" and start < since.replace(second=0, microsecond=0):
+                continue
+            key = (span, start, *group)
+            found = sums.get(key)
+            if found is None:
+                found = sums[key] = [0] * len(SUMS)
+                found[_COST] = Decimal(0)
+            found[0] += 1
+            if request.status >= 400:
+                found[1] += 1
+            found[2] += request.prompt_tokens or 0
+            found[3] += request.completion_tokens or 0
+            if request.cost is not None:
+                found[_COST] += request.cost
+            found[_LATENCY + bin_of(request.latency_ms)] += 1
+            if request.ttft_ms is not None:
+                found[5] += 1
+                found[_TTFT + bin_of(request.ttft_ms)] += 1
+    return [
+        {**dict(zip(_KEY, key, strict=True)), **dict(zip(SUMS, values, strict=True))}
+        for key, values in sorted(sums.items())
+    ]
+
+
+def upsert_statement(dialect: Dialect) -> Insert:
+    """INSERT of rollup rows that adds to a row already there (SQLite and PostgreSQL)."""
+    return _upsert(dialect.name)
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Insert:
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    statement = insert(request_rollup)
+    table = request_rollup.c
+    added = {name: table[name] + statement.excluded[name] for name in SUMS}
+    return statement.on_conflict_do_update(index_elements=list(_KEY), set_=added)
+
+
+def write_rollup(
+    connection: Connection, requests: Sequence[LoggedRequest], *, minutes_from: datetime | None = None
+) -> None:
+    """Add `requests` to the rollup on a synchronous connection (the migration's backfill)."""
+    rows = rollup_rows(requests, minutes_from=minutes_from)
+    if rows:
+        connection.execute(upsert_statement(connection.dialect), rows)
+
+
+def percentile(counts: Sequence[int], fraction: float) -> float | None:
+    """The value below which `fraction` of a histogram's values lie, in ms (None for no values)."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    target = fraction * total
+    seen = 0
+    for index, count in enumerate(counts):
+        if count and seen + count >= target:
+            low, high = math.exp2(index / 2), math.exp2((index + 1) / 2)
+            if index == 0:
+                return high * min(1.0, max(0.0, (target - seen) / count))
+            share = min(1.0, max(0.0, (target - seen) / count))
+            return low * math.pow(high / low, share)  # log-linear inside the bin
+        seen += count
+    return math.exp2((len(counts) - 1) / 2)

@@ -1,0 +1,82 @@
+"""The request rollup: the request log summed per minute, hour and day and per (alias, key, provider),
+with latency and time-to-first-token histograms, for the console's overview.
+
+Why: the overview must answer in well under 500 ms on a log of a million rows. Measured on SQLite
+with a million rows in the last 30 days, one GROUP BY pass over request_log takes 0.5 s for plain
+daily totals and 1 s with the percentile bins, before any per-group or per-bucket figure; an index
+cannot help a query that reads every row of the period. The rollup holds at most one row per span
+bucket and group, so the overview reads a few thousand rows whatever the log's size.
+
+The usage writer adds each batch to it in the batch's own transaction. This migration fills it from
+the rows already logged: hours and days for the whole log, minutes for its last two hours (minute
+rows only serve the "last hour" view).
+
+Revision ID: 5f0c1e7a9b21
+Revises: 982a4364d0d0
+Create Date: 2026-12-06 16:10:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '5f0c1e7a9b21'
+down_revision: str | None = '982a4364d0d0'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_CHUNK = 50_000  # request_log rows read at a time by the backfill
+_MINUTES_KEPT = timedelta(hours=2)
+
+
+def upgrade() -> None:
+    count = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+    op.create_table('request_rollup',
+    sa.Column('span', sa.String(length=6), nullable=False),
+    sa.Column('bucket_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('alias', sa.String(length=200), nullable=False),
+    sa.Column('key_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=100), nullable=False),
+    sa.Column('requests', count, nullable=False),
+    sa.Column('errors', count, nullable=False),
+    sa.Column('prompt_tokens', count, nullable=False),
+    sa.Column('completion_tokens', count, nullable=False),
+    sa.Column('cost', sa.Numeric(precision=30, scale=10), nullable=False),
+    sa.Column('streams', count, nullable=False),
+    *(sa.Column(f'latency_{index:02d}', count, nullable=False) for index in range(40)),
+    *(sa.Column(f'ttft_{index:02d}', count, nullable=False) for index in range(40)),
+    sa.PrimaryKeyConstraint('span', 'bucket_start', 'alias', 'key_id', 'provider', name=op.f('pk_request_rollup'))
+    )
+    _backfill(op.get_bind())
+
+
+def _backfill(connection: sa.Connection) -> None:
+    # the writer's own summing (imported here, not copied: the backfill must bin exactly as it does)
+    from engine.store.request_log import RequestLogRow
+    from engine.usage.rollup import write_rollup
+
+    log = RequestLogRow.__table__
+    newest = connection.scalar(sa.select(sa.func.max(log.c.created_at)))
+    if newest is None:
+        return
+    minutes_from = newest - _MINUTES_KEPT
+    columns = [log.c[name] for name in (
+        'id', 'created_at', 'alias', 'key_id', 'provider', 'status', 'prompt_tokens',
+        'completion_tokens', 'cost', 'latency_ms', 'ttft_ms')]
+    after = 0
+    while True:
+        rows = connection.execute(
+            sa.select(*columns).where(log.c.id > after).order_by(log.c.id).limit(_CHUNK)
+        ).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        write_rollup(connection, rows, minutes_from=minutes_from)
+
+
+def downgrade() -> None:
+    op.drop_table('request_rollup')
