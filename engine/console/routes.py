@@ -8,7 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
-from engine.console.pages.overview import overview_page
+from engine.console.pages.overview import overview_deployments, overview_page
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
 from engine.settings import Settings
@@ -20,6 +20,7 @@ PAGES: list[ControllerRouterHandler] = [
     sign_in_submit,
     sign_out,
     overview_page,
+    overview_deployments,
     audit_page,
 ]
 
