@@ -1,0 +1,154 @@
+"""The overview page: totals, charts and breakdown read from the rollup of the request log, the
+deployments' live states refreshing by themselves, and the page's speed on a million-row log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.usage.record import UsageRecord
+from tests.console.conftest import MASTER_KEY
+from tests.console.forms import signed_in_client
+from tests.console.seed_log import key_row, varied_log, write_log, database_url
+from tests.fakes import FakeUpstream
+from tests.support import FakeClock, GatewayServer, running_gateway
+from tests.support.browser import save_screenshot, sign_in
+
+CLOCK_START = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
+NASTY = "<script>alert(1)</script>"
+
+
+def _record(number: int, age: timedelta, **fields: Any) -> UsageRecord:
+    values: dict[str, Any] = {
+        "request_id": f"small{number:027d}",
+        "created_at": CLOCK_START - age,
+        "operation": "chat",
+        "alias": "chat-a",
+        "provider": "openai",
+        "deployment_id": 1,
+        "upstream_model": "gpt-4o-mini",
+        "status": 200,
+        "attempts": 1,
+    }
+    values.update(fields)
+    return UsageRecord(**values)
+
+
+# hour: 3 + 1 requests; day: the same; 30 days: 2 more (3 days old)
+SMALL_LOG = [
+    *(
+        _record(n, timedelta(minutes=10 + n), key_id=1, prompt_tokens=10, completion_tokens=5,
+                cost=Decimal("0.0012"), latency_ms=100.0)
+        for n in range(3)
+    ),
+    _record(3, timedelta(minutes=5), alias=NASTY, key_id=None, provider=None, deployment_id=None,
+            status=500, error_type="api_error", error_code="boom", stream=True, latency_ms=50.0, ttft_ms=20.0),
+    *(
+        _record(4 + n, timedelta(days=3, minutes=n), key_id=2, prompt_tokens=100, completion_tokens=50,
+                cost=Decimal("0.25"), latency_ms=1000.0)
+        for n in range(2)
+    ),
+]
+
+
+def _config(upstream: FakeUpstream) -> dict[str, Any]:
+    return {
+        "model_list": [
+            {"model_name": "local-chat", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url}}
+        ],
+        "router_settings": {"allowed_fails": 0, "cooldown_time": 60},
+    }
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[GatewayServer]:
+    """A gateway whose request log holds SMALL_LOG, its clock standing at CLOCK_START."""
+    tmp = tmp_path_factory.mktemp("overview-small")
+    keys = [key_row(1, "team-a", "sk-abcde"), key_row(2, None, "sk-fghij")]
+    write_log(database_url(tmp), SMALL_LOG, keys)
+    with running_gateway(
+        tmp, _config(upstream), master_key=MASTER_KEY, ui_sign_in_delay=0, clock=FakeClock(CLOCK_START.timestamp())
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def http(small: GatewayServer) -> Iterator[httpx.Client]:
+    client = signed_in_client(small.url, MASTER_KEY)
+    yield client
+    client.close()
+
+
+def _stat(html: str, name: str) -> str:
+    found = re.search(rf'id="stat-{name}"><div class="label">[^<]*</div><div class="value">([^<]*)<', html)
+    assert found, f"no {name} card"
+    return found.group(1)
+
+
+def _rows(html: str) -> list[list[str]]:
+    table = html.split('id="breakdown"', 1)[1].split("</table>", 1)[0]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)
+    ]
+
+
+def test_totals_of_the_last_hour(http: httpx.Client) -> None:
+    html = http.get("/ui/?period=hour&by=alias").text
+    assert _stat(html, "requests") == "4"
+    assert _stat(html, "errors") == "1"
+    assert _stat(html, "tokens") == "45"
+    assert _stat(html, "cost") == "0.0036"
+    p50 = _stat(html, "p50")
+    assert p50.startswith("≈ ") and 85 <= float(p50.split()[1]) <= 115, p50
+    ttft = _stat(html, "ttft")
+    assert ttft.startswith("≈ ") and 15 <= float(ttft.split()[1]) <= 25, ttft
+
+
+def test_thirty_days_by_key_name_the_keys_never_their_secret(http: httpx.Client) -> None:
+    html = http.get("/ui/?period=30d&by=key").text
+    assert _stat(html, "requests") == "6"
+    assert _stat(html, "tokens") == "345"
+    assert _stat(html, "cost") == "0.5036"
+    rows = {row[0]: row[1:5] for row in _rows(html)}
+    assert rows == {
+        "team-a (sk-abcde…)": ["3", "0", "45", "0.0036"],
+        "sk-fghij…": ["2", "0", "300", "0.5000"],
+        "master key": ["1", "1", "0", "0.0000"],
+    }
+
+
+def test_by_provider_and_the_day(http: httpx.Client) -> None:
+    rows = {row[0]: row[1] for row in _rows(http.get("/ui/?period=30d&by=provider").text)}
+    assert rows == {"openai": "5", "(no deployment)": "1"}
+    assert _stat(http.get("/ui/?period=day&by=provider").text, "requests") == "4"
+
+
+def test_an_alias_a_client_chose_renders_as_text(http: httpx.Client) -> None:
+    html = http.get("/ui/?period=hour&by=alias").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert NASTY not in html
+
+
+def test_unknown_choices_fall_back_to_the_defaults(http: httpx.Client) -> None:
+    answer = http.get("/ui/?period=forever&by=%3Cscript%3E")
+    assert answer.status_code == 200
+    assert 'aria-current="true">Last day<' in answer.text and 'aria-current="true">Alias<' in answer.text
+
+
+def test_the_chart_data_is_a_json_block_per_bucket(http: httpx.Client) -> None:
+    import json
+
+    html = http.get("/ui/?period=hour").text
+    block = re.search(r'<script type="application/json" id="overview-data">(.*?)</script>', html, re.S)
+    assert block
+    data = json.loads(block.group(1))
+    assert len(data["times"]) == 60 and sum(data["requests"]) == 4 and sum(data["errors"]) == 1
+    assert data["times"][-1] == int(CLOCK_START.replace(second=0).timestamp())
