@@ -26,7 +26,15 @@ from sqlalchemy.engine import Dialect
 from engine.store.base import as_utc
 from engine.store.request_rollup import BINS, SPANS, SUMS, request_rollup
 
-__all__ = ["LoggedRequest", "bin_of", "percentile", "rollup_rows", "upsert_statement", "write_rollup"]
+__all__ = [
+    "LoggedRequest",
+    "RollupSums",
+    "bin_of",
+    "percentile",
+    "rollup_rows",
+    "upsert_statement",
+    "write_rollup",
+]
 
 _KEY = ("span", "bucket_start", "alias", "key_id", "provider")
 _LATENCY = SUMS.index("latency_00")
@@ -68,46 +76,82 @@ def bin_of(milliseconds: float) -> int:
     return min(BINS - 1, int(math.log2(milliseconds) * 2))
 
 
-def _starts(moment: datetime) -> tuple[datetime, datetime, datetime]:
-    minute = as_utc(moment).replace(second=0, microsecond=0)
-    hour = minute.replace(minute=0)
-    return minute, hour, hour.replace(hour=0)
+class RollupSums:
+    """Rollup rows being summed: requests are added one by one, then `rows()` gives the rows to upsert.
+    Requests before `minutes_from` (`hours_from`) skip the minute (hour) rows: the migration's
+    backfill fills those only for the recent past the overview reads them for."""
 
+    def __init__(self, *, minutes_from: datetime | None = None, hours_from: datetime | None = None) -> None:
+        self._sums: dict[tuple[Any, ...], list[Any]] = {}
+        self._minutes_from = None if minutes_from is None else as_utc(minutes_from)
+        self._hours_from = None if hours_from is None else as_utc(hours_from)
 
-def rollup_rows(
-    requests: Iterable[LoggedRequest], *, minutes_from: datetime | None = None
-) -> list[dict[str, Any]]:
-    """The rollup rows these requests add (one per span, bucket and group), sorted by their primary
-    key: concurrent writers then lock rows in one order and never deadlock. Requests before
-    `minutes_from` add to the hour and day rows only."""
-    sums: dict[tuple[Any, ...], list[Any]] = {}
-    since = None if minutes_from is None else as_utc(minutes_from)
-    for request in requests:
-        group = (request.alias, request.key_id or 0, request.provider or "")
-        starts = _starts(request.created_at)
-        for span, start in zip(SPANS, starts, strict=True):
-            if since is not None and span == "minute" and start < since.replace(second=0, microsecond=0):
-                continue
-            key = (span, start, *group)
-            found = sums.get(key)
+    def add(  # noqa: PLR0913 - one argument per column the rollup reads
+        self,
+        created_at: datetime,
+        alias: str,
+        key_id: int | None,
+        provider: str | None,
+        status: int,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cost: Decimal | None,
+        latency_ms: float,
+        ttft_ms: float | None,
+    ) -> None:
+        minute = as_utc(created_at).replace(second=0, microsecond=0)
+        hour = minute.replace(minute=0)
+        group = (alias, key_id or 0, provider or "")
+        keys = [("day", hour.replace(hour=0), *group)]
+        if self._hours_from is None or minute >= self._hours_from:
+            keys.append(("hour", hour, *group))
+        if self._minutes_from is None or minute >= self._minutes_from:
+            keys.append(("minute", minute, *group))
+        latency_bin = _LATENCY + bin_of(latency_ms)
+        ttft_bin = None if ttft_ms is None else _TTFT + bin_of(ttft_ms)
+        for key in keys:
+            found = self._sums.get(key)
             if found is None:
-                found = sums[key] = [0] * len(SUMS)
+                found = self._sums[key] = [0] * len(SUMS)
                 found[_COST] = Decimal(0)
             found[0] += 1
-            if request.status >= 400:
+            if status >= 400:
                 found[1] += 1
-            found[2] += request.prompt_tokens or 0
-            found[3] += request.completion_tokens or 0
-            if request.cost is not None:
-                found[_COST] += request.cost
-            found[_LATENCY + bin_of(request.latency_ms)] += 1
-            if request.ttft_ms is not None:
+            found[2] += prompt_tokens or 0
+            found[3] += completion_tokens or 0
+            if cost is not None:
+                found[_COST] += cost
+            found[latency_bin] += 1
+            if ttft_bin is not None:
                 found[5] += 1
-                found[_TTFT + bin_of(request.ttft_ms)] += 1
-    return [
-        {**dict(zip(_KEY, key, strict=True)), **dict(zip(SUMS, values, strict=True))}
-        for key, values in sorted(sums.items())
-    ]
+                found[ttft_bin] += 1
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows, sorted by their primary key: concurrent writers then lock rows in one order and
+        never deadlock."""
+        return [
+            {**dict(zip(_KEY, key, strict=True)), **dict(zip(SUMS, values, strict=True))}
+            for key, values in sorted(self._sums.items())
+        ]
+
+
+def rollup_rows(requests: Iterable[LoggedRequest]) -> list[dict[str, Any]]:
+    """The rollup rows these requests add (one per span, bucket and group), sorted by primary key."""
+    sums = RollupSums()
+    for request in requests:
+        sums.add(
+            request.created_at,
+            request.alias,
+            request.key_id,
+            request.provider,
+            request.status,
+            request.prompt_tokens,
+            request.completion_tokens,
+            request.cost,
+            request.latency_ms,
+            request.ttft_ms,
+        )
+    return sums.rows()
 
 
 def upsert_statement(dialect: Dialect) -> Insert:
@@ -124,11 +168,9 @@ def _upsert(dialect_name: str) -> Insert:
     return statement.on_conflict_do_update(index_elements=list(_KEY), set_=added)
 
 
-def write_rollup(
-    connection: Connection, requests: Sequence[LoggedRequest], *, minutes_from: datetime | None = None
-) -> None:
-    """Add `requests` to the rollup on a synchronous connection (the migration's backfill)."""
-    rows = rollup_rows(requests, minutes_from=minutes_from)
+def write_rollup(connection: Connection, sums: RollupSums) -> None:
+    """Upsert what `sums` holds on a synchronous connection (the migration's backfill)."""
+    rows = sums.rows()
     if rows:
         connection.execute(upsert_statement(connection.dialect), rows)
 

@@ -99,3 +99,48 @@ def varied_log(now: datetime, span: timedelta, count: int, *, seed: int = 7) -> 
             )
         )
     return records
+
+
+MILLION = 1_000_000
+PRE_ROLLUP = "982a4364d0d0"  # the revision before the request rollup's
+
+
+def seed_million(url: str, end: datetime, span: timedelta, rows: int = MILLION) -> None:
+    """`rows` request-log rows, evenly spread over `span` before `end`, written straight into SQLite
+    at the revision before the rollup's: the gateway's start then migrates, filling the rollup from
+    them as an upgrade of a busy installation would. 8 aliases on 4 providers, 20 keys and the master
+    key (168 combinations, all present in every hour), 1 in 20 answered 500, half of them streams."""
+    import sqlite3
+
+    from alembic import command
+
+    from engine.store.migrate import alembic_config
+
+    command.upgrade(alembic_config(url), PRE_ROLLUP)
+    path = url.split("///", 1)[1]
+    step = span.total_seconds() / rows
+    first = end.timestamp() - span.total_seconds()
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(
+            """
+            INSERT INTO request_log (request_id, created_at, key_id, alias, operation, stream,
+                deployment_id, provider, upstream_model, prompt_tokens, completion_tokens,
+                reasoning_tokens, cached_tokens, tokens_estimated, cost, latency_ms, ttft_ms, status,
+                error_type, error_code, attempts)
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :rows - 1)
+            SELECT printf('million%025d', i),
+                strftime('%Y-%m-%d %H:%M:%S', CAST(:first + i * :step AS INTEGER), 'unixepoch') || '.000000',
+                NULLIF(i % 21, 0), 'alias-' || (i % 8), 'chat', i % 2, i % 8 + 1,
+                CASE i % 4 WHEN 0 THEN 'openai' WHEN 1 THEN 'anthropic' WHEN 2 THEN 'ollama' ELSE 'groq' END,
+                'model-' || (i % 8), 100 + i % 50, 20 + i % 30, NULL, NULL, 0, 0.0001 * (i % 7),
+                100 + (i * 7919) % 5000, CASE WHEN i % 2 = 1 THEN 25 + (i * 7919) % 1250 END,
+                CASE WHEN i % 20 = 0 THEN 500 ELSE 200 END,
+                CASE WHEN i % 20 = 0 THEN 'api_error' END, NULL, 1
+            FROM n
+            """,
+            {"rows": rows, "first": first, "step": step},
+        )
+        connection.commit()
+    finally:
+        connection.close()
