@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 from engine.console.guard import console_guard, refusal_handlers
 from engine.console.pages.audit import audit_page
 from engine.console.pages.overview import overview_deployments, overview_page
+from engine.console.pages.requests import request_detail, request_log_page
 from engine.console.pages.sign_in import sign_in_form, sign_in_submit, sign_out
 from engine.console.render import STATIC_DIR
 from engine.settings import Settings
@@ -21,6 +22,8 @@ PAGES: list[ControllerRouterHandler] = [
     sign_out,
     overview_page,
     overview_deployments,
+    request_log_page,
+    request_detail,
     audit_page,
 ]
 

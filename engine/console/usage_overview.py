@@ -18,7 +18,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.store.api_key import ApiKeyRow
+from engine.console.key_names import MASTER_KEY_LABEL, key_labels
 from engine.store.base import as_utc
 from engine.store.request_rollup import LATENCY_BINS, SUMS, TTFT_BINS, request_rollup
 from engine.usage.rollup import percentile
@@ -126,19 +126,9 @@ def _summed() -> list[ColumnElement[Any]]:
     return [func.coalesce(func.sum(request_rollup.c[name]), 0).label(name) for name in SUMS]
 
 
-async def _key_labels(session: AsyncSession, key_ids: set[int]) -> dict[int, str]:
-    """ "name (sk-abcde…)" for each key: its alias for people and its display prefix, never more."""
-    found = await session.execute(
-        select(ApiKeyRow.id, ApiKeyRow.key_alias, ApiKeyRow.key_prefix).where(ApiKeyRow.id.in_(key_ids))
-    )
-    return {
-        key_id: f"{alias} ({prefix}…)" if alias else f"{prefix}…" for key_id, alias, prefix in found
-    }
-
-
 def _label(group_by: str, value: Any, keys: dict[int, str]) -> str:
     if group_by == "key":
-        return "master key" if value == 0 else keys.get(value, f"key #{value} (deleted)")
+        return MASTER_KEY_LABEL if value == 0 else keys.get(value, f"key #{value} (deleted)")
     if group_by == "provider" and value == "":
         return "(no deployment)"
     return str(value)
@@ -171,7 +161,7 @@ async def read_overview(
             totals.add(values)
             by_group.setdefault(value, Figures()).add(values)
         keys = {value for value in by_group if value} if group_by == "key" else set()
-        labels = await _key_labels(session, keys) if keys else {}
+        labels = await key_labels(session, keys)
     groups = [Group(_label(group_by, value, labels), figures) for value, figures in by_group.items()]
     groups.sort(key=lambda group: (-group.figures.requests, group.label))
     return Overview(period, group_by, start, as_utc(now), buckets, series, totals, groups)

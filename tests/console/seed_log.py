@@ -20,7 +20,7 @@ from engine.store.migrate import upgrade_to_head
 from engine.usage.record import UsageRecord
 from engine.usage.writer import SqlWriter
 
-__all__ = ["database_url", "varied_log", "write_log"]
+__all__ = ["MILLION", "database_url", "key_row", "seed_million", "varied_log", "write_log"]
 
 
 def database_url(tmp_path: Path) -> str:
@@ -98,6 +98,7 @@ def varied_log(now: datetime, span: timedelta, count: int, *, seed: int = 7) -> 
                 attempts=2 if failed and rnd.random() < 0.5 else 1,
             )
         )
+    records.sort(key=lambda record: record.created_at)  # written in the order they arrived
     return records
 
 
