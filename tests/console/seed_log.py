@@ -30,7 +30,6 @@ def database_url(tmp_path: Path) -> str:
 
 def write_log(url: str, records: Sequence[UsageRecord], keys: Sequence[ApiKeyRow] = ()) -> None:
     """Migrate the database at `url`, add `keys`, and write `records` through the usage writer."""
-    upgrade_to_head(url)
 
     async def run() -> None:
         engine = create_engine(url)
@@ -46,6 +45,7 @@ def write_log(url: str, records: Sequence[UsageRecord], keys: Sequence[ApiKeyRow
 
     # in a thread: a Playwright test holds an event loop in its own thread already
     with ThreadPoolExecutor(1) as worker:
+        worker.submit(upgrade_to_head, url).result()  # runs an event loop of its own, too
         worker.submit(asyncio.run, run()).result()
 
 

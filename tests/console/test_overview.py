@@ -62,7 +62,10 @@ SMALL_LOG = [
 def _config(upstream: FakeUpstream) -> dict[str, Any]:
     return {
         "model_list": [
-            {"model_name": "local-chat", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url}}
+            {"model_name": "local-chat", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url}},
+            # two deployments: one that fails cools down (a deployment alone in its alias never does)
+            {"model_name": "flaky", "litellm_params": {"model": "ollama_chat/qwen3", "api_base": upstream.url}},
+            {"model_name": "flaky", "litellm_params": {"model": "ollama_chat/gemma3", "api_base": upstream.url}},
         ],
         "router_settings": {"allowed_fails": 0, "cooldown_time": 60},
     }
@@ -187,3 +190,68 @@ def test_a_million_row_log_answers_in_under_half_a_second(
             assert max(timings.values()) < 0.5, timings
         finally:
             client.close()
+
+
+@pytest.fixture(scope="module")
+def lively(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[tuple[GatewayServer, FakeClock]]:
+    """A gateway with a few hundred varied requests over the last 30 days (most in the last day), its
+    clock at the wall clock's time: the requests the test sends are stamped with it."""
+    import time
+
+    clock = FakeClock(time.time())
+    now = datetime.fromtimestamp(clock(), UTC)
+    tmp = tmp_path_factory.mktemp("overview-lively")
+    records = sorted(
+        [*varied_log(now, timedelta(days=1), 400, seed=1), *varied_log(now, timedelta(days=30), 250, seed=2)],
+        key=lambda record: record.created_at,
+    )
+    keys = [key_row(1, "web-app", "sk-q7Lm2"), key_row(2, "batch-jobs", "sk-Zx81a"), key_row(3, None, "sk-9fKd0")]
+    write_log(database_url(tmp), records, keys)
+    with running_gateway(tmp, _config(upstream), master_key=MASTER_KEY, ui_sign_in_delay=0, clock=clock) as server:
+        yield server, clock
+
+
+def _requests_shown(page: Any) -> int:
+    return int(page.locator("#stat-requests .value").inner_text().replace(",", ""))
+
+
+def test_the_overview_in_a_browser(
+    page: Any, lively: tuple[GatewayServer, FakeClock], fresh_upstream: FakeUpstream
+) -> None:
+    """Totals and charts render; a request sent through the gateway reaches the totals; the
+    deployments' states refresh by themselves when the upstream starts failing."""
+    from playwright.sync_api import expect
+
+    server, _ = lively
+    sign_in(page, server.url, MASTER_KEY)
+    page.goto(f"{server.url}/ui/?period=day&by=alias")
+    for chart in ("requests", "tokens", "cost", "latency"):
+        expect(page.locator(f'[data-chart="{chart}"] canvas').first).to_be_visible()
+    expect(page.locator("#breakdown tbody tr")).to_have_count(5)
+    expect(page.locator("#deployment-states [data-deployment] .badge")).to_have_text(["healthy"] * 3)
+    save_screenshot(page, "overview")
+
+    page.click('a[href*="period=30d"]')
+    expect(page).to_have_url(re.compile(r"period=30d&by=alias"))
+    before = _requests_shown(page)
+    fresh_upstream.add("POST", "/api/chat", json={"message": {"role": "assistant", "content": "hi"}, "done": True,
+                                                   "prompt_eval_count": 3, "eval_count": 1})
+    answer = httpx.post(f"{server.url}/v1/chat/completions", headers={"Authorization": f"Bearer {MASTER_KEY}"},
+                        json={"model": "local-chat", "messages": [{"role": "user", "content": "hi"}]}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    page.wait_for_function(  # the recorder writes within a second: read the page until it counts it
+        "([url, want]) => fetch(url).then(r => r.text()).then(t => t.includes(want))",
+        arg=[f"{server.url}/ui/?period=30d&by=provider", f'<div class="value">{before + 1:,}</div>'],
+        timeout=10_000,
+    )
+
+    page.evaluate("window.stillTheSamePage = true")
+    fresh_upstream.add("POST", "/api/chat", status=500, json={"error": "the model fell over"})
+    failed = httpx.post(f"{server.url}/v1/chat/completions", headers={"Authorization": f"Bearer {MASTER_KEY}"},
+                        json={"model": "flaky", "messages": [{"role": "user", "content": "hi"}]}, timeout=10)
+    assert failed.status_code >= 500
+    flaky = page.locator('#deployment-states tr:has-text("flaky")')
+    expect(flaky.locator(".badge")).to_have_text(["cooling down", "cooling down"], timeout=12_000)
+    expect(flaky.locator(".last-error").first).to_contain_text("fell over")
+    expect(page.locator('#deployment-states tr:has-text("local-chat") .badge')).to_have_text("healthy")
+    assert page.evaluate("window.stillTheSamePage") is True
