@@ -36,50 +36,64 @@ def _moment(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
-    names = ("key", "alias", "status", "code", "time", "from", "to", "cursor")
-    values = {name: params.get(name, "").strip()[:_MAX_TEXT] for name in names}
-    query = RequestQuery(values)
-    errors = query.errors
-    key_id, without_key = None, False
-    if values["key"] == "master":
-        without_key = True
-    elif values["key"]:
-        if values["key"].isdigit() and len(values["key"]) < 10:
-            key_id = int(values["key"])
-        else:
-            errors["key"] = "Choose a key from the list."
-    alias = values["alias"].replace("\x00", "") or None
-    status, status_range = None, None
-    if values["code"]:
-        if values["code"].isdigit() and 100 <= int(values["code"]) <= 599:
-            status = int(values["code"])
-        else:
-            errors["code"] = "A status code is a number from 100 to 599."
-    elif values["status"] == "499":
-        status = 499
-    elif values["status"] in _STATUS_RANGES:
-        status_range = _STATUS_RANGES[values["status"]]
-    elif values["status"]:
+def _key(text: str, errors: dict[str, str]) -> tuple[int | None, bool]:
+    """(key id, only requests without a key) from the key choice."""
+    if text == "master":
+        return None, True
+    if text and not (text.isdigit() and len(text) < 10):
+        errors["key"] = "Choose a key from the list."
+    return (int(text) if text and "key" not in errors else None), False
+
+
+def _status(status: str, code: str, errors: dict[str, str]) -> tuple[int | None, tuple[int, int] | None]:
+    """(exact status, status range) from the status choice or the exact code (which wins)."""
+    if code:
+        if code.isdigit() and 100 <= int(code) <= 599:
+            return int(code), None
+        errors["code"] = "A status code is a number from 100 to 599."
+    elif status == "499":
+        return 499, None
+    elif status in _STATUS_RANGES:
+        return None, _STATUS_RANGES[status]
+    elif status:
         errors["status"] = "Choose a status from the list."
+    return None, None
+
+
+def _window(
+    values: dict[str, str], now: datetime, errors: dict[str, str]
+) -> tuple[datetime | None, datetime | None]:
+    """(start, end) from the period choice and the from/to fields (the later start wins)."""
     start = end = None
     if values["time"] in _LOOKBACK:
         start = now - _LOOKBACK[values["time"]]
     elif values["time"]:
         errors["time"] = "Choose a period from the list."
     for name in ("from", "to"):
-        if values[name]:
-            try:
-                moment = _moment(values[name])
-            except ValueError:
-                errors[name] = "A date and time, e.g. 2026-12-06T14:30 (UTC)."
-                continue
-            if name == "from":
-                start = max(start, moment) if start else moment
-            else:
-                end = moment
+        if not values[name]:
+            continue
+        try:
+            moment = _moment(values[name])
+        except ValueError:
+            errors[name] = "A date and time, e.g. 2026-12-06T14:30 (UTC)."
+            continue
+        if name == "from":
+            start = max(start, moment) if start else moment
+        else:
+            end = moment
     if start is not None and end is not None and start > end:
         errors["to"] = "The end is before the start."
+    return start, end
+
+
+def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
+    names = ("key", "alias", "status", "code", "time", "from", "to", "cursor")
+    values = {name: params.get(name, "").strip()[:_MAX_TEXT] for name in names}
+    query = RequestQuery(values)
+    errors = query.errors
+    key_id, without_key = _key(values["key"], errors)
+    status, status_range = _status(values["status"], values["code"], errors)
+    start, end = _window(values, now, errors)
     if values["cursor"]:
         try:
             query.before_id = decode_cursor(values["cursor"])
@@ -90,7 +104,7 @@ def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
         end=end,
         key_id=key_id,
         without_key=without_key,
-        alias=alias,
+        alias=values["alias"].replace("\x00", "") or None,
         status=status,
         status_range=status_range,
     )

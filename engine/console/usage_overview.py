@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BigInteger, ColumnElement, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.console.key_names import MASTER_KEY_LABEL, key_labels
@@ -123,7 +123,12 @@ class Overview:
 
 
 def _summed() -> list[ColumnElement[Any]]:
-    return [func.coalesce(func.sum(request_rollup.c[name]), 0).label(name) for name in SUMS]
+    """Each column's SUM; the counts cast back to integers (PostgreSQL sums a BIGINT as NUMERIC)."""
+    sums: list[ColumnElement[Any]] = []
+    for name in SUMS:
+        total = func.coalesce(func.sum(request_rollup.c[name]), 0)
+        sums.append((total if name == "cost" else cast(total, BigInteger)).label(name))
+    return sums
 
 
 def _label(group_by: str, value: Any, keys: dict[int, str]) -> str:

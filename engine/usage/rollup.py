@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from engine.store.base import as_utc
-from engine.store.request_rollup import BINS, SPANS, SUMS, request_rollup
+from engine.store.request_rollup import BINS, SUMS, request_rollup
 
 __all__ = [
     "LoggedRequest",
@@ -86,7 +86,7 @@ class RollupSums:
         self._minutes_from = None if minutes_from is None else as_utc(minutes_from)
         self._hours_from = None if hours_from is None else as_utc(hours_from)
 
-    def add(  # noqa: PLR0913 - one argument per column the rollup reads
+    def add(
         self,
         created_at: datetime,
         alias: str,

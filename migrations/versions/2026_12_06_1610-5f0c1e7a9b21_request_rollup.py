@@ -26,8 +26,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '5f0c1e7a9b21'
-down_revision: str | None = '982a4364d0d0'
+revision: str = "5f0c1e7a9b21"
+down_revision: str | None = "982a4364d0d0"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -37,22 +37,25 @@ _HOURS_KEPT = timedelta(days=2)  # hour rows serve the last day's view
 
 
 def upgrade() -> None:
-    count = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
-    op.create_table('request_rollup',
-    sa.Column('span', sa.String(length=6), nullable=False),
-    sa.Column('bucket_start', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('alias', sa.String(length=200), nullable=False),
-    sa.Column('key_id', sa.Integer(), nullable=False),
-    sa.Column('provider', sa.String(length=100), nullable=False),
-    sa.Column('requests', count, nullable=False),
-    sa.Column('errors', count, nullable=False),
-    sa.Column('prompt_tokens', count, nullable=False),
-    sa.Column('completion_tokens', count, nullable=False),
-    sa.Column('cost', sa.Numeric(precision=30, scale=10), nullable=False),
-    sa.Column('streams', count, nullable=False),
-    *(sa.Column(f'latency_{index:02d}', count, nullable=False) for index in range(40)),
-    *(sa.Column(f'ttft_{index:02d}', count, nullable=False) for index in range(40)),
-    sa.PrimaryKeyConstraint('span', 'bucket_start', 'alias', 'key_id', 'provider', name=op.f('pk_request_rollup'))
+    count = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "request_rollup",
+        sa.Column("span", sa.String(length=6), nullable=False),
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("alias", sa.String(length=200), nullable=False),
+        sa.Column("key_id", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=False),
+        sa.Column("requests", count, nullable=False),
+        sa.Column("errors", count, nullable=False),
+        sa.Column("prompt_tokens", count, nullable=False),
+        sa.Column("completion_tokens", count, nullable=False),
+        sa.Column("cost", sa.Numeric(precision=30, scale=10), nullable=False),
+        sa.Column("streams", count, nullable=False),
+        *(sa.Column(f"latency_{index:02d}", count, nullable=False) for index in range(40)),
+        *(sa.Column(f"ttft_{index:02d}", count, nullable=False) for index in range(40)),
+        sa.PrimaryKeyConstraint(
+            "span", "bucket_start", "alias", "key_id", "provider", name=op.f("pk_request_rollup")
+        ),
     )
     _backfill(op.get_bind())
 
@@ -61,7 +64,7 @@ def _backfill(connection: sa.Connection) -> None:
     # the writer's own summing (imported, not copied: the backfill must bin exactly as the writer)
     from engine.usage.rollup import RollupSums, write_rollup
 
-    newest = connection.scalar(sa.text('SELECT max(created_at) FROM request_log'))
+    newest = connection.scalar(sa.text("SELECT max(created_at) FROM request_log"))
     if newest is None:
         return
     newest = _moment(newest)
@@ -71,10 +74,10 @@ def _backfill(connection: sa.Connection) -> None:
         # third of the time on a large log)
         rows = connection.execute(
             sa.text(
-                'SELECT id, created_at, alias, key_id, provider, status, prompt_tokens, completion_tokens,'
-                ' cost, latency_ms, ttft_ms FROM request_log WHERE id > :after ORDER BY id LIMIT :chunk'
+                "SELECT id, created_at, alias, key_id, provider, status, prompt_tokens, completion_tokens,"
+                " cost, latency_ms, ttft_ms FROM request_log WHERE id > :after ORDER BY id LIMIT :chunk"
             ),
-            {'after': after, 'chunk': _CHUNK},
+            {"after": after, "chunk": _CHUNK},
         ).all()
         if not rows:
             return
@@ -82,8 +85,16 @@ def _backfill(connection: sa.Connection) -> None:
         sums = RollupSums(minutes_from=newest - _MINUTES_KEPT, hours_from=newest - _HOURS_KEPT)
         for _, created_at, alias, key_id, provider, status, prompt, completion, cost, latency, ttft in rows:
             sums.add(
-                _moment(created_at), alias, key_id, provider, status, prompt, completion,
-                None if cost is None else Decimal(str(cost)), latency, ttft,
+                _moment(created_at),
+                alias,
+                key_id,
+                provider,
+                status,
+                prompt,
+                completion,
+                None if cost is None else Decimal(str(cost)),
+                latency,
+                ttft,
             )
         write_rollup(connection, sums)
 
@@ -95,4 +106,4 @@ def _moment(value: datetime | str) -> datetime:
 
 
 def downgrade() -> None:
-    op.drop_table('request_rollup')
+    op.drop_table("request_rollup")

@@ -54,8 +54,20 @@ def key_row(key_id: int, alias: str | None, prefix: str) -> ApiKeyRow:
 
 
 _ALIASES = ("chat-fast", "chat-smart", "embed", "local-chat", "reasoner")
-_PROVIDERS = {"chat-fast": "groq", "chat-smart": "openai", "embed": "openai", "local-chat": "ollama", "reasoner": "anthropic"}
-_ERRORS = ((429, "rate_limit_error", "rate_limited"), (500, "api_error", "upstream_error"), (400, "invalid_request_error", "context_length_exceeded"), (499, "client_closed", "client_closed_request"), (503, "api_error", "no_deployment_available"))
+_PROVIDERS = {
+    "chat-fast": "groq",
+    "chat-smart": "openai",
+    "embed": "openai",
+    "local-chat": "ollama",
+    "reasoner": "anthropic",
+}
+_ERRORS = (
+    (429, "rate_limit_error", "rate_limited"),
+    (500, "api_error", "upstream_error"),
+    (400, "invalid_request_error", "context_length_exceeded"),
+    (499, "client_closed", "client_closed_request"),
+    (503, "api_error", "no_deployment_available"),
+)
 
 
 def varied_log(now: datetime, span: timedelta, count: int, *, seed: int = 7) -> list[UsageRecord]:

@@ -54,7 +54,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) ->
     write_log(database_url(tmp), LOG, keys)
     config = {
         "model_list": [
-            {"model_name": "local-chat", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url}}
+            {
+                "model_name": "local-chat",
+                "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": upstream.url},
+            }
         ]
     }
     with running_gateway(
@@ -76,7 +79,9 @@ def _ids(html: str) -> list[int]:
 
 def _cells(html: str, column: int) -> list[str]:
     rows = re.findall(r'<tr data-request="\d+">(.*?)</tr>', html, re.S)
-    return [re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[column]).strip() for row in rows]
+    return [
+        re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[column]).strip() for row in rows
+    ]
 
 
 def _all_pages(http: httpx.Client, query: str) -> list[int]:
@@ -110,8 +115,16 @@ def test_the_whole_log_newest_first_page_by_page(http: httpx.Client) -> None:
         ("status=499", lambda r: r.status == 499),
         ("code=429", lambda r: r.status == 429),
         ("time=hour", lambda r: r.created_at >= NOW - timedelta(hours=1)),
-        ("time=day&status=2xx&key=2", lambda r: r.created_at >= NOW - timedelta(days=1) and r.status < 300 and r.key_id == 2),
-        ("from=2026-11-21T06:00&to=2026-11-21T18:00", lambda r: datetime(2026, 11, 21, 6, tzinfo=UTC) <= r.created_at < datetime(2026, 11, 21, 18, tzinfo=UTC)),
+        (
+            "time=day&status=2xx&key=2",
+            lambda r: r.created_at >= NOW - timedelta(days=1) and r.status < 300 and r.key_id == 2,
+        ),
+        (
+            "from=2026-11-21T06:00&to=2026-11-21T18:00",
+            lambda r: (
+                datetime(2026, 11, 21, 6, tzinfo=UTC) <= r.created_at < datetime(2026, 11, 21, 18, tzinfo=UTC)
+            ),
+        ),
     ],
 )
 def test_filters_select_the_rows_they_name(http: httpx.Client, query: str, expected: Any) -> None:
@@ -137,8 +150,18 @@ def test_a_rows_details(http: httpx.Client) -> None:
     assert "<html" not in fragment.text
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment.text))
     for fact in (
-        SPECIAL.request_id, "team-a (sk-abcde…)", "chat (stream)", "#4", "openai", "502", "api_error",
-        "1200 prompt (400 cached)", "300 completion (120 reasoning)", "0.0012345", "2.41 s", "380 ms",
+        SPECIAL.request_id,
+        "team-a (sk-abcde…)",
+        "chat (stream)",
+        "#4",
+        "openai",
+        "502",
+        "api_error",
+        "1200 prompt (400 cached)",
+        "300 completion (120 reasoning)",
+        "0.0012345",
+        "2.41 s",
+        "380 ms",
     ):
         assert fact in text, (fact, text)
     assert re.search(r"Attempts\s*</dt>\s*<dd>3<", fragment.text)

@@ -22,9 +22,9 @@ _GROUP_ROWS = 100  # the breakdown table's longest list (most requests first)
 
 
 def milliseconds(value: float | None) -> str:
-    """A duration for people: "≈ 840 ms", "≈ 2.4 s", or "–" when nothing was measured."""
+    """A duration for people: "≈ 840 ms", "≈ 2.4 s", or "—" when nothing was measured."""
     if value is None:
-        return "–"
+        return "—"
     if value < 1000:
         return f"≈ {value:.0f} ms"
     return f"≈ {value / 1000:.1f} s"

@@ -35,7 +35,7 @@ def _exact_cost(value: Decimal) -> str:
 def _duration(value: float | None) -> str:
     """Exact, unlike the overview's percentiles: "812 ms", "2.41 s"."""
     if value is None:
-        return "–"
+        return "—"
     return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
@@ -85,7 +85,11 @@ async def request_detail(request: Request[Any, Any, Any], row_id: FromPath[int])
         labels = await key_labels(session, [row.key_id] if row is not None and row.key_id else [])
     fragment = request.headers.get("hx-request") == "true"
     template = "requests/detail.html" if fragment else "requests/detail_page.html"
-    key = MASTER_KEY_LABEL if row is None or row.key_id is None else labels.get(row.key_id, f"key #{row.key_id}")
+    key = (
+        MASTER_KEY_LABEL
+        if row is None or row.key_id is None
+        else labels.get(row.key_id, f"key #{row.key_id}")
+    )
     return render(
         request,
         template,
