@@ -15,27 +15,32 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Connection, Insert, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.store.base import as_utc
 from engine.store.request_rollup import BINS, SUMS, request_rollup
 
 __all__ = [
+    "KEPT",
     "LoggedRequest",
     "RollupSums",
     "bin_of",
     "percentile",
+    "prune_rollup",
     "rollup_rows",
     "upsert_statement",
     "write_rollup",
 ]
 
+# how long minute and hour rows are kept: the "last hour" and "last day" views read nothing older
+KEPT: Final = {"minute": timedelta(hours=2), "hour": timedelta(days=2)}
 _KEY = ("span", "bucket_start", "alias", "key_id", "provider")
 _LATENCY = SUMS.index("latency_00")
 _TTFT = SUMS.index("ttft_00")
@@ -83,6 +88,7 @@ class RollupSums:
 
     def __init__(self, *, minutes_from: datetime | None = None, hours_from: datetime | None = None) -> None:
         self._sums: dict[tuple[Any, ...], list[Any]] = {}
+        self._starts: dict[datetime, tuple[datetime, datetime]] = {}  # minute -> (hour, day)
         self._minutes_from = None if minutes_from is None else as_utc(minutes_from)
         self._hours_from = None if hours_from is None else as_utc(hours_from)
 
@@ -99,26 +105,36 @@ class RollupSums:
         latency_ms: float,
         ttft_ms: float | None,
     ) -> None:
-        minute = as_utc(created_at).replace(second=0, microsecond=0)
-        hour = minute.replace(minute=0)
-        group = (alias, key_id or 0, provider or "")
-        keys = [("day", hour.replace(hour=0), *group)]
+        if created_at.tzinfo is not UTC:  # records are UTC already; SQLite's rows are naive UTC
+            created_at = as_utc(created_at)
+        minute = created_at.replace(second=0, microsecond=0)
+        starts = self._starts.get(minute)
+        if starts is None:  # a batch's records share a few minutes: work those out once
+            hour = minute.replace(minute=0)
+            starts = self._starts[minute] = (hour, hour.replace(hour=0))
+        hour, day = starts
+        key_id = key_id or 0
+        provider = provider or ""
+        keys = [("day", day, alias, key_id, provider)]
         if self._hours_from is None or minute >= self._hours_from:
-            keys.append(("hour", hour, *group))
+            keys.append(("hour", hour, alias, key_id, provider))
         if self._minutes_from is None or minute >= self._minutes_from:
-            keys.append(("minute", minute, *group))
+            keys.append(("minute", minute, alias, key_id, provider))
         latency_bin = _LATENCY + bin_of(latency_ms)
         ttft_bin = None if ttft_ms is None else _TTFT + bin_of(ttft_ms)
+        error = 1 if status >= 400 else 0
+        prompt_tokens = prompt_tokens or 0
+        completion_tokens = completion_tokens or 0
+        sums = self._sums
         for key in keys:
-            found = self._sums.get(key)
+            found = sums.get(key)
             if found is None:
-                found = self._sums[key] = [0] * len(SUMS)
+                found = sums[key] = [0] * len(SUMS)
                 found[_COST] = Decimal(0)
             found[0] += 1
-            if status >= 400:
-                found[1] += 1
-            found[2] += prompt_tokens or 0
-            found[3] += completion_tokens or 0
+            found[1] += error
+            found[2] += prompt_tokens
+            found[3] += completion_tokens
             if cost is not None:
                 found[_COST] += cost
             found[latency_bin] += 1
@@ -173,6 +189,17 @@ def write_rollup(connection: Connection, sums: RollupSums) -> None:
     rows = sums.rows()
     if rows:
         connection.execute(upsert_statement(connection.dialect), rows)
+
+
+async def prune_rollup(session: AsyncSession, newest: datetime) -> None:
+    """Delete the minute and hour rows older than what the overview reads (KEPT before `newest`, the
+    newest request written: the log's own clock). Day rows stay: one per day and group."""
+    for span, kept in KEPT.items():
+        await session.execute(
+            delete(request_rollup).where(
+                request_rollup.c.span == span, request_rollup.c.bucket_start < as_utc(newest) - kept
+            )
+        )
 
 
 def percentile(counts: Sequence[int], fraction: float) -> float | None:

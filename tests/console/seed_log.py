@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 from engine.store.api_key import ApiKeyRow
 from engine.store.db import create_engine, session_factory
@@ -20,12 +21,21 @@ from engine.store.migrate import upgrade_to_head
 from engine.usage.record import UsageRecord
 from engine.usage.writer import SqlWriter
 
-__all__ = ["MILLION", "database_url", "key_row", "seed_million", "varied_log", "write_log"]
+T = TypeVar("T")  # what a coroutine given to run_apart returns
+
+__all__ = ["MILLION", "database_url", "key_row", "run_apart", "seed_million", "varied_log", "write_log"]
 
 
 def database_url(tmp_path: Path) -> str:
     """The database `running_gateway(tmp_path, ...)` uses."""
     return f"sqlite+aiosqlite:///{tmp_path / 'turnout.db'}"
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coroutine)` in a thread of its own: once Playwright's browser is up, this
+    thread holds a running event loop, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(asyncio.run, coroutine).result()
 
 
 def write_log(url: str, records: Sequence[UsageRecord], keys: Sequence[ApiKeyRow] = ()) -> None:
@@ -45,8 +55,8 @@ def write_log(url: str, records: Sequence[UsageRecord], keys: Sequence[ApiKeyRow
 
     # in a thread: a Playwright test holds an event loop in its own thread already
     with ThreadPoolExecutor(1) as worker:
-        worker.submit(upgrade_to_head, url).result()  # runs an event loop of its own, too
-        worker.submit(asyncio.run, run()).result()
+        worker.submit(upgrade_to_head, url).result()  # runs an event loop of its own
+    run_apart(run())
 
 
 def key_row(key_id: int, alias: str | None, prefix: str) -> ApiKeyRow:

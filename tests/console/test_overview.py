@@ -19,7 +19,15 @@ from engine.console.usage_overview import PERIODS
 from engine.usage.record import UsageRecord
 from tests.console.conftest import MASTER_KEY
 from tests.console.forms import signed_in_client
-from tests.console.seed_log import MILLION, database_url, key_row, seed_million, varied_log, write_log
+from tests.console.seed_log import (
+    MILLION,
+    database_url,
+    key_row,
+    run_apart,
+    seed_million,
+    varied_log,
+    write_log,
+)
 from tests.fakes import FakeUpstream
 from tests.support import FakeClock, GatewayServer, running_gateway
 from tests.support.browser import save_screenshot, sign_in
@@ -401,8 +409,6 @@ def test_percentiles_from_the_histogram_are_close() -> None:
 def test_the_rollup_holds_exactly_the_rows_the_writer_stored(tmp_path: Path) -> None:
     """The rollup is written in the rows' own transaction: a spend-only write (a row the database
     refused, whose key still pays) adds nothing to it."""
-    import asyncio
-
     from sqlalchemy import func, select
 
     from engine.store.db import create_engine, session_factory
@@ -439,6 +445,48 @@ def test_the_rollup_holds_exactly_the_rows_the_writer_stored(tmp_path: Path) -> 
         finally:
             await engine.dispose()
 
-    logged, rolled = asyncio.run(run())
+    logged, rolled = run_apart(run())
     assert logged == (6, 230)
-    assert rolled == {"minute": logged, "hour": logged, "day": logged}
+    recent = (4, 30)  # the two 3-day-old requests' minute and hour rows were pruned already
+    assert rolled == {"minute": recent, "hour": recent, "day": logged}
+
+
+def test_the_writer_prunes_minute_and_hour_rows_no_view_reads(tmp_path: Path) -> None:
+    """Minute rows are kept two hours and hour rows two days (before the newest request written);
+    day rows stay."""
+    from sqlalchemy import func, select
+
+    from engine.store.db import create_engine, session_factory
+    from engine.store.request_rollup import request_rollup
+    from engine.usage.writer import SqlWriter
+
+    url = database_url(tmp_path)
+    write_log(url, [], [])
+    later = [
+        replace(
+            SMALL_LOG[0], request_id=f"later{hours:027d}", created_at=CLOCK_START + timedelta(hours=hours)
+        )
+        for hours in (3, 72)
+    ]
+
+    async def spans_after(batches: list[list[UsageRecord]]) -> dict[str, int]:
+        engine = create_engine(url)
+        try:
+            sessions = session_factory(engine)
+            writer = SqlWriter(sessions, prune_every=0)
+            for batch in batches:
+                await writer.write(batch)
+            async with sessions() as session:
+                counted = await session.execute(
+                    select(request_rollup.c.span, func.sum(request_rollup.c.requests)).group_by(
+                        request_rollup.c.span
+                    )
+                )
+                return {span: int(total) for span, total in counted}
+        finally:
+            await engine.dispose()
+
+    # the two 3-day-old requests are past both: only their day rows stay
+    assert run_apart(spans_after([SMALL_LOG])) == {"minute": 4, "hour": 4, "day": 6}
+    assert run_apart(spans_after([later[:1]])) == {"minute": 1, "hour": 5, "day": 7}  # 3 h later
+    assert run_apart(spans_after([later[1:]])) == {"minute": 1, "hour": 1, "day": 8}  # 3 days later
