@@ -7,10 +7,10 @@ daily totals and 1 s with the percentile bins, before any per-group or per-bucke
 cannot help a query that reads every row of the period. The rollup holds at most one row per span
 bucket and group, so the overview reads a few thousand rows whatever the log's size.
 
-The usage writer adds each batch to it in the batch's own transaction. This migration fills it from
-the rows already logged: days for the whole log, hours for its last two days and minutes for its last
-two hours (what the "last day" and "last hour" views read; filling them for a whole large log would
-take minutes).
+The usage writer adds each batch to it in the batch's own transaction, and now and then deletes the
+minute rows older than two hours and the hour rows older than two days (no view reads them). This
+migration fills it from the rows already logged the same way: days for the whole log, hours and
+minutes for the last two days and hours before its newest row (about 12 s for a million rows).
 
 Revision ID: 5f0c1e7a9b21
 Revises: 982a4364d0d0
@@ -20,7 +20,7 @@ Create Date: 2026-12-06 16:10:00.000000
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -32,8 +32,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _CHUNK = 50_000  # request_log rows read at a time by the backfill
-_MINUTES_KEPT = timedelta(hours=2)  # minute rows serve the last hour's view
-_HOURS_KEPT = timedelta(days=2)  # hour rows serve the last day's view
 
 
 def upgrade() -> None:
@@ -62,7 +60,7 @@ def upgrade() -> None:
 
 def _backfill(connection: sa.Connection) -> None:
     # the writer's own summing (imported, not copied: the backfill must bin exactly as the writer)
-    from engine.usage.rollup import RollupSums, write_rollup
+    from engine.usage.rollup import KEPT, RollupSums, write_rollup
 
     newest = connection.scalar(sa.text("SELECT max(created_at) FROM request_log"))
     if newest is None:
@@ -82,7 +80,7 @@ def _backfill(connection: sa.Connection) -> None:
         if not rows:
             return
         after = rows[-1][0]
-        sums = RollupSums(minutes_from=newest - _MINUTES_KEPT, hours_from=newest - _HOURS_KEPT)
+        sums = RollupSums(minutes_from=newest - KEPT["minute"], hours_from=newest - KEPT["hour"])
         for _, created_at, alias, key_id, provider, status, prompt, completion, cost, latency, ttft in rows:
             sums.add(
                 _moment(created_at),
