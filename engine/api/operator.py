@@ -1,67 +1,23 @@
 """GET /turnout/deployments: every deployment with its live state, for operators (master key).
 
-States: `healthy`; `cooling_down` (too many recent failures; `cooldown_seconds` says how long);
-`missing_model` (its backend's model list lacks it; tried only when nothing else is left);
-`failing` (its last attempt failed, not yet enough to cool down).
+The states and fields are engine/routing/states.py's (the console's overview shows the same).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar import Request, Response, get
 
 from engine.api.auth import require_operator
 from engine.pipeline.translate import encode_json
-from engine.routing.router import DeploymentStats, Router
-from engine.routing.table import Deployment
+from engine.routing.states import deployment_states
 
 __all__ = ["deployments"]
-
-
-def _state(deployment: Deployment, stats: DeploymentStats, router: Router, now: float) -> str:
-    if stats.cooldown_until > now:
-        return "cooling_down"
-    if deployment.id in router.missing:
-        return "missing_model"
-    if stats.last_error is not None and stats.failed > 0 and stats.served == 0:
-        return "failing"
-    return "healthy"
-
-
-def _milliseconds(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 2)
 
 
 @get("/turnout/deployments", guards=[require_operator])
 async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = request.app.state.gateway
-    router: Router = gateway.pipeline.router
-    now = time.monotonic()
-    redact = gateway.redactor.text  # errors are redacted where they arise; a last look before they leave
-    rows = []
-    for alias in sorted(gateway.table.aliases.values(), key=lambda a: a.name):
-        for deployment in alias.deployments:
-            stats = router.stats(deployment)
-            rows.append(
-                {
-                    "alias": alias.name,
-                    "id": deployment.id,
-                    "model_id": deployment.model_id,
-                    "provider": deployment.provider,
-                    "upstream_model": deployment.upstream_model,
-                    "privacy_tier": deployment.privacy_tier,
-                    "priority": deployment.priority,
-                    "weight": deployment.weight,
-                    "state": _state(deployment, stats, router, now),
-                    "cooldown_seconds": max(0, round(stats.cooldown_until - now)),
-                    "in_flight": stats.inflight,
-                    "served": stats.served,
-                    "failed": stats.failed,
-                    "last_error": redact(stats.last_error) if stats.last_error else stats.last_error,
-                    "latency_ms": _milliseconds(stats.latency),
-                    "first_byte_ms": _milliseconds(stats.first_byte),
-                }
-            )
+    rows = deployment_states(gateway.table, gateway.pipeline.router, gateway.redactor.text)
     return Response(encode_json({"object": "list", "data": rows}), media_type="application/json")

@@ -12,8 +12,6 @@ offset), and a date as `end` means the end of that day. Bad input is a 400 namin
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,6 +25,7 @@ from engine.keys.ring import hash_key
 from engine.pipeline.translate import encode_json
 from engine.store.base import as_utc, utcnow
 from engine.store.request_log import RequestLogRow
+from engine.usage.cursor import decode_cursor, encode_cursor
 from engine.usage.report import GROUPS, LogFilter, UsageReport, UsageTotals
 
 __all__ = ["request_log", "spend_logs", "usage_report"]
@@ -36,7 +35,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000  # also the cap of /spend/logs, which LiteLLM does not paginate
 _COLUMNS = tuple(column.key for column in RequestLogRow.__table__.columns)
 _INT32 = (-(2**31), 2**31 - 1)  # key_id, deployment_id and status are INTEGER columns
-_ROW_IDS = (1, 2**63 - 1)  # request_log.id is a BIGINT
 
 Params = Mapping[str, str]
 
@@ -194,21 +192,13 @@ async def usage_report(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-def _encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
-
-
 def _decode_cursor(params: Params) -> int | None:
     text = _text(params, "cursor")
     if text is None:
         return None
     try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        kind, _, number = decoded.partition(":")
-        if kind != "id" or not number.isdigit() or not _ROW_IDS[0] <= int(number[:20]) <= _ROW_IDS[1]:
-            raise ValueError(decoded)
-        return int(number)
-    except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        return decode_cursor(text)
+    except ValueError:
         raise InvalidRequest(
             "cursor is not one this API gave out (use next_cursor as it is)", param="cursor"
         ) from None
@@ -233,7 +223,7 @@ async def request_log(request: Request[Any, Any, Any]) -> Response[bytes]:
     # one row more than asked says whether another page follows
     rows = await _report(request).requests(where, limit=limit + 1, before_id=before_id)
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return _json({"object": "list", "data": [_row_item(row) for row in page], "next_cursor": next_cursor})
 
 

@@ -67,6 +67,10 @@ class Router:
         # are told through the change bus and apply it with `cool_down`
         self.on_cooldown: Callable[[int, float], None] | None = None
 
+    def now(self) -> float:
+        """The router's clock (monotonic seconds, unless a test injected one): cooldowns end on it."""
+        return self._clock()
+
     def stats(self, deployment: Deployment) -> DeploymentStats:
         found = self._stats.get(deployment.id)
         if found is None:

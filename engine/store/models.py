@@ -14,6 +14,7 @@ from engine.store.deployment import DeploymentRow
 from engine.store.fallback import FallbackRow
 from engine.store.provider import ProviderRow
 from engine.store.request_log import RequestLogRow
+from engine.store.request_rollup import request_rollup
 from engine.store.router_setting import RouterSettingRow
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "RequestLogRow",
     "RouterSettingRow",
     "StoredExchange",
+    "request_rollup",
 ]

@@ -62,6 +62,8 @@ class LogFilter:
     alias: str | None = None
     deployment_id: int | None = None
     status: int | None = None
+    status_range: tuple[int, int] | None = None  # inclusive, e.g. (500, 599)
+    without_key: bool = False  # only requests with no virtual key (the master key, an open gateway)
     errors_only: bool = False  # status >= 400
     request_id: str | None = None
 
@@ -80,6 +82,10 @@ class LogFilter:
             found.append(row.deployment_id == self.deployment_id)
         if self.status is not None:
             found.append(row.status == self.status)
+        if self.status_range is not None:
+            found.append(row.status.between(*self.status_range))
+        if self.without_key:
+            found.append(row.key_id.is_(None))
         if self.errors_only:
             found.append(row.status >= 400)
         if self.request_id is not None:

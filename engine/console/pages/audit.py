@@ -11,7 +11,7 @@ from engine.console.render import render
 from engine.console.state import console_gateway
 from engine.store.models import AuditRow
 
-__all__ = ["audit_page"]
+__all__ = ["ROUTES", "audit_page"]
 
 _PAGE = 50
 
@@ -27,3 +27,6 @@ async def audit_page(request: Request[Any, Any, Any]) -> Response[str]:
     more = len(rows) > _PAGE
     rows = rows[:_PAGE]
     return render(request, "audit.html", rows=rows, next_before=rows[-1].id if more else None)
+
+
+ROUTES = [audit_page]

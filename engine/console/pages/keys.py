@@ -24,7 +24,7 @@ from engine.keys.service import KEY_PRIVACY, add_key, change_key, key_by_id
 from engine.store.api_key import ApiKeyRow
 from engine.store.base import utcnow
 
-__all__ = ["create_key", "edit_key_form", "keys_page", "revoke_key", "update_key"]
+__all__ = ["ROUTES", "create_key", "edit_key_form", "keys_page", "revoke_key", "update_key"]
 
 
 def _now(request: Request[Any, Any, Any]) -> datetime:
@@ -196,3 +196,6 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[int]) -> 
             )
     await gateway.keys_changed()
     return _back_to_list(request)
+
+
+ROUTES = [keys_page, create_key, edit_key_form, update_key, revoke_key]

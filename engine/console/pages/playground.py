@@ -22,7 +22,7 @@ from engine.console.render import render
 from engine.console.state import console_gateway
 from engine.errors import NotFound
 
-__all__ = ["playground_chat", "playground_logged", "playground_page"]
+__all__ = ["ROUTES", "playground_chat", "playground_logged", "playground_page"]
 
 
 @get("/playground")
@@ -51,3 +51,6 @@ async def playground_logged(request: Request[Any, Any, Any], request_id: FromPat
     if found is None:
         raise NotFound("this request is not in the request log (yet)")
     return Response(found, headers={"cache-control": "no-store"})
+
+
+ROUTES = [playground_page, playground_chat, playground_logged]

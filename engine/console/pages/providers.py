@@ -46,6 +46,7 @@ from engine.redact import GENERIC
 from engine.store.models import DeploymentRow, ProviderRow
 
 __all__ = [
+    "ROUTES",
     "create_deployment_submit",
     "delete_deployment_submit",
     "edit_deployment_form",
@@ -371,3 +372,17 @@ async def map_model_submit(request: Request[Any, Any, Any]) -> Response[str]:
         done=True,
         **await _deployments_context(gateway),
     )
+
+
+ROUTES = [
+    providers_page,
+    new_deployment_form,
+    create_deployment_submit,
+    edit_deployment_form,
+    update_deployment_submit,
+    delete_deployment_submit,
+    test_connection_fragment,
+    fetch_models_fragment,
+    refresh_models_fragment,
+    map_model_submit,
+]

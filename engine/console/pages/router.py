@@ -40,6 +40,7 @@ from engine.console.state import console_gateway, console_session
 from engine.routing.table import STRATEGIES
 
 __all__ = [
+    "ROUTES",
     "export_config",
     "reset_router_fallback",
     "reset_router_setting",
@@ -269,3 +270,14 @@ async def export_config(request: Request[Any, Any, Any]) -> Response[str]:
             "x-content-type-options": "nosniff",
         },
     )
+
+
+ROUTES = [
+    router_page,
+    set_router_setting,
+    reset_router_setting,
+    set_router_fallback,
+    reset_router_fallback,
+    upload_config,
+    export_config,
+]

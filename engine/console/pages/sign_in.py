@@ -19,7 +19,7 @@ from engine.console.render import render
 from engine.console.session import COOKIE_NAME
 from engine.console.state import console_gateway, console_state
 
-__all__ = ["sign_in_form", "sign_in_submit", "sign_out"]
+__all__ = ["ROUTES", "sign_in_form", "sign_in_submit", "sign_out"]
 
 log = logging.getLogger("turnout.console")
 _FAILED = "Wrong name, key or password."
@@ -112,3 +112,6 @@ async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
     if request.headers.get("hx-request"):
         response.headers["hx-redirect"] = f"{state.path}/sign-in"
     return response
+
+
+ROUTES = [sign_in_form, sign_in_submit, sign_out]
