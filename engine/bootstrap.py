@@ -18,13 +18,11 @@ from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
 from engine.store.db import create_engine, session_factory
 from engine.store.migrate import upgrade_to_head
+from engine.store.sources import CONFIG_SOURCE, DEFAULTS_SOURCE
 
 __all__ = ["CONFIG_SOURCE", "DEFAULTS_SOURCE", "import_plan", "prepare"]
 
 log = logging.getLogger("turnout")
-
-CONFIG_SOURCE = "config"
-DEFAULTS_SOURCE = "defaults"
 
 
 def prepare(settings: Settings, registry: MappingRegistry) -> Settings:

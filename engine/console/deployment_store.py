@@ -33,6 +33,7 @@ from engine.config.secrets import SecretBox, SecretError, env_ref_name
 from engine.console.audit import mask
 from engine.console.deployment_form import FLAGS, DeploymentInput, stored_form
 from engine.store.models import AliasRow, DeploymentRow, ProviderRow
+from engine.store.sources import CONSOLE_SOURCE
 
 __all__ = [
     "CONSOLE_SOURCE",
@@ -46,8 +47,6 @@ __all__ = [
     "snapshot",
     "stored_key",
 ]
-
-CONSOLE_SOURCE = "console"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.bootstrap import CONFIG_SOURCE, DEFAULTS_SOURCE
 from engine.config.catalog import ProviderCatalog
 from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import parse_litellm_text
@@ -30,6 +29,7 @@ from engine.config.secrets import SecretBox
 from engine.routing.table import RouterSettings
 from engine.store.load import effective_fallbacks, effective_router_settings
 from engine.store.models import FallbackRow, RouterSettingRow
+from engine.store.sources import CONFIG_SOURCE, CONSOLE_SOURCE, DEFAULTS_SOURCE
 
 __all__ = [
     "BUILT_IN",
@@ -50,7 +50,6 @@ __all__ = [
     "typed_setting",
 ]
 
-CONSOLE_SOURCE = "console"
 BUILT_IN = "built-in default"  # the source shown for a setting no source states
 _DEFAULTS = RouterSettings()
 _NUMBER = re.compile(r"^\d{1,12}(\.\d{1,9})?$")  # finite, plain decimal: no "inf", "nan", "1e999"

@@ -44,11 +44,12 @@ from engine.store.models import (
     ProviderRow,
     RouterSettingRow,
 )
+from engine.store.sources import CONFIG_SOURCE, CONSOLE_SOURCE, DEFAULTS_SOURCE
 
 __all__ = ["SOURCE_PRECEDENCE", "effective_fallbacks", "effective_router_settings", "load_routing_table"]
 
-# the winner first: what an operator changed in the console, then engine.bootstrap's sources
-SOURCE_PRECEDENCE = ("console", "config", "defaults")
+# the winner first: what an operator changed in the console, then the files engine.bootstrap imports
+SOURCE_PRECEDENCE = (CONSOLE_SOURCE, CONFIG_SOURCE, DEFAULTS_SOURCE)
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from sqlalchemy import Connection, Insert, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,11 +176,19 @@ def upsert_statement(dialect: Dialect) -> Insert:
 
 @functools.cache
 def _upsert(dialect_name: str) -> Insert:
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    statement = insert(request_rollup)
+    # imported here: the PostgreSQL dialect costs ~4 MB, which a SQLite gateway never needs
     table = request_rollup.c
-    added = {name: table[name] + statement.excluded[name] for name in SUMS}
-    return statement.on_conflict_do_update(index_elements=list(_KEY), set_=added)
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        on_postgresql = postgresql.insert(request_rollup)
+        added = {name: table[name] + on_postgresql.excluded[name] for name in SUMS}
+        return on_postgresql.on_conflict_do_update(index_elements=list(_KEY), set_=added)
+    from sqlalchemy.dialects import sqlite
+
+    on_sqlite = sqlite.insert(request_rollup)
+    added = {name: table[name] + on_sqlite.excluded[name] for name in SUMS}
+    return on_sqlite.on_conflict_do_update(index_elements=list(_KEY), set_=added)
 
 
 def write_rollup(connection: Connection, sums: RollupSums) -> None:
