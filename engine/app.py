@@ -1,9 +1,12 @@
-"""create_app(settings) -> Litestar: routes, error rendering and the gateway's lifespan."""
+"""create_app(settings) -> Litestar: routes, error rendering, and a lifespan that builds the gateway whole
+(engine.gateway.open_gateway) before the first request and closes it after the last."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -28,7 +31,7 @@ from engine.console import ConsoleState, console_routes
 from engine.console.session import Signer
 from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
-from engine.gateway import Gateway
+from engine.gateway import open_gateway
 from engine.mapping.dialects import load_dialects
 from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
@@ -74,7 +77,6 @@ def create_app(
     clock: Callable[[], float] | None = None,
 ) -> Litestar:
     """The app serving `settings`; `clock` (epoch seconds) replaces the gateway's clocks, for tests."""
-    gateway = Gateway(settings, registry, clock=clock)
     bodies = BodyBudget(settings.request_body_budget_bytes)
     limits = DefineMiddleware(
         BodyLimits,
@@ -86,10 +88,17 @@ def create_app(
         settings,
         Signer(SecretBox.from_settings(settings).derived_key(b"console sessions")),
         SignInThrottle(
-            gateway.clock, limit=settings.ui_max_failed_sign_ins, window=settings.ui_lockout_seconds
+            clock or time.time, limit=settings.ui_max_failed_sign_ins, window=settings.ui_lockout_seconds
         ),
     )
-    gateway.metrics.watch_sign_ins(lambda: console.throttle.failed_total)
+
+    @asynccontextmanager
+    async def serve_gateway(app: Litestar) -> AsyncIterator[None]:
+        async with open_gateway(settings, registry, clock=clock) as gateway:
+            gateway.metrics.watch_sign_ins(lambda: console.throttle.failed_total)
+            app.state.gateway = gateway
+            yield
+
     return Litestar(
         route_handlers=[
             chat_completions,
@@ -115,8 +124,8 @@ def create_app(
             *dialect_routes(load_dialects(settings.mappings_dir)),
             *console_routes(settings),
         ],
-        lifespan=[gateway.lifespan],
-        state=State({"gateway": gateway, "bodies": bodies, "console": console}),
+        lifespan=[serve_gateway],
+        state=State({"bodies": bodies, "console": console}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
         middleware=[DisconnectWatch, limits],  # cancel work a client left; bound request bodies
         request_max_body_size=None,  # BodyLimits enforces the limits (per route, and in total)

@@ -3,13 +3,16 @@
 Every provider mapping translates to and from it. The extensions are `reasoning_content` on messages
 and deltas (reasoning text), `thinking_blocks` beside it (signed reasoning blocks a client sends back
 unchanged) and the `think` request field (an on/off or level switch for thinking models).
-This module lists each operation's canonical parameters so the loader can insist that every mapping
-accounts for every one of them (mapped, dropped with a warning, or rejected).
+This module describes each operation once (`OPERATIONS`): its canonical parameters, so the loader can
+insist that every mapping accounts for every one of them (mapped, dropped with a warning, or rejected),
+the alias modes that serve it, how errors name it, and how its usage is counted.
 """
 
 from __future__ import annotations
 
-__all__ = ["OPERATION_PARAMETERS"]
+from dataclasses import dataclass
+
+__all__ = ["OPERATIONS", "OperationKind"]
 
 CHAT_PARAMETERS = frozenset(
     {
@@ -111,12 +114,55 @@ IMAGES_PARAMETERS = frozenset(
     }
 )
 
-OPERATION_PARAMETERS: dict[str, frozenset[str]] = {
-    "chat": CHAT_PARAMETERS,
-    "embeddings": EMBEDDINGS_PARAMETERS,
-    "completions": COMPLETIONS_PARAMETERS,
-    "transcriptions": TRANSCRIPTIONS_PARAMETERS,
-    "translations": TRANSLATIONS_PARAMETERS,
-    "speech": SPEECH_PARAMETERS,
-    "images": IMAGES_PARAMETERS,
+
+@dataclass(frozen=True, slots=True)
+class OperationKind:
+    """What one canonical operation is: everything the pipeline, metering and loaders ask of it."""
+
+    name: str  # as in routes' `opt`, mappings' `operations` and the request log
+    title: str  # how errors name it ("the model serves chat requests, not <title>")
+    parameters: frozenset[str]  # the canonical parameters every mapping must account for
+    modes: frozenset[str]  # the alias modes (LiteLLM's model_info.mode) that serve it
+    counts_tokens: bool = False  # usage is in tokens: the prompt is counted (estimated when missing)
+    generates: bool = False  # it generates text: completion tokens, and streamed chunks carry usage
+    names_model: bool = False  # its answers and chunks name a model (the alias's, when answer_alias)
+
+
+_CHAT_MODES = frozenset({"chat", "completion", "responses"})
+_AUDIO_IN = frozenset({"audio_transcription"})
+
+OPERATIONS: dict[str, OperationKind] = {
+    kind.name: kind
+    for kind in (
+        OperationKind(
+            "chat",
+            "chat completions",
+            CHAT_PARAMETERS,
+            _CHAT_MODES,
+            counts_tokens=True,
+            generates=True,
+            names_model=True,
+        ),
+        OperationKind(
+            "embeddings",
+            "embeddings",
+            EMBEDDINGS_PARAMETERS,
+            frozenset({"embedding"}),
+            counts_tokens=True,
+            names_model=True,
+        ),
+        OperationKind(
+            "completions",
+            "text completions",
+            COMPLETIONS_PARAMETERS,
+            frozenset({"chat", "completion"}),
+            counts_tokens=True,
+            generates=True,
+            names_model=True,
+        ),
+        OperationKind("transcriptions", "audio transcriptions", TRANSCRIPTIONS_PARAMETERS, _AUDIO_IN),
+        OperationKind("translations", "audio translations", TRANSLATIONS_PARAMETERS, _AUDIO_IN),
+        OperationKind("speech", "speech", SPEECH_PARAMETERS, frozenset({"audio_speech"})),
+        OperationKind("images", "image generation", IMAGES_PARAMETERS, frozenset({"image_generation"})),
+    )
 }

@@ -59,6 +59,7 @@ class TurnoutError(Exception):
     status = 500
     type = "api_error"
     code: str | None = None
+    request_id: str | None = None  # set once the request it ended is recorded (never recorded twice)
 
     def __init__(
         self,

@@ -80,10 +80,12 @@ class Settings(BaseSettings):
     # them the answer is an upstream error (502; before anything reached the client, the next deployment).
     max_upstream_answer_bytes: int = 64 * 1024 * 1024
     max_stream_event_bytes: int = 16 * 1024 * 1024
-    # Seconds between reloads of the virtual keys from SQL, so keys changed by another replica or by
-    # `turnout keys` take effect here (0: only at start and after this process's own admin changes).
+    # Seconds between reloads of the virtual keys from SQL (0: never). Changes made through this process
+    # apply at once, and so do other replicas' when they share `redis_url` (a change notice); the reload
+    # catches the rest: `turnout keys`, and replicas without Redis.
     key_refresh_interval: float = 5.0
-    # Seconds between checks for aliases and deployments changed in SQL by another process (0: never).
+    # The same for aliases, deployments and router settings: the reload catches `turnout import`,
+    # `turnout probe --write`, `turnout serve --config` on another process, and replicas without Redis.
     routes_refresh_interval: float = 5.0
     # Redis shared by every replica: per-key rate-limit and budget counters, and change notices (keys,
     # routes, cooldowns) that reach the other replicas at once. None: counters live in this process.

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import msgspec
 from aiohttp.abc import AbstractResolver
 
 from engine.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 
-__all__ = ["UpstreamClient", "UpstreamResponse"]
+__all__ = ["UpstreamClient", "UpstreamResponse", "decode_json"]
 
+_decode = msgspec.json.Decoder().decode
 _PIECE = 1024 * 1024  # a larger request body is written in pieces of this size, each as the socket takes it
 
 
@@ -154,3 +157,13 @@ async def _pieces(body: bytes) -> AsyncIterator[memoryview]:
     view = memoryview(body)
     for start in range(0, len(view), _PIECE):
         yield view[start : start + _PIECE]
+
+
+def decode_json(data: bytes, label: str) -> Any:
+    """An upstream's JSON answer; malformed or too deep to read, it is the backend's fault (a 502)."""
+    try:
+        return _decode(data)
+    except msgspec.DecodeError as exc:
+        raise UpstreamBadResponse(f"{label} answered with malformed JSON ({exc})") from None
+    except RecursionError:  # the backend's fault, like malformed JSON, not the gateway's 500
+        raise UpstreamBadResponse(f"{label} answered with JSON nested too deep to read") from None

@@ -14,6 +14,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from engine.api.state import gateway_of
 from engine.errors import AuthenticationFailed, PermissionDenied
 from engine.keys.ring import VirtualKey
 
@@ -42,7 +43,7 @@ def check_key(connection: ASGIConnection[Any, Any, Any, Any]) -> VirtualKey | No
     """The virtual key the caller presented, None for the master key (or no auth: no master key is set).
 
     AuthenticationFailed for a missing, unknown, revoked or expired key."""
-    gateway = connection.app.state.gateway
+    gateway = gateway_of(connection)
     master = gateway.settings.master_key
     connection.state.api_key = None
     if not master:
@@ -52,7 +53,7 @@ def check_key(connection: ASGIConnection[Any, Any, Any, Any]) -> VirtualKey | No
         raise _missing()
     if _is_master(key, master):
         return None
-    found: VirtualKey | None = gateway.keys.find(key)
+    found = gateway.keys.find(key)
     if found is None:
         raise AuthenticationFailed("invalid API key")
     if found.expired(datetime.fromtimestamp(gateway.clock(), UTC)):
@@ -77,7 +78,8 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: 
 
 async def require_master(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """The admin API's guard: the master key only, and one must be configured."""
-    master = connection.app.state.gateway.settings.master_key
+    gateway = gateway_of(connection)
+    master = gateway.settings.master_key
     if not master:
         raise PermissionDenied(
             "the admin API needs a master key: set TURNOUT_MASTER_KEY or general_settings.master_key",
@@ -88,7 +90,7 @@ async def require_master(connection: ASGIConnection[Any, Any, Any, Any], _handle
         raise _missing()
     if _is_master(key, master):
         return
-    if connection.app.state.gateway.keys.find(key) is not None:
+    if gateway.keys.find(key) is not None:
         raise PermissionDenied("only the master key may manage keys", code="master_key_required")
     raise AuthenticationFailed("invalid API key")
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, post
 from engine.api.auth import check_key
 from engine.api.body_limits import read_body
 from engine.api.respond import respond
+from engine.api.state import gateway_of
 
 __all__ = ["chat_completions"]
 
@@ -19,6 +20,5 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     # which cost ~6% of the CPU of a request
     key = check_key(request)
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(
-        await request.app.state.gateway.pipeline.complete(await read_body(request), privacy=privacy, key=key)
-    )
+    pipeline = gateway_of(request).pipeline
+    return respond(await pipeline.complete(await read_body(request), privacy=privacy, key=key))

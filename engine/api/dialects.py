@@ -24,6 +24,7 @@ from engine.api.auth import check_key
 from engine.api.body_limits import read_body
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.api.respond import note_refusal
+from engine.api.state import gateway_of
 from engine.errors import InvalidRequest, TurnoutError
 from engine.jsonbody import decode_json_body
 from engine.keys.ring import VirtualKey
@@ -82,7 +83,7 @@ async def _canonical(
     canonical = evaluate(dialect.request, body, headers)
     exchange = None
     if dialect.store is not None and isinstance(canonical, dict):
-        store = request.app.state.gateway.conversations
+        store = gateway_of(request).conversations
         owner = key.id if key is not None else None
         exchange = await open_exchange(dialect, dialect.store, store, owner, canonical, body, headers)
     if dialect.operation == "chat":
@@ -116,21 +117,21 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             if canonical.get("stream") and dialect.stream is None:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
-            outcome = await request.app.state.gateway.pipeline.run(
-                dialect.operation, canonical, privacy=privacy, key=key
-            )
-            if outcome.stream is None:
-                result = _decode(outcome.body or b"{}")
-                answer = evaluate(dialect.response, result, body)
+            pipeline = gateway_of(request).pipeline
+            reply = await pipeline.run(dialect.operation, canonical, privacy=privacy, key=key)
+            if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
+                answer = evaluate(dialect.response, reply.answer, body)
                 if exchange is not None:  # kept before the client sees the id, so a next turn finds it
-                    await exchange.keep(evaluate(exchange.spec.id, answer, body), assistant_message(result))
-                return Response(encode_json(answer), media_type="application/json", headers=outcome.headers)
+                    await exchange.keep(
+                        evaluate(exchange.spec.id, answer, body), assistant_message(reply.answer)
+                    )
+                return Response(encode_json(answer), media_type="application/json", headers=reply.headers)
             assert dialect.stream is not None
-            events = _render_stream(dialect, dialect.stream, outcome.stream, body, exchange)
+            events = _render_stream(dialect, dialect.stream, reply.stream, body, exchange)
             return Stream(
                 events,
                 media_type="text/event-stream",
-                headers={"cache-control": "no-cache", **outcome.headers},
+                headers={"cache-control": "no-cache", **reply.headers},
             )
         except TurnoutError as error:
             note_refusal(request, error, dialect.operation)

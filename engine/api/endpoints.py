@@ -10,6 +10,7 @@ from litestar import Request, Response, post
 from engine.api.auth import check_key
 from engine.api.body_limits import read_body
 from engine.api.respond import respond
+from engine.api.state import gateway_of
 from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.pipeline.multipart import UploadedFile
 from engine.pipeline.schemas import decode_request
@@ -21,9 +22,7 @@ async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Re
     key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
     canonical = decode_request(operation, await read_body(request))
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(
-        await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy, key=key)
-    )
+    return respond(await gateway_of(request).pipeline.run(operation, canonical, privacy=privacy, key=key))
 
 
 @post(["/v1/embeddings", "/embeddings"], status_code=200, opt={"operation": "embeddings"})
@@ -62,7 +61,7 @@ _BOOLEAN_FIELDS = {"stream"}  # form fields are text: "true" / "false"
 
 async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
     api_key = check_key(request)  # before anything of the upload is read
-    limit = request.app.state.gateway.settings.audio_max_bytes
+    limit = gateway_of(request).settings.audio_max_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit:
         raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes", param="file")
@@ -92,9 +91,8 @@ async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> 
             canonical[name] = value
     _check_upload(canonical)
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(
-        await request.app.state.gateway.pipeline.run(operation, canonical, privacy=privacy, key=api_key)
-    )
+    pipeline = gateway_of(request).pipeline
+    return respond(await pipeline.run(operation, canonical, privacy=privacy, key=api_key))
 
 
 def _check_upload(canonical: dict[str, Any]) -> None:

@@ -8,11 +8,15 @@ would find the same backends down.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get
 
+from engine.api.state import gateway_of
 from engine.pipeline.translate import encode_json
+
+if TYPE_CHECKING:
+    from engine.gateway import Gateway
 
 __all__ = ["liveness", "readiness"]
 
@@ -24,9 +28,9 @@ async def liveness() -> Response[bytes]:
 
 @get("/health/readiness")
 async def readiness(request: Request[Any, Any, Any]) -> Response[bytes]:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     database = await gateway.database_ok()
-    mappings = gateway.registry is not None and bool(gateway.registry.providers)
+    mappings = bool(gateway.registry.providers)
     body = {
         "status": "ok" if database and mappings else "unavailable",
         "database": "ok" if database else "unreachable",
@@ -39,7 +43,7 @@ async def readiness(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-async def _backends(gateway: Any) -> dict[str, int]:
+async def _backends(gateway: Gateway) -> dict[str, int]:
     try:
         reports = await asyncio.wait_for(gateway.discovery.reports(gateway.table), timeout=3)
     except TimeoutError:

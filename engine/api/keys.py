@@ -19,6 +19,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
 from engine.api.auth import require_master
+from engine.api.state import gateway_of
 from engine.errors import InvalidRequest
 from engine.jsonbody import decode_json_body
 from engine.keys import KeyService, key_changes, key_info
@@ -42,15 +43,14 @@ def _json(body: dict[str, Any]) -> Response[bytes]:
 
 
 def _service(request: Request[Any, Any, Any]) -> KeyService:
-    service: KeyService = request.app.state.gateway.key_service
-    return service
+    return gateway_of(request).key_service
 
 
 @post("/key/generate", guards=[require_master], status_code=200)
 async def generate_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     changes = key_changes(await _body(request))
     key, row = await _service(request).create(changes)
-    await request.app.state.gateway.keys_changed()
+    await gateway_of(request).keys_changed()
     log.info("key %s... created (%s)", row.key_prefix, row.key_alias or "no alias")
     return _json({"key": key, **key_info(row)})
 
@@ -71,7 +71,7 @@ async def update_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("`key` is required: the key to change", param="key")
     changes = key_changes(body, ignore=("key",))
     row = await _service(request).update(body["key"], changes)
-    await request.app.state.gateway.keys_changed()
+    await gateway_of(request).keys_changed()
     log.info("key %s... updated: %s", row.key_prefix, ", ".join(sorted(changes.values)) or "nothing")
     return _json(key_info(row))
 
@@ -82,7 +82,7 @@ async def delete_keys(request: Request[Any, Any, Any]) -> Response[bytes]:
     if not isinstance(keys, list) or not keys:
         raise InvalidRequest("`keys` must be a non-empty list of keys to revoke", param="keys")
     rows = await _service(request).revoke(keys)
-    await request.app.state.gateway.keys_changed()
+    await gateway_of(request).keys_changed()
     names = [f"{row.key_prefix}..." for row in rows]
     log.info("keys revoked: %s", ", ".join(names))
     return _json({"deleted_keys": names})

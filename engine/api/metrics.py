@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from engine.api.auth import require_master
+from engine.api.state import gateway_of
 from engine.errors import PermissionDenied
 
 __all__ = ["metrics", "require_metrics_key"]
@@ -22,7 +23,7 @@ async def require_metrics_key(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """The master key when the settings ask for one; nobody may scrape if they ask and none is set."""
-    settings = connection.app.state.gateway.settings
+    settings = gateway_of(connection).settings
     if not settings.metrics_require_key:
         return
     if not settings.master_key:
@@ -36,7 +37,7 @@ async def require_metrics_key(
 
 @get("/metrics", guards=[require_metrics_key])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    gateway = request.app.state.gateway
-    body, content_type = gateway.metrics.render(gateway.pipeline.router, gateway.table)
+    gateway = gateway_of(request)
+    body, content_type = gateway.metrics.render(gateway.router, gateway.table)
     # as a header: given as media_type, Litestar would append a second charset to this text/ type
     return Response(body, headers={"content-type": content_type})

@@ -13,9 +13,10 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 
 from engine.api.auth import request_key, require_key
+from engine.api.state import gateway_of
 from engine.pipeline.translate import encode_json
 from engine.routing.discovery import EndpointReport, endpoint_key
-from engine.routing.table import Alias, RoutingTable
+from engine.routing.table import Alias
 
 __all__ = ["list_models"]
 
@@ -24,8 +25,8 @@ __all__ = ["list_models"]
 async def list_models(
     request: Request[Any, Any, Any], include_discovered: FromQuery[bool] = False
 ) -> Response[bytes]:
-    gateway = request.app.state.gateway
-    table: RoutingTable = gateway.table
+    gateway = gateway_of(request)
+    table = gateway.table
     key = request_key(request)
     aliases = sorted(
         (alias for alias in table.aliases.values() if key is None or key.allows(alias.name)),

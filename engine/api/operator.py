@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from engine.api.auth import require_operator
+from engine.api.state import gateway_of
 from engine.pipeline.translate import encode_json
 from engine.routing.states import deployment_states
 
@@ -18,6 +19,6 @@ __all__ = ["deployments"]
 
 @get("/turnout/deployments", guards=[require_operator])
 async def deployments(request: Request[Any, Any, Any]) -> Response[bytes]:
-    gateway = request.app.state.gateway
-    rows = deployment_states(gateway.table, gateway.pipeline.router, gateway.redactor.text)
+    gateway = gateway_of(request)
+    rows = deployment_states(gateway.table, gateway.router, gateway.redactor.text)
     return Response(encode_json({"object": "list", "data": rows}), media_type="application/json")

@@ -1,4 +1,4 @@
-"""An Outcome of the pipeline as a Litestar response: a body, or a stream as it arrives."""
+"""The pipeline's Reply as a Litestar response: a body, or a stream as it arrives."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from litestar import Request, Response
 from litestar.response import Stream
 
 from engine.api.auth import request_key
+from engine.api.state import gateway_of
 from engine.errors import TurnoutError
-from engine.pipeline.run import Outcome
+from engine.pipeline.outcome import Reply
 
 __all__ = ["note_refusal", "respond"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def respond(outcome: Outcome) -> Response[Any]:
-    if outcome.stream is None:
-        return Response(outcome.body, media_type=outcome.media_type, headers=outcome.headers)
-    extra = _SSE_HEADERS if outcome.media_type == "text/event-stream" else {}
-    return Stream(outcome.stream, media_type=outcome.media_type, headers={**extra, **outcome.headers})
+def respond(reply: Reply) -> Response[Any]:
+    if reply.stream is None:
+        return Response(reply.body, media_type=reply.media_type, headers=reply.headers)
+    extra = _SSE_HEADERS if reply.media_type == "text/event-stream" else {}
+    return Stream(reply.stream, media_type=reply.media_type, headers={**extra, **reply.headers})
 
 
 def note_refusal(request: Request[Any, Any, Any], error: TurnoutError, operation: str | None = None) -> None:
@@ -29,5 +30,4 @@ def note_refusal(request: Request[Any, Any, Any], error: TurnoutError, operation
     operation = operation or request.route_handler.opt.get("operation")
     if operation is None or error.status == 401:
         return
-    gateway = request.app.state.gateway
-    gateway.pipeline.refused(operation, error, request_key(request))
+    gateway_of(request).pipeline.refused(operation, error, request_key(request))

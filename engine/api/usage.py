@@ -20,6 +20,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from engine.api.auth import require_operator
+from engine.api.state import gateway_of
 from engine.errors import InvalidRequest, NotFound
 from engine.keys.ring import hash_key
 from engine.pipeline.translate import encode_json
@@ -40,7 +41,7 @@ Params = Mapping[str, str]
 
 
 def _report(request: Request[Any, Any, Any]) -> UsageReport:
-    return UsageReport(request.app.state.gateway.sessions)
+    return UsageReport(gateway_of(request).sessions)
 
 
 def _json(body: Any) -> Response[bytes]:

@@ -39,7 +39,7 @@ def _clean(text: str, gateway: Gateway, own: Redactor) -> str:
 
 
 async def run_connection_test(gateway: Gateway, deployment: Deployment) -> list[StepResult]:
-    report = await probe_deployment(gateway.pipeline, deployment, PROBE_TIMEOUT)
+    report = await probe_deployment(gateway.attempts, deployment, PROBE_TIMEOUT)
     own = _redactor(gateway, deployment)
     results = []
     for step, verdict in report.verdicts.items():

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.api.state import gateway_of
 from engine.console.session import ConsoleSession, Signer
 from engine.console.throttle import SignInThrottle
 from engine.settings import Settings
@@ -39,8 +40,7 @@ def console_state(connection: ASGIConnection[Any, Any, Any, Any]) -> ConsoleStat
 
 
 def console_gateway(connection: ASGIConnection[Any, Any, Any, Any]) -> Gateway:
-    gateway: Gateway = connection.app.state.gateway
-    return gateway
+    return gateway_of(connection)
 
 
 def console_session(connection: ASGIConnection[Any, Any, Any, Any]) -> ConsoleSession:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.canonical import OPERATION_PARAMETERS
+from engine.canonical import OPERATIONS
 from engine.mapping.compiler import CompiledSection, MappingLoadError
 from engine.mapping.schema import BodySchema, compile_schemas
-from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
+from engine.mapping.tree import check_keys, compile_key, compile_optional, fail, load_mapping_file
 from engine.mapping.yaml_lines import LineDict
 
 __all__ = [
@@ -130,7 +130,7 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         if required not in tree:
             raise fail(tree, None, f"a dialect mapping needs `{required}`")
     operation = str(tree["operation"])
-    if operation not in OPERATION_PARAMETERS:
+    if operation not in OPERATIONS:
         raise fail(tree, "operation", f"unknown operation {operation!r}")
     if "store" in tree and operation != "chat":
         raise fail(tree, "store", "`store` keeps chat conversations: it needs `operation: chat`")
@@ -146,7 +146,7 @@ def _build(stem: str, tree: LineDict) -> DialectMapping:
         response=compile_key(tree, "response", RESPONSE_VARS),
         stream=_build_stream(tree["stream"], tree) if "stream" in tree else None,
         error=compile_key(tree, "error", ERROR_VARS),
-        error_headers=compile_key(tree, "error_headers", ERROR_VARS) if "error_headers" in tree else None,
+        error_headers=compile_optional(tree, "error_headers", ERROR_VARS),
         local_routes=tuple(replace(route, schema=schemas.get(route.name)) for route in routes),
         store=_build_store(tree["store"], tree) if "store" in tree else None,
         schema=schemas.get(""),
@@ -178,10 +178,10 @@ def _build_stream(spec: Any, parent: LineDict) -> DialectStream:
     holder = LineDict({"step": step})
     holder.line, holder.key_lines, holder.file = spec.line, {"step": spec.key_lines["event"]}, spec.file  # type: ignore[attr-defined]
     return DialectStream(
-        start=compile_key(spec, "start", START_VARS) if "start" in spec else None,
+        start=compile_optional(spec, "start", START_VARS),
         step=compile_key(holder, "step", CHUNK_VARS),
-        end=compile_key(spec, "end", END_VARS) if "end" in spec else None,
-        error=compile_key(spec, "error", STREAM_ERROR_VARS) if "error" in spec else None,
+        end=compile_optional(spec, "end", END_VARS),
+        error=compile_optional(spec, "error", STREAM_ERROR_VARS),
     )
 
 
@@ -209,6 +209,6 @@ def _build_store(spec: Any, parent: LineDict) -> DialectStore:
         save=compile_key(spec, "save", REQUEST_VARS),
         previous=compile_key(spec, "previous", REQUEST_VARS),
         id=compile_key(spec, "id", STORE_ID_VARS),
-        stream_id=compile_key(spec, "stream_id", STREAM_ID_VARS) if "stream_id" in spec else None,
-        missing=compile_key(spec, "missing", MISSING_VARS) if "missing" in spec else None,
+        stream_id=compile_optional(spec, "stream_id", STREAM_ID_VARS),
+        missing=compile_optional(spec, "missing", MISSING_VARS),
     )

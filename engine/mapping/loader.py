@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from engine.canonical import OPERATION_PARAMETERS
+from engine.canonical import OPERATIONS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
-from engine.mapping.tree import check_keys, compile_key, fail, load_mapping_file
+from engine.mapping.tree import check_keys, compile_key, compile_optional, fail, load_mapping_file
 from engine.mapping.yaml_lines import LineDict, plain
 
 __all__ = ["MappingLoadError", "MappingRegistry", "load_registry"]
@@ -142,10 +142,6 @@ def _deep_merge(base: LineDict, overlay: LineDict) -> LineDict:
     return out
 
 
-def _optional(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection | None:
-    return compile_key(tree, key, variables) if key in tree else None
-
-
 def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
     check_keys(tree, _TOP_KEYS, "a provider mapping")
     name = str(tree.get("name", stem))
@@ -169,7 +165,7 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
         api_base=str(tree["api_base"]).rstrip("/") if tree.get("api_base") else None,
         prefixes=tuple(str(p) for p in prefixes),
         operations=operations,
-        errors=compile_key(tree, "errors", ERROR_VARS) if "errors" in tree else None,
+        errors=compile_optional(tree, "errors", ERROR_VARS),
         headers=_merged_headers(provider_headers, None, tree),
         discovery=_build_discovery(tree["discovery"], tree) if tree.get("discovery") is not None else None,
     )
@@ -190,8 +186,8 @@ def _build_discovery(spec: Any, parent: LineDict) -> Discovery:
 
 
 def _build_operation(name: str, spec: Any, parent: LineDict, provider_headers: Any) -> Operation:
-    if name not in OPERATION_PARAMETERS:
-        raise fail(parent, name, f"unknown operation {name!r} (known: {', '.join(OPERATION_PARAMETERS)})")
+    if name not in OPERATIONS:
+        raise fail(parent, name, f"unknown operation {name!r} (known: {', '.join(OPERATIONS)})")
     if not isinstance(spec, LineDict):
         raise fail(parent, name, f"operation {name!r} must be a mapping")
     check_keys(spec, _OPERATION_KEYS, f"operation {name!r}")
@@ -256,9 +252,9 @@ def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
     return StreamSpec(
         framing=cast(Any, framing),
         passthrough=False,
-        start=compile_key(spec, "start", REQUEST_VARS) if "start" in spec else None,
+        start=compile_optional(spec, "start", REQUEST_VARS),
         event=compile_section(step, STREAM_VARS, step.file, spec.key_lines["event"]),  # type: ignore[attr-defined]
-        error=compile_key(spec, "error", STREAM_VARS) if "error" in spec else None,
+        error=compile_optional(spec, "error", STREAM_VARS),
     )
 
 
@@ -272,7 +268,7 @@ def _names(tree: LineDict, key: str) -> Iterator[str]:
 
 
 def _build_params(operation: str, spec: Any, parent: LineDict) -> ParamPolicy:
-    canonical = OPERATION_PARAMETERS[operation]
+    canonical = OPERATIONS[operation].parameters
     if spec is None:
         raise fail(parent, None, f"operation {operation!r} needs `params` accounting for every parameter")
     check_keys(spec, _PARAM_KEYS, "params")

@@ -8,7 +8,7 @@ from typing import Any
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
 from engine.mapping.yaml_lines import LineDict, load_yaml
 
-__all__ = ["check_keys", "compile_key", "fail", "load_mapping_file"]
+__all__ = ["check_keys", "compile_key", "compile_optional", "fail", "load_mapping_file"]
 
 
 def load_mapping_file(path: Path) -> LineDict:
@@ -49,3 +49,8 @@ def compile_key(tree: LineDict, key: str, variables: tuple[str, ...]) -> Compile
     value = tree[key]
     file = str(getattr(value, "file", None) or getattr(tree, "file", "?"))
     return compile_section(value, variables, file, tree.key_lines.get(key, tree.line))
+
+
+def compile_optional(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection | None:
+    """`compile_key` for a section a mapping may leave out (None then)."""
+    return compile_key(tree, key, variables) if key in tree else None

@@ -12,21 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
+from engine.canonical import OperationKind
 from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, UpstreamError
+from engine.pipeline.call import Call
 from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
-from engine.pipeline.metering import Meter
+from engine.pipeline.outcome import Outcome
 from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.router import PRIVACY_LEVELS, Router, Selection
 from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
 
-__all__ = ["TOPOLOGY_HEADERS", "Attempt", "Dispatcher", "hide_topology"]
+__all__ = ["TOPOLOGY_HEADERS", "Attempts", "Dispatcher", "hide_topology"]
 
-Attempt = Callable[
-    [str, dict[str, Any], Deployment], Awaitable[Any]
-]  # (operation, request, deployment) -> Outcome
+
+class Attempts(Protocol):
+    """One try of a request on one deployment, without routing (engine.pipeline.attempt.Attempter)."""
+
+    async def attempt(
+        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment
+    ) -> Outcome: ...
+
+
 MAX_BACKOFF = 10.0  # seconds, also the most an upstream's retry-after is honoured for before retrying
 # headers that show the backends behind an alias (which answered, what was tried, which alias stood in):
 # the operator's view, not a virtual key's (engine.pipeline.run sends them to the master key only)
@@ -43,30 +51,21 @@ _CONTENT_CODES = {"content_filter", "content_policy_violation"}
 
 class Dispatcher:
     def __init__(
-        self, router: Router, table: Callable[[], RoutingTable], attempt: Attempt, *, drop_params: bool
+        self, router: Router, table: Callable[[], RoutingTable], attempts: Attempts, *, drop_params: bool
     ):
         self._router = router
         self._table = table
-        self._attempt = attempt
+        self._attempts = attempts
         self._drop_params = drop_params
 
-    async def dispatch(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        alias: Alias,
-        privacy: str | None,
-        *,
-        depth: int = 0,
-        meter: Meter | None = None,
-    ) -> Any:
+    async def dispatch(self, call: Call, alias: Alias, *, depth: int = 0) -> Outcome:
         settings = self._table().settings
         # the estimate walks every message: only for the context-window check and tpm accounting
         needs_tokens = settings.enable_pre_call_checks or any(d.limits.tpm for d in alias.deployments)
-        prompt_tokens = estimate_prompt_tokens(request) if needs_tokens else 0
-        selection = self._select(operation, request, alias, settings, privacy, prompt_tokens)
+        prompt_tokens = estimate_prompt_tokens(call.request) if needs_tokens else 0
+        selection = self._select(call, alias, settings, prompt_tokens)
         if not selection.ordered:
-            return await self._nothing_to_try(operation, request, alias, selection, privacy, depth, meter)
+            return await self._nothing_to_try(call, alias, selection, depth)
         tried: list[str] = []
         # a lone deployment never cools down (as in LiteLLM): there is nothing to fail over to, and a
         # cooldown would only turn its own errors into 503s
@@ -81,9 +80,7 @@ class Dispatcher:
             if n >= len(selection.ordered):
                 await asyncio.sleep(_backoff(n - len(selection.ordered), last, settings))
             try:
-                outcome = await self._try(
-                    operation, request, deployment, settings, prompt_tokens, alone, meter
-                )
+                outcome = await self._try(call, deployment, settings, prompt_tokens, alone)
             except UpstreamError as exc:
                 tried.append(f"{deployment.provider}/{deployment.upstream_model}={exc.status}")
                 last = exc
@@ -93,82 +90,53 @@ class Dispatcher:
                     break
                 continue
             tried.append(f"{deployment.provider}/{deployment.upstream_model}=ok")
-            outcome.headers["x-turnout-attempts"] = str(len(tried))
-            outcome.headers["x-turnout-attempted"] = ", ".join(tried)
+            headers = outcome.reply.headers
+            headers["x-turnout-attempts"] = str(len(tried))
+            headers["x-turnout-attempted"] = ", ".join(tried)
             return outcome
         assert last is not None
         last.headers.setdefault("x-turnout-attempted", ", ".join(tried))
-        return await self._fall_back(operation, request, alias, last, privacy, depth, meter)
+        return await self._fall_back(call, alias, last, depth)
 
-    def _select(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        alias: Alias,
-        settings: RouterSettings,
-        privacy: str | None,
-        prompt_tokens: int,
-    ) -> Selection:
-        tiers = _tiers(privacy)
-        needs = requested_capabilities(request) if operation == "chat" and not self._drop_params else []
+    def _select(self, call: Call, alias: Alias, settings: RouterSettings, prompt_tokens: int) -> Selection:
+        tiers = _tiers(call.privacy)
+        chat = call.kind.name == "chat"
+        needs = requested_capabilities(call.request) if chat and not self._drop_params else []
         lacking = (lambda d: any(getattr(d.capabilities, c) is False for c in needs)) if needs else None
         return self._router.select(alias, settings, tiers=tiers, lacking=lacking, prompt_tokens=prompt_tokens)
 
     async def _try(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        deployment: Deployment,
-        settings: RouterSettings,
-        prompt_tokens: int,
-        alone: bool,
-        meter: Meter | None,
-    ) -> Any:
+        self, call: Call, deployment: Deployment, settings: RouterSettings, prompt_tokens: int, alone: bool
+    ) -> Outcome:
         router = self._router
         router.started(deployment, prompt_tokens)
-        if meter is not None:
-            meter.tried(deployment)
+        call.meter.tried(deployment)
         started = time.monotonic()
         try:
-            outcome = await self._attempt(operation, request, deployment)
+            outcome = await self._attempts.attempt(call.kind, call.request, deployment)
         except UpstreamError as exc:
             unwell = exc.retryable or exc.misconfigured
             router.failed(deployment, settings, exc.message, counts=unwell and not alone)
-            if meter is not None:
-                meter.upstream_failed(deployment, exc)
+            call.meter.upstream_failed(deployment, exc)
             raise
         except BaseException:
             # the client's mistake, the client leaving or a bug here: no failure of the deployment's
             router.abandoned(deployment)
             raise
         router.answered(deployment, time.monotonic() - started)
-        if outcome.stream is None:
+        reply = outcome.reply
+        if reply.stream is None:
             router.finished(deployment, time.monotonic() - started)
         else:
-            outcome.stream = _tracked(outcome.stream, router, deployment, started)
+            reply.stream = _tracked(reply.stream, router, deployment, started)
         return outcome
 
-    async def _nothing_to_try(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        alias: Alias,
-        selection: Selection,
-        privacy: str | None,
-        depth: int,
-        meter: Meter | None,
-    ) -> Any:
+    async def _nothing_to_try(self, call: Call, alias: Alias, selection: Selection, depth: int) -> Outcome:
         excluded = selection.excluded
         if not alias.deployments:
             raise InvalidRequest(f"the model {alias.name!r} has no deployment", param="model")
         if "privacy" in excluded and len(excluded["privacy"]) == len(alias.deployments):
-            tiers = ", ".join(sorted({d.privacy_tier for d in alias.deployments}))
-            raise PermissionDenied(
-                f"the model {alias.name!r} has no deployment allowed for privacy level {privacy!r} "
-                f"(its deployments are {tiers}); nothing was sent",
-                param="x-turnout-privacy",
-                code="privacy_restricted",
-            )
+            raise _privacy_refusal(call, alias)
         if "cooldown" in excluded:
             wait = max(1, round(self._router.cooldown_left(excluded["cooldown"])))
             raise UpstreamError(
@@ -187,25 +155,16 @@ class Dispatcher:
                 headers={"retry-after": str(wait)},
             )
         if "capability" in excluded:
-            gate_capabilities(request, excluded["capability"][0], drop_params=False)  # raises, naming it
+            gate_capabilities(call.request, excluded["capability"][0], drop_params=False)  # raises, naming it
         error = InvalidRequest(
-            f"the prompt (about {estimate_prompt_tokens(request)} tokens) is longer than the context window "
-            f"of every deployment of {alias.name!r}",
+            f"the prompt (about {estimate_prompt_tokens(call.request)} tokens) is longer than the context "
+            f"window of every deployment of {alias.name!r}",
             param="messages",
             code="context_length_exceeded",
         )
-        return await self._fall_back(operation, request, alias, error, privacy, depth, meter)
+        return await self._fall_back(call, alias, error, depth)
 
-    async def _fall_back(
-        self,
-        operation: str,
-        request: dict[str, Any],
-        alias: Alias,
-        error: TurnoutError,
-        privacy: str | None,
-        depth: int,
-        meter: Meter | None,
-    ) -> Any:
+    async def _fall_back(self, call: Call, alias: Alias, error: TurnoutError, depth: int) -> Outcome:
         kind, targets = _fallbacks_for(alias, error)
         table = self._table()
         for target in targets if depth == 0 else ():
@@ -213,14 +172,25 @@ class Dispatcher:
             if other is None or other.name == alias.name:
                 continue
             try:
-                outcome = await self.dispatch(
-                    operation, {**request, "model": target}, other, privacy, depth=1, meter=meter
-                )
+                outcome = await self.dispatch(call.retargeted(target), other, depth=1)
             except TurnoutError:
                 continue
-            outcome.headers["x-turnout-fallback"] = f"{alias.name} -> {target} ({kind})"
+            outcome.reply.headers["x-turnout-fallback"] = f"{alias.name} -> {target} ({kind})"
             return outcome
         raise error
+
+
+def _privacy_refusal(call: Call, alias: Alias) -> PermissionDenied:
+    """No deployment is allowed for the privacy level; the key's own level is not the header's fault,
+    so the message says whose it is and names no header."""
+    tiers = ", ".join(sorted({d.privacy_tier for d in alias.deployments}))
+    whose = "this API key's privacy level" if call.privacy_is_keys else "privacy level"
+    return PermissionDenied(
+        f"the model {alias.name!r} has no deployment allowed for {whose} {call.privacy!r} "
+        f"(its deployments are {tiers}); nothing was sent",
+        param=None if call.privacy_is_keys else "x-turnout-privacy",
+        code="privacy_restricted",
+    )
 
 
 def hide_topology(headers: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ complete, when its stream ends (or the client leaves), or when it fails. Closing
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -14,21 +15,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from engine.canonical import OPERATIONS, OperationKind
 from engine.errors import TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
+from engine.pipeline.outcome import Tally
 from engine.pipeline.stream_usage import StreamUsage
-from engine.pipeline.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
+from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
 from engine.routing.table import Deployment
 from engine.usage.record import UsageRecord
 
 __all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
 
 REQUEST_ID_HEADER = "x-turnout-request-id"
-_TOKEN_OPERATIONS = frozenset({"chat", "completions", "embeddings"})
-_GENERATING = frozenset({"chat", "completions"})
 
 
 class UsageSink(Protocol):
@@ -53,10 +54,11 @@ class NullSink:
 
 
 class Meter:
-    __slots__ = ("_sink", "_started", "admission", "deployment", "record", "request")
+    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request")
 
     def __init__(self, sink: UsageSink, operation: str, request: Mapping[str, Any], key: VirtualKey | None):
         self._sink = sink
+        self._kind: OperationKind = OPERATIONS[operation]
         self._started = time.perf_counter()
         self.admission: Admission | None = None
         self.deployment: Deployment | None = None
@@ -86,16 +88,13 @@ class Meter:
     def first_chunk(self) -> None:
         self.record.ttft_ms = self._elapsed_ms()
 
-    def answered(
-        self, usage: Any, cost: Decimal | None, request: Mapping[str, Any] | None, answer: Any = None
-    ) -> None:
-        """A whole answer: its usage and cost as reported (else its text counted, and priced)."""
-        if request is not None:
-            self.request = request
-        if self._usage(usage) or self.record.operation not in _TOKEN_OPERATIONS:
-            self.record.cost = cost
+    def answered(self, tally: Tally, answer: Any = None) -> None:
+        """A whole answer: its usage and cost as reported (else `answer`'s text counted, and priced)."""
+        self.request = tally.request
+        if self._usage(tally.usage) or not self._kind.counts_tokens:
+            self.record.cost = tally.cost
         else:
-            self._estimate(_answer_characters(answer))
+            self._estimate(answer_characters(answer))
 
     def streamed(self, usage: StreamUsage | None) -> None:
         """A stream's end: the usage it carried (else its text counted), its cost, an error it reported."""
@@ -149,8 +148,8 @@ class Meter:
         says they are estimated; budgets need a cost even from backends that never report usage."""
         record = self.record
         record.prompt_tokens = estimate_prompt_tokens(dict(self.request))
-        if record.operation in _GENERATING:
-            record.completion_tokens = -(-completion_characters // CHARS_PER_TOKEN)
+        if self._kind.generates:
+            record.completion_tokens = tokens(completion_characters)
         record.tokens_estimated = True
         record.cost = self._price(
             {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens}
@@ -164,11 +163,7 @@ class Meter:
 
 
 async def metered_stream(
-    stream: AsyncIterator[bytes],
-    meter: Meter,
-    request: Mapping[str, Any] | None,
-    usage: StreamUsage | None,
-    grace: StreamGrace | None = None,
+    stream: AsyncIterator[bytes], meter: Meter, tally: Tally | None, grace: StreamGrace | None = None
 ) -> AsyncIterator[bytes]:
     """The stream, metered: time to its first chunk, its usage at the end, one record however it ends.
     With `grace` (event streams), one still running when the shutdown grace ends says so and ends."""
@@ -181,7 +176,7 @@ async def metered_stream(
                 meter.first_chunk()
                 first = False
             yield chunk
-    except BaseException as exc:
+    except (asyncio.CancelledError, GeneratorExit) as exc:
         if running is None or not running.ended:
             meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
             raise
@@ -190,12 +185,15 @@ async def metered_stream(
         if not running.resume(exc):
             raise
         yield farewell
+    except Exception:
+        meter.failed(None, 500)  # a bug: the streams below end upstream failures with an error event
+        raise
     finally:
         if running is not None:
             running.leave()
-        if request is not None:
-            meter.request = request
-        meter.streamed(usage)
+        if tally is not None:
+            meter.request = tally.request
+        meter.streamed(tally.stream if tally is not None else None)
         meter.close()  # nothing awaited: a closing generator must not suspend
 
 
@@ -206,21 +204,3 @@ def _count(value: Any) -> int | None:
 def _detail(usage: Mapping[str, Any], details: str, name: str) -> Any:
     found = usage.get(details)
     return found.get(name) if isinstance(found, Mapping) else None
-
-
-def _answer_characters(answer: Any) -> int:
-    """The generated text of a whole chat or text completion (for an estimate when usage is missing)."""
-    if not isinstance(answer, Mapping):
-        return 0
-    total = 0
-    for choice in answer.get("choices") or ():
-        if not isinstance(choice, Mapping):
-            continue
-        message = choice.get("message")
-        for part in (message, choice):
-            if isinstance(part, Mapping):
-                for name in ("content", "reasoning_content", "text"):
-                    value = part.get(name)
-                    if isinstance(value, str):
-                        total += len(value)
-    return total

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from engine.canonical import OPERATIONS
 from engine.pipeline.costs import cost_of
 from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.table import Alias, Deployment
@@ -25,8 +26,6 @@ from engine.routing.table import Alias, Deployment
 __all__ = ["DEFAULT_OUTPUT_CAP", "reservation"]
 
 DEFAULT_OUTPUT_CAP = 4096  # output tokens assumed when neither the request nor the deployment says
-_TOKEN_OPERATIONS = frozenset({"chat", "completions", "embeddings"})
-_GENERATING = frozenset({"chat", "completions"})
 _NOTHING = Decimal(0)
 
 
@@ -35,12 +34,13 @@ def reservation(operation: str, request: Mapping[str, Any], alias: Alias) -> Dec
     priced = [deployment for deployment in alias.deployments if deployment.costs]
     if not priced:
         return _NOTHING
-    prompt = estimate_prompt_tokens(dict(request)) if operation in _TOKEN_OPERATIONS else 0
+    kind = OPERATIONS[operation]
+    prompt = estimate_prompt_tokens(dict(request)) if kind.counts_tokens else 0
     most = _NOTHING
     for deployment in priced:
         answer = None
-        if operation in _TOKEN_OPERATIONS:
-            output = _output_tokens(request, deployment) if operation in _GENERATING else 0
+        if kind.counts_tokens:
+            output = _output_tokens(request, deployment) if kind.generates else 0
             answer = {"usage": {"prompt_tokens": prompt, "completion_tokens": output}}
         cost = cost_of(deployment.costs, operation, request, answer)
         if cost is not None and cost > most:

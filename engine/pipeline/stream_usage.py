@@ -8,21 +8,19 @@ the streamed text is counted and the record is marked as estimated.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
 
 from engine.mapping.framing import MalformedEvent, check_sse_events, split_sse_events
 from engine.mapping.spec import ParamPolicy
-from engine.pipeline.tokens import CHARS_PER_TOKEN
+from engine.pipeline.tokens import generated_characters
 
 __all__ = ["StreamUsage", "ask_for_usage"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 _UNCHANGED = object()
-_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "text", "refusal")
 
 
 class StreamUsage:
@@ -40,7 +38,7 @@ class StreamUsage:
         if isinstance(choices, list):
             for choice in choices:
                 if isinstance(choice, dict):
-                    self.characters += _characters(choice.get("delta") or choice)
+                    self.characters += generated_characters(choice.get("delta") or choice)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage
@@ -93,9 +91,6 @@ class StreamUsage:
         sent = self.chunk(chunk)
         return _UNCHANGED if sent is chunk else sent
 
-    def completion_estimate(self) -> int:
-        return math.ceil(self.characters / CHARS_PER_TOKEN)
-
 
 def ask_for_usage(request: dict[str, Any], params: ParamPolicy) -> tuple[dict[str, Any], StreamUsage]:
     """Ask the upstream to end the stream with its usage (when the mapping passes `stream_options` on),
@@ -106,23 +101,3 @@ def ask_for_usage(request: dict[str, Any], params: ParamPolicy) -> tuple[dict[st
     if not wanted and params.actions.get("stream_options", params.other) == "pass":
         request = {**request, "stream_options": {**options, "include_usage": True}}
     return request, StreamUsage(strip=not wanted)
-
-
-def _characters(delta: Any) -> int:
-    if not isinstance(delta, dict):
-        return 0
-    total = 0
-    for name in _TEXT_FIELDS:
-        value = delta.get(name)
-        if isinstance(value, str):
-            total += len(value)
-    calls = delta.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict):
-                for name in ("name", "arguments"):
-                    value = function.get(name)
-                    if isinstance(value, str):
-                        total += len(value)
-    return total

@@ -1,16 +1,26 @@
-"""A documented token estimate for routing decisions when no tokenizer is at hand: ceil(characters / 4).
+"""The one token estimate, for when no tokenizer is at hand and no usage came: ceil(characters / 4).
 
-Used for the context-window pre-call check and for tpm accounting; real counts come from the backend.
+Prompts (`estimate_prompt_tokens`) feed the context-window pre-call check, tpm accounting, budget
+reservations and the usage of answers without one; generated text (`generated_characters`, summed
+over a whole answer's choices or a stream's deltas alike) the completion side. Real counts come from
+the backend.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["estimate_prompt_tokens"]
+__all__ = ["CHARS_PER_TOKEN", "answer_characters", "estimate_prompt_tokens", "generated_characters", "tokens"]
 
 CHARS_PER_TOKEN = 4
+# what a model generates in a message, a delta or a text completion's choice
+_GENERATED_TEXT = ("content", "reasoning_content", "reasoning", "text", "refusal")
+
+
+def tokens(characters: int) -> int:
+    return math.ceil(characters / CHARS_PER_TOKEN)
 
 
 def _characters(value: Any) -> int:
@@ -35,4 +45,40 @@ def estimate_prompt_tokens(request: dict[str, Any]) -> int:
         if key == "input" and isinstance(value, list) and value and isinstance(value[0], int):
             return len(value)  # token ids already
         total += _characters(value)
-    return math.ceil(total / CHARS_PER_TOKEN)
+    return tokens(total)
+
+
+def generated_characters(part: Any) -> int:
+    """The generated text of one message or delta (or a text completion's choice): its text fields and
+    its tool calls' names and arguments, which are generated tokens too."""
+    if not isinstance(part, Mapping):
+        return 0
+    total = 0
+    for name in _GENERATED_TEXT:
+        value = part.get(name)
+        if isinstance(value, str):
+            total += len(value)
+    calls = part.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping):
+                for name in ("name", "arguments"):
+                    value = function.get(name)
+                    if isinstance(value, str):
+                        total += len(value)
+    return total
+
+
+def answer_characters(answer: Any) -> int:
+    """The generated text of a whole chat or text completion, counted as its stream's deltas would be."""
+    if not isinstance(answer, Mapping):
+        return 0
+    choices = answer.get("choices")
+    if not isinstance(choices, list):
+        return 0
+    return sum(
+        generated_characters(choice.get("message") or choice)
+        for choice in choices
+        if isinstance(choice, Mapping)
+    )

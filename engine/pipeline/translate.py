@@ -9,14 +9,11 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import InvalidRequest, MappingFailed, UpstreamBadResponse, UpstreamStatus
+from engine.errors import InvalidRequest, MappingFailed, UpstreamStatus
 from engine.mapping.compiler import CompiledSection
 from engine.mapping.runtime import MISSING, MappingRejected, MappingRuntimeError
-from engine.routing.table import Deployment
 
 __all__ = [
-    "decode_json",
-    "deployment_view",
     "encode_json",
     "evaluate",
     "mapped_error",
@@ -28,15 +25,6 @@ log = logging.getLogger("turnout.mapping")
 
 encode_json = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-
-
-def decode_json(data: bytes, label: str) -> Any:
-    try:
-        return _decode(data)
-    except msgspec.DecodeError as exc:
-        raise UpstreamBadResponse(f"{label} answered with malformed JSON ({exc})") from None
-    except RecursionError:  # the backend's fault, like malformed JSON, not the gateway's 500
-        raise UpstreamBadResponse(f"{label} answered with JSON nested too deep to read") from None
 
 
 def evaluate(section: CompiledSection, *args: Any) -> Any:
@@ -55,26 +43,6 @@ def mapping_failed(exc: MappingRuntimeError) -> MappingFailed:
     return MappingFailed(
         f"a mapping failed while translating ({exc.location}); the gateway's log has details"
     )
-
-
-def deployment_view(deployment: Deployment) -> dict[str, Any]:
-    """What mappings see as `deployment` (a plain dict: cheap lookups, nothing else reachable)."""
-    return {
-        "model": deployment.upstream_model,
-        "alias": deployment.alias,
-        "provider": deployment.provider,
-        "api_base": (deployment.api_base or "").rstrip("/") or MISSING,
-        "api_key": deployment.api_key or MISSING,
-        "api_version": deployment.api_version or MISSING,
-        "params": dict(deployment.params),
-        "timeout": deployment.timeout,
-        "max_output_tokens": deployment.capabilities.max_output_tokens or MISSING,
-        "capabilities": {
-            name: getattr(deployment.capabilities, name)
-            for name in deployment.capabilities.__slots__
-            if getattr(deployment.capabilities, name) is not None
-        },
-    }
 
 
 def upstream_error(

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from engine.config.secrets import SecretBox
 from engine.mapping.loader import MappingRegistry, load_registry
-from engine.pipeline.run import Pipeline, PipelineOptions
+from engine.pipeline.attempt import Attempter
+from engine.pipeline.options import PipelineOptions
 from engine.probe.report import render, write_notice, write_verdicts
 from engine.probe.steps import CHAT_MODES, DeploymentReport, probe_deployment
 from engine.redact import Redactor, credentials_of
@@ -77,14 +78,14 @@ async def _probe_aliases(
         drop_params=False,  # a parameter the mapping cannot express is a finding, not a warning
         request_timeout=timeout,
     )  # no image fetcher: the probe's image is a data: URL
-    pipeline = Pipeline(registry, lambda: table, client, options, redactor=lambda: redactor)
+    attempts = Attempter(registry, client, options, redactor=lambda: redactor)
     reports = []
     try:
         for alias in aliases:
             for deployment in alias.deployments:
                 label = f"{deployment.provider}/{deployment.upstream_model}"
                 print(f"probing {alias.name} ({label}) ...", file=sys.stderr, flush=True)
-                reports.append(await probe_deployment(pipeline, deployment, timeout))
+                reports.append(await probe_deployment(attempts, deployment, timeout))
     finally:
         await client.close()
     return reports

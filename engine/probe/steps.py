@@ -1,7 +1,7 @@
 """`turnout probe`: one fixed sequence of chat requests sent to every deployment, so backends can be compared.
 
 Each deployment gets the same five canonical requests, one after the other, straight through
-`Pipeline.attempt` (no routing, no retries, no fallbacks). Its stored capability flags are set aside for
+`Attempter.attempt` (no routing, no retries, no fallbacks). Its stored capability flags are set aside for
 the probe, so that the backend itself answers rather than Turnout's capability gate:
 
     step       request                                       supported when
@@ -21,19 +21,20 @@ verdicts of deployments that answered the chat step in their SQL capability rows
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.canonical import OPERATIONS
 from engine.errors import InvalidRequest, TurnoutError, UpstreamBadResponse, UpstreamError, UpstreamStatus
-from engine.pipeline.run import Outcome, Pipeline
+from engine.pipeline.dispatch import Attempts
+from engine.pipeline.outcome import Reply
 from engine.routing.table import Deployment
 
 __all__ = ["CHAT_MODES", "STEPS", "DeploymentReport", "Step", "Verdict", "probe_deployment"]
 
-CHAT_MODES = frozenset({"chat", "completion", "responses"})  # alias modes that serve chat requests
+CHAT_MODES = OPERATIONS["chat"].modes  # alias modes that serve chat requests
 
 # an 8x8 red square
 _PNG = (
@@ -144,10 +145,9 @@ def _failure(exc: TurnoutError) -> Verdict:
     return Verdict(False, exc.code or type(exc).__name__, detail=exc.message)
 
 
-def _judge_answer(step: Step, outcome: Outcome, seconds: float) -> Verdict:
+def _judge_answer(step: Step, reply: Reply, seconds: float) -> Verdict:
     try:
-        answer = json.loads(outcome.body or b"")
-        message = answer["choices"][0]["message"]
+        message = reply.answer["choices"][0]["message"]
     except (ValueError, LookupError, TypeError):
         return Verdict(False, "not a chat completion")
     missing = step.check(message)
@@ -163,12 +163,12 @@ def _sse_payloads(raw: bytes) -> list[str]:
     return payloads
 
 
-async def _judge_stream(outcome: Outcome, started: float) -> Verdict:
-    if outcome.stream is None:
+async def _judge_stream(reply: Reply, started: float) -> Verdict:
+    if reply.stream is None:
         return Verdict(False, "not streamed")
     first: float | None = None
     received = bytearray()
-    async for chunk in outcome.stream:
+    async for chunk in reply.stream:
         first = time.perf_counter() - started if first is None else first
         received += chunk
     payloads = _sse_payloads(bytes(received))
@@ -182,22 +182,22 @@ async def _judge_stream(outcome: Outcome, started: float) -> Verdict:
     return Verdict(True, seconds=first)
 
 
-async def _run_step(pipeline: Pipeline, step: Step, deployment: Deployment, timeout: float) -> Verdict:
+async def _run_step(attempts: Attempts, step: Step, deployment: Deployment, timeout: float) -> Verdict:
     request = {"model": deployment.alias, **step.request}
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            outcome = await pipeline.attempt("chat", request, deployment)
+            reply = (await attempts.attempt(OPERATIONS["chat"], request, deployment)).reply
             if request.get("stream"):
-                return await _judge_stream(outcome, started)
-            return _judge_answer(step, outcome, time.perf_counter() - started)
+                return await _judge_stream(reply, started)
+            return _judge_answer(step, reply, time.perf_counter() - started)
     except TimeoutError:
         return Verdict(None, "timeout", detail=f"no answer within {timeout:g} s")
     except TurnoutError as exc:
         return _failure(exc)
 
 
-async def probe_deployment(pipeline: Pipeline, deployment: Deployment, timeout: float) -> DeploymentReport:
+async def probe_deployment(attempts: Attempts, deployment: Deployment, timeout: float) -> DeploymentReport:
     """The whole sequence on one deployment, in order; after a failed chat step the rest is skipped."""
     probed = _for_probe(deployment)
     verdicts: dict[str, Verdict] = {}
@@ -205,5 +205,5 @@ async def probe_deployment(pipeline: Pipeline, deployment: Deployment, timeout: 
         if verdicts and verdicts["chat"].supported is not True:
             verdicts[step.name] = Verdict(None, "skipped")
         else:
-            verdicts[step.name] = await _run_step(pipeline, step, probed, timeout)
+            verdicts[step.name] = await _run_step(attempts, step, probed, timeout)
     return DeploymentReport(deployment, verdicts)

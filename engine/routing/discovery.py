@@ -15,10 +15,10 @@ from typing import Any
 from engine.errors import TurnoutError
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.runtime import MappingRuntimeError
-from engine.pipeline.translate import decode_json, deployment_view
 from engine.redact import GENERIC, Redactor
 from engine.routing.table import Deployment, RoutingTable
-from engine.upstream import UpstreamClient
+from engine.routing.view import deployment_view
+from engine.upstream import UpstreamClient, decode_json
 
 __all__ = ["Discovery", "EndpointReport", "endpoint_key"]
 
@@ -72,6 +72,21 @@ class Discovery:
             reports = dict(zip(endpoints, answers, strict=True))
             self._cache = (time.monotonic(), table, reports)
             return reports
+
+    async def missing_models(self, table: RoutingTable) -> frozenset[int]:
+        """The deployments whose backend lists the models it serves, without theirs."""
+        reports = await self.reports(table)
+        missing = set()
+        for alias in table.aliases.values():
+            for deployment in alias.deployments:
+                report = reports.get(endpoint_key(deployment))
+                if (
+                    report is not None
+                    and report.models is not None
+                    and deployment.upstream_model not in report.models
+                ):
+                    missing.add(deployment.id)
+        return frozenset(missing)
 
     async def ask(self, deployment: Deployment) -> EndpointReport:
         """One endpoint's model list, asked now and not cached (e.g. for a deployment not saved yet)."""

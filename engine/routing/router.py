@@ -8,6 +8,7 @@ by priority, then by the strategy. It is plain in-memory arithmetic: microsecond
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from engine.routing.table import Alias, Deployment, RouterSettings
 
 __all__ = ["PRIVACY_LEVELS", "DeploymentStats", "Router", "Selection"]
+
+log = logging.getLogger("turnout")
 
 # x-turnout-privacy values -> the tiers a request may go to
 PRIVACY_LEVELS = {
@@ -58,14 +61,29 @@ class Selection:
 
 
 class Router:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
+        on_cooldown: Callable[[int, float], None] | None = None,
+    ) -> None:
         self._clock = clock
         self._random = random.Random(seed)
         self._stats: dict[int, DeploymentStats] = {}
         self.missing: frozenset[int] = frozenset()  # deployments whose backend does not list their model
         # told (deployment id, seconds) when this process puts a deployment into cooldown: other replicas
         # are told through the change bus and apply it with `cool_down`
-        self.on_cooldown: Callable[[int, float], None] | None = None
+        self.on_cooldown = on_cooldown
+
+    def set_missing(self, missing: frozenset[int]) -> None:
+        """The deployments whose backend does not list their model (model discovery): they go last."""
+        for deployment_id in sorted(missing - self.missing):
+            log.warning(
+                "deployment %s: its backend does not list its model; other deployments go first",
+                deployment_id,
+            )
+        self.missing = missing
 
     def now(self) -> float:
         """The router's clock (monotonic seconds, unless a test injected one): cooldowns end on it."""

@@ -122,7 +122,7 @@ def _assert_released(
     """One 499 row; no deployment tried still counts the call in flight; the key may call again at once."""
     _until(lambda: _abandoned_rows(db, alias) == 1, f"a 499 row for {alias}")
     table = gateway.gateway.table
-    router = gateway.gateway.pipeline.router
+    router = gateway.gateway.router
     deployments = [d for name in (alias, *tried) for d in table.get(name).deployments]
     busy = {d.alias: router.stats(d).inflight for d in deployments}
     assert not any(busy.values()), f"deployments still counted in flight: {busy}"
@@ -188,7 +188,7 @@ def test_leaving_during_a_retry_backoff(
     fake.add("POST", _path("backoff"), hang=True)  # the retry, if it ever came
     fake.add("POST", _path("backoff"), status=503, json=busy, headers={"retry-after": "30"}, times=1)
     deployment = gateway.gateway.table.get("backoff").deployments[0]
-    router = gateway.gateway.pipeline.router
+    router = gateway.gateway.router
     failed = router.stats(deployment).failed
     with _client(gateway, key, {"model": "backoff", "messages": HI}):
         _until(lambda: router.stats(deployment).failed > failed, "the first try to fail")

@@ -80,7 +80,7 @@ def test_the_watcher_marks_missing_models_and_routing_prefers_listed_ones(tmp_pa
         ]
         with running_gateway(tmp_path, {"model_list": entries}, discovery_interval=60) as gw:
             deadline = time.monotonic() + 5
-            while not gw.gateway.pipeline.router.missing and time.monotonic() < deadline:
+            while not gw.gateway.router.missing and time.monotonic() < deadline:
                 time.sleep(0.02)
             response = sdk_types.post(gw.v1 + "/chat/completions", json={"model": "a", "messages": HI})
             states = sdk_types.get(gw.url + "/turnout/deployments").json()["data"]

@@ -1,5 +1,5 @@
 """The end of the shutdown grace ends event streams with an error event and a 503 record, not a cut;
-a client leaving (any other cancellation) still ends them as before."""
+a client leaving (any other cancellation, or the stream closed) is a 499, and a bug mid-stream a 500."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ async def _run(grace: StreamGrace, first: bytes, *, leave: bool = False) -> tupl
     out: list[bytes] = []
 
     async def consume() -> None:
-        async for chunk in metered_stream(_endless(first, closed), meter, None, None, grace):
+        async for chunk in metered_stream(_endless(first, closed), meter, None, grace):
             out.append(chunk)
 
     task = asyncio.create_task(consume())
@@ -97,6 +97,38 @@ def test_a_client_leaving_is_still_a_499() -> None:
     assert body == FIRST
     assert (record.status, record.error_type) == (499, "client_disconnected")
     assert closed
+
+
+def test_a_client_closing_the_stream_is_a_499() -> None:
+    async def scenario() -> UsageRecord:
+        sink, closed = Records(), asyncio.Event()
+        meter = Meter(sink, "chat", {"model": "m", "stream": True}, None)
+        stream = metered_stream(_endless(FIRST, closed), meter, None)
+        assert await anext(stream) == FIRST
+        await stream.aclose()  # what the server does with a response body its client left
+        return sink.records[0]
+
+    record = asyncio.run(scenario())
+    assert (record.status, record.error_type) == (499, "client_disconnected")
+
+
+def test_a_bug_mid_stream_is_a_500_not_a_disconnect() -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield FIRST
+        raise KeyError("a bug")
+
+    async def scenario() -> UsageRecord:
+        sink = Records()
+        meter = Meter(sink, "chat", {"model": "m", "stream": True}, None)
+        try:
+            async for _chunk in metered_stream(broken(), meter, None, StreamGrace()):
+                pass
+        except KeyError:
+            return sink.records[0]
+        raise AssertionError("the bug was swallowed")
+
+    record = asyncio.run(scenario())
+    assert (record.status, record.error_type) == (500, "api_error")
 
 
 def test_begin_counts_from_the_first_stop_signal() -> None:

@@ -11,6 +11,7 @@ import pytest
 from engine.mapping.framing import MalformedEvent
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
+from engine.pipeline.tokens import answer_characters, tokens
 from tests.fakes.reads import event_stream_reads
 
 USAGE = {"prompt_tokens": 16, "completion_tokens": 9, "total_tokens": 25}
@@ -45,7 +46,18 @@ def test_tool_arguments_and_reasoning_count_towards_the_estimate() -> None:
     call = {"index": 0, "function": {"name": "get_weather", "arguments": '{"a":1}'}}
     usage.chunk({"choices": [{"delta": {"reasoning_content": "hmm", "tool_calls": [call]}}]})
     assert usage.characters == 3 + len("get_weather") + 7
-    assert usage.completion_estimate() == 6  # ceil(21 / 4)
+    assert tokens(usage.characters) == 6  # ceil(21 / 4)
+
+
+def test_a_whole_answer_is_counted_as_its_stream_would_be() -> None:
+    call = {"index": 0, "function": {"name": "get_weather", "arguments": '{"a":1}'}}
+    usage = StreamUsage(strip=True)
+    usage.chunk({"choices": [{"delta": {"reasoning_content": "hmm", "tool_calls": [call]}}]})
+    usage.chunk({"choices": [{"delta": {"content": "Sunny."}}]})
+    message = {"role": "assistant", "content": "Sunny.", "reasoning_content": "hmm", "tool_calls": [call]}
+    assert answer_characters({"choices": [{"index": 0, "message": message}]}) == usage.characters
+    text_completion = {"choices": [{"index": 0, "text": "Sunny."}]}
+    assert answer_characters(text_completion) == len("Sunny.")
 
 
 def test_sse_bytes_pass_unchanged_unless_a_usage_event_is_taken_out() -> None:

@@ -60,7 +60,7 @@ def _rounded(value: float | None) -> float | None:
 
 def _deployments(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     gateway = console_gateway(request)
-    return deployment_states(gateway.table, gateway.pipeline.router, gateway.redactor.text)
+    return deployment_states(gateway.table, gateway.router, gateway.redactor.text)
 
 
 @get("/")
