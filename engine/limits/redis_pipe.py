@@ -27,7 +27,7 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
@@ -119,8 +119,7 @@ class _Connection(asyncio.Protocol):
         self.broken: OSError | None = None  # why no more command can go over this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is one without subclassing it
 
     def send(self, payload: bytes) -> asyncio.Future[Any]:
         """The reply to `payload`, which leaves with the other commands of this turn of the loop."""

@@ -7,6 +7,7 @@ import asyncio
 import ssl
 
 import pytest
+import uvloop
 
 from engine.limits.redis_pipe import RedisPipe, ReplyError, Script, command, parse_url
 from tests.support.fake_redis import CLOSE, NOTHING, FakeRedis, echo
@@ -41,7 +42,8 @@ def test_the_commands_of_one_turn_share_one_write_and_each_gets_its_own_reply() 
     asyncio.run(run())
 
 
-def test_callers_that_find_no_connection_share_one() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # the gateway serves on uvloop
+def test_callers_that_find_no_connection_share_one(loop: str) -> None:
     async def run() -> None:
         async with FakeRedis() as fake:
             pipe = _pipe(fake.url())
@@ -50,7 +52,7 @@ def test_callers_that_find_no_connection_share_one() -> None:
             assert (fake.connections, pipe.traffic.writes) == (1, 1)
             await pipe.close()
 
-    asyncio.run(run())
+    uvloop.run(run()) if loop == "uvloop" else asyncio.run(run())
 
 
 def test_error_replies_go_to_their_caller_only() -> None:
