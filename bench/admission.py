@@ -123,7 +123,9 @@ def run_one(tree: Path, args: argparse.Namespace, concurrency: int) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, medians reported (default 3)")
@@ -153,10 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                     for name, tree in trees.items():
                         result = run_one(tree, args, concurrency)
                         results.setdefault((name, concurrency), []).append(result)
-                        print(f"  {name:16} c={concurrency:<3} {json.dumps(result)}", file=sys.stderr, flush=True)
+                        print(
+                            f"  {name:16} c={concurrency:<3} {json.dumps(result)}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
         finally:
             if args.baseline:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(trees[args.baseline])])
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(trees[args.baseline])]
+                )
     print("| code | c | requests/s | CPU µs/request | admit p50 µs |\n|---|---:|---:|---:|---:|")
     for (name, concurrency), runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)

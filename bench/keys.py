@@ -432,8 +432,7 @@ def _compare(o: Outcome, base: Outcome) -> str:
     base_rps = base.loads["turnout_c32"]["rps"]
     rps = o.loads["turnout_c32"]["rps"] / base_rps if base_rps else 0
     return (
-        f"p50 c=1 {_added(o) - _added(base):+.3f} ms   CPU/request c=32 {cpu:+.3f} ms   "
-        f"req/s c=32 x{rps:.2f}"
+        f"p50 c=1 {_added(o) - _added(base):+.3f} ms   CPU/request c=32 {cpu:+.3f} ms   req/s c=32 x{rps:.2f}"
     )
 
 
@@ -449,7 +448,11 @@ def against_baseline(outcomes: list[Outcome]) -> str:
         if o.setup.baseline:
             continue
         twin = next(
-            (b for b in bases if (b.setup.store, b.setup.virtual_key) == (o.setup.store, o.setup.virtual_key)),
+            (
+                b
+                for b in bases
+                if (b.setup.store, b.setup.virtual_key) == (o.setup.store, o.setup.virtual_key)
+            ),
             None,
         )
         base = twin or bases[0]
@@ -473,9 +476,11 @@ def limited_against_unlimited(outcomes: list[Outcome]) -> str:
         )
         if unlimited is not None:
             lines.append(f"  {limited.setup.name:48} {_compare(limited, unlimited)}")
-    return "\nLimited key against the master key (no limits), same store and revision:\n" + "\n".join(
-        lines
-    ) if lines else ""
+    return (
+        "\nLimited key against the master key (no limits), same store and revision:\n" + "\n".join(lines)
+        if lines
+        else ""
+    )
 
 
 # -- main --------------------------------------------------------------------------------------------
@@ -507,9 +512,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    pinning = Pinning(args.gateway_cpus, args.load_cpus)
+def select_setups(args: argparse.Namespace) -> list[Setup]:
+    """The setups this run measures, in order: --store's, those whose servers answer, and their twins at
+    --baseline."""
     setups = list(SETUPS)
     why_not = reachable(args.pg_url, args.redis_url)
     if why_not:
@@ -517,15 +522,21 @@ def main(argv: list[str] | None = None) -> int:
         setups = [s for s in setups if s.store != "postgres"]
     if args.store:
         setups = [s for s in setups if s.store == args.store]
-    if args.baseline:
+    if not args.baseline or not setups:
+        return setups
 
-        def at_baseline(setup: Setup) -> Setup:
-            return replace(setup, name=f"{args.baseline}, {setup.name}", baseline=args.baseline)
+    def at_baseline(setup: Setup) -> Setup:
+        return replace(setup, name=f"{args.baseline}, {setup.name}", baseline=args.baseline)
 
-        if args.baseline_all:  # each setup just before its twin at REV: the machine drifts less between them
-            setups = [twin for setup in setups for twin in (setup, at_baseline(setup))]
-        else:
-            setups.append(at_baseline(setups[0]))
+    if args.baseline_all:  # each setup just before its twin at REV: the machine drifts less between them
+        return [twin for setup in setups for twin in (setup, at_baseline(setup))]
+    return [*setups, at_baseline(setups[0])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pinning = Pinning(args.gateway_cpus, args.load_cpus)
+    setups = select_setups(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     load_before = os.getloadavg()  # others' work on this machine shows in every figure
     args.results.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ __all__ = ["RedisCounters"]
 CONNECT_TIMEOUT = 0.5  # seconds: a dead Redis must not hold a request up
 OPERATION_TIMEOUT = 0.5
 NANO = 9  # decimal places of the stored spend
+_ONE = Decimal(1)
 
 # Seeds a period's spend from SQL: created at the seed, or raised to it (SQL counts every replica's
 # recorded spend, which may already exceed what this key shows), never lowered.
@@ -226,7 +227,9 @@ def _unlimited(limit: int | None) -> int:
 
 def _to_nano(amount: Decimal) -> int:
     """Money as an integer of nano-units, rounded half-up (SQL keeps 10 places, we keep 9)."""
-    return int(amount.scaleb(NANO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if not amount:  # most seeds and reservations are 0, and the Decimal steps cost a microsecond or two
+        return 0
+    return int(amount.scaleb(NANO).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
 def _from_nano(value: bytes | int) -> Decimal:

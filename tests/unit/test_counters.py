@@ -352,10 +352,14 @@ def test_admissions_arriving_together_share_one_round_trip(redis_prefix: str) ->
             assert sorted(v.requests for v in admitted) == list(range(2, 33))
             assert sorted(v.inflight for v in admitted) == list(range(2, 33))
             assert [v.refused for v in verdicts[31:]] == ["parallel"]
-            assert sorted(v.reserved for v in admitted) == [Decimal("0.5") + Decimal("0.25") * n for n in range(31)]
+            assert sorted(v.reserved for v in admitted) == [
+                Decimal("0.5") + Decimal("0.25") * n for n in range(31)
+            ]
             writes = counters.pipe.traffic.writes
             releases = [Release(limits, f"t{n}", 1, Decimal("0.001")) for n in range(31)]
-            _, after = await asyncio.gather(counters.release_many(releases, 100), counters.admit(limits, "x", 100))
+            _, after = await asyncio.gather(
+                counters.release_many(releases, 100), counters.admit(limits, "x", 100)
+            )
             assert counters.pipe.traffic.writes - writes == 1
             assert (after.refused, after.inflight, after.tokens) == (None, 2, 31)
         finally:

@@ -63,7 +63,9 @@ def test_error_replies_go_to_their_caller_only() -> None:
         async with FakeRedis(answer) as fake:
             pipe = _pipe(fake.url())
             good, bad, after = await asyncio.gather(
-                pipe.call(command("ECHO", "a")), pipe.call(command("ECHO", "bad")), pipe.call(command("ECHO", "b"))
+                pipe.call(command("ECHO", "a")),
+                pipe.call(command("ECHO", "bad")),
+                pipe.call(command("ECHO", "b")),
             )
             assert (good, after) == (b"a", b"b")
             assert isinstance(bad, ReplyError) and str(bad) == "ERR no"
@@ -161,7 +163,13 @@ def test_an_unreachable_server_fails_the_call() -> None:
 
 def test_urls_are_read_as_redis_py_reads_them() -> None:
     plain = parse_url("redis://redis.internal:6380/3")
-    assert (plain.host, plain.port, plain.db, plain.password, plain.tls) == ("redis.internal", 6380, 3, None, None)
+    assert (plain.host, plain.port, plain.db, plain.password, plain.tls) == (
+        "redis.internal",
+        6380,
+        3,
+        None,
+        None,
+    )
     default = parse_url("redis://localhost")
     assert (default.port, default.db) == (6379, 0)
     assert parse_url("redis://h/1?db=4").db == 4
