@@ -5,8 +5,8 @@ Why not redis-py's client: each call through it costs about 0.2 ms of CPU (a poo
 check, on Python 3.11 a task for every timed read and write, response callbacks), more than the rest
 of a limited request. The counters send a few script calls on one socket; that is RESP over an asyncio
 Protocol, with hiredis (redis-py's own C parser and packer) doing the bytes. Admissions that arrive
-together (many requests parsed in one turn of the loop) thereby share one round trip, with nothing
-held back to wait for company: the batch is what is ready when the loop turns.
+at the same moment (many requests parsed in one turn of the loop) thereby share one round trip, with
+nothing held back to wait for company: the batch is what is ready when the loop turns.
 
 Failures: a connection that cannot be made within `connect_timeout`, is lost, or leaves a reply owed
 for `timeout` seconds fails every caller still waiting on it with an OSError (ConnectionError,
