@@ -213,9 +213,7 @@ class RedisPipe:
         if self._opening is None or self._opening.done():
             self._opening = asyncio.ensure_future(self._connect())
             self._opening.add_done_callback(_retrieve)
-        connection = await asyncio.shield(self._opening)
-        self._connection = connection
-        return connection
+        return await asyncio.shield(self._opening)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -239,6 +237,7 @@ class RedisPipe:
             if connection is not None:
                 connection.fail(ConnectionError("Redis login did not complete"))
             raise
+        self._connection = connection  # here, not in a caller: every caller may have given up meanwhile
         return connection
 
     async def close(self) -> None:

@@ -183,3 +183,17 @@ def test_urls_are_read_as_redis_py_reads_them() -> None:
     assert unchecked.tls is not None and unchecked.tls.verify_mode == ssl.CERT_NONE
     with pytest.raises(ValueError):
         parse_url("http://h")
+
+
+def test_a_connection_opened_for_a_caller_that_gave_up_serves_the_next_one() -> None:
+    async def run() -> None:
+        async with FakeRedis(lambda sent: b"+OK\r\n" if sent[0] == b"SELECT" else echo(sent)) as fake:
+            pipe = _pipe(fake.url("/3"))
+            gone = asyncio.ensure_future(pipe.call(command("ECHO", "a")))
+            await fake.wait_for(1)  # it is logging in
+            gone.cancel()
+            assert await pipe.call(command("ECHO", "b")) == b"b"
+            assert fake.connections == 1 and gone.cancelled()
+            await pipe.close()
+
+    asyncio.run(run())
