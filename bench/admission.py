@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379"
 
 
-async def measure(redis_url: str, concurrency: int, seconds: float) -> dict[str, Any]:
+async def measure(redis_url: str, concurrency: int, seconds: float, gap: float = 0.0) -> dict[str, Any]:
     """One measurement in this process, with the `engine` found on sys.path."""
     from engine.keys.ring import VirtualKey
     from engine.limits.admission import Limiter
@@ -72,7 +72,7 @@ async def measure(redis_url: str, concurrency: int, seconds: float) -> dict[str,
             admission.headers()
             admission.release(20, Decimal("0.0001"))
             done += 1
-            await asyncio.sleep(0)  # an answer is written between admission and release
+            await asyncio.sleep(gap)  # 0: an answer is written between admission and release
 
     warm = [asyncio.ensure_future(worker(n)) for n in range(concurrency)]
     await asyncio.sleep(min(1.0, seconds / 4))
@@ -111,7 +111,7 @@ def _forget(redis_url: str, prefix: str) -> None:
 def run_one(tree: Path, args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
     # run as a file, so that `engine` comes from PYTHONPATH (`tree`), not from this checkout
     argv = [sys.executable, str(Path(__file__).resolve()), "--measure", str(concurrency)]
-    argv += ["--redis-url", args.redis_url, "--duration", str(args.duration)]
+    argv += ["--redis-url", args.redis_url, "--duration", str(args.duration), "--gap-ms", str(args.gap_ms)]
     if shutil.which("taskset") and args.cpus:
         argv = ["taskset", "-c", args.cpus, *argv]
     env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -131,12 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, medians reported (default 3)")
     parser.add_argument("--redis-url", default=REDIS_URL, help=f"Redis to count in ({REDIS_URL})")
     parser.add_argument("--cpus", default="0", help="taskset CPU list of the measuring process (default 0)")
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="idle ms after each release, as a client's turn between requests (default 0)",
+    )
     parser.add_argument("--measure", type=int, metavar="C", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         import uvloop
 
-        print(json.dumps(uvloop.run(measure(args.redis_url, args.measure, args.duration))))
+        gap = args.gap_ms / 1000
+        print(json.dumps(uvloop.run(measure(args.redis_url, args.measure, args.duration, gap))))
         return 0
     with tempfile.TemporaryDirectory(prefix="turnout-bench-admission-") as tmp:
         trees = {"this checkout": REPO}
