@@ -7,6 +7,7 @@ Starts bench/mock_upstream.py once, then, one after another, a fresh `turnout se
     postgres+redis, master key             --pg-url, --redis-url, a random TURNOUT_REDIS_PREFIX
     postgres+redis, virtual key + limits   the same, loaded with a key from POST /key/generate
     <REV>, sqlite, master key              with --baseline REV: setup 1 serving the code at REV
+                                           (with --baseline-all: every setup, each at REV too)
 
 For each it measures the OpenAI pass-through alias (`gpt-3.5-turbo`, non-streaming): direct-to-mock
 c=1 p50 as the reference, through Turnout c=1 (p50, p99) and c=32 (requests/s, gateway CPU ms per
@@ -16,6 +17,8 @@ Prints a markdown table and writes JSON to bench/results/keys-<time>.json.
     .venv/bin/python -m bench.keys                    # 6 s per measurement
     .venv/bin/python -m bench.keys --quick            # 1.5 s per measurement
     .venv/bin/python -m bench.keys --baseline ceb3b3d # plus the code at ceb3b3d, same run
+    .venv/bin/python -m bench.keys --store postgres --baseline ceb3b3d --baseline-all
+                                                      # the Redis setups, each also at ceb3b3d
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -417,32 +420,67 @@ def markdown(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _added(o: Outcome) -> float:
+    return float(o.loads["turnout_c1"]["latency_ms"]["p50"] - o.loads["direct_c1"]["latency_ms"]["p50"])
+
+
+def _compare(o: Outcome, base: Outcome) -> str:
+    """`o` against `base`: added p50 at c=1, CPU per request and requests/s at c=32."""
+    cpu = o.loads["turnout_c32"].get("cpu_ms_per_request", 0) - base.loads["turnout_c32"].get(
+        "cpu_ms_per_request", 0
+    )
+    base_rps = base.loads["turnout_c32"]["rps"]
+    rps = o.loads["turnout_c32"]["rps"] / base_rps if base_rps else 0
+    return (
+        f"p50 c=1 {_added(o) - _added(base):+.3f} ms   CPU/request c=32 {cpu:+.3f} ms   req/s c=32 x{rps:.2f}"
+    )
+
+
 def against_baseline(outcomes: list[Outcome]) -> str:
-    """Each setup minus the baseline: added p50 at c=1 and CPU per request at c=32."""
-    base = next((o for o in outcomes if o.setup.baseline), None)
-    if base is None or "turnout_c32" not in base.loads:
+    """Each setup minus its own setup at the baseline revision when that ran (--baseline-all), else
+    minus the baseline's setup 1."""
+    done = [o for o in outcomes if "turnout_c32" in o.loads and "turnout_c1" in o.loads]
+    bases = [o for o in done if o.setup.baseline]
+    if not bases:
         return ""
-
-    def added(o: Outcome) -> float:
-        return float(o.loads["turnout_c1"]["latency_ms"]["p50"] - o.loads["direct_c1"]["latency_ms"]["p50"])
-
-    lines = [f"\nCompared with {base.setup.baseline} (sqlite, master key, no usage log or limits):"]
-    for o in outcomes:
-        if o is base or "turnout_c32" not in o.loads:
+    lines = []
+    for o in done:
+        if o.setup.baseline:
             continue
-        cpu = o.loads["turnout_c32"].get("cpu_ms_per_request", 0) - base.loads["turnout_c32"].get(
-            "cpu_ms_per_request", 0
+        twin = next(
+            (
+                b
+                for b in bases
+                if (b.setup.store, b.setup.virtual_key) == (o.setup.store, o.setup.virtual_key)
+            ),
+            None,
         )
-        rps = (
-            o.loads["turnout_c32"]["rps"] / base.loads["turnout_c32"]["rps"]
-            if base.loads["turnout_c32"]["rps"]
-            else 0
+        base = twin or bases[0]
+        lines.append(f"  {o.setup.name:40} vs {base.setup.name:48} {_compare(o, base)}")
+    return f"\nCompared with {bases[0].setup.baseline}:\n" + "\n".join(lines)
+
+
+def limited_against_unlimited(outcomes: list[Outcome]) -> str:
+    """For each store and revision, the virtual key with limits against the master key (no limits)."""
+    done = [o for o in outcomes if "turnout_c32" in o.loads and "turnout_c1" in o.loads]
+    lines = []
+    for limited in (o for o in done if o.setup.virtual_key):
+        unlimited = next(
+            (
+                o
+                for o in done
+                if not o.setup.virtual_key
+                and (o.setup.store, o.setup.baseline) == (limited.setup.store, limited.setup.baseline)
+            ),
+            None,
         )
-        lines.append(
-            f"  {o.setup.name:40} p50 c=1 {added(o) - added(base):+.3f} ms   "
-            f"CPU/request c=32 {cpu:+.3f} ms   req/s c=32 x{rps:.2f}"
-        )
-    return "\n".join(lines)
+        if unlimited is not None:
+            lines.append(f"  {limited.setup.name:48} {_compare(limited, unlimited)}")
+    return (
+        "\nLimited key against the master key (no limits), same store and revision:\n" + "\n".join(lines)
+        if lines
+        else ""
+    )
 
 
 # -- main --------------------------------------------------------------------------------------------
@@ -457,6 +495,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline", metavar="REV", help="also serve the code at REV (a git worktree), setup 1"
     )
+    parser.add_argument(
+        "--baseline-all", action="store_true", help="serve every setup at REV too, not only setup 1"
+    )
+    parser.add_argument(
+        "--store", choices=("sqlite", "postgres"), help="only the setups of this store (default: both)"
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for JSON results")
     parser.add_argument("--pg-url", default=PG_URL, help=f"TURNOUT_DATABASE_URL of the PG setups ({PG_URL})")
     parser.add_argument(
@@ -468,16 +512,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    pinning = Pinning(args.gateway_cpus, args.load_cpus)
+def select_setups(args: argparse.Namespace) -> list[Setup]:
+    """The setups this run measures, in order: --store's, those whose servers answer, and their twins at
+    --baseline."""
     setups = list(SETUPS)
     why_not = reachable(args.pg_url, args.redis_url)
     if why_not:
         print(f"bench: note: skipping the postgres+redis setups; {why_not}", file=sys.stderr)
         setups = [s for s in setups if s.store != "postgres"]
-    if args.baseline:
-        setups.append(Setup(f"{args.baseline}, sqlite, master key", "sqlite", baseline=args.baseline))
+    if args.store:
+        setups = [s for s in setups if s.store == args.store]
+    if not args.baseline or not setups:
+        return setups
+
+    def at_baseline(setup: Setup) -> Setup:
+        return replace(setup, name=f"{args.baseline}, {setup.name}", baseline=args.baseline)
+
+    if args.baseline_all:  # each setup just before its twin at REV: the machine drifts less between them
+        return [twin for setup in setups for twin in (setup, at_baseline(setup))]
+    return [*setups, at_baseline(setups[0])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pinning = Pinning(args.gateway_cpus, args.load_cpus)
+    setups = select_setups(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     load_before = os.getloadavg()  # others' work on this machine shows in every figure
     args.results.mkdir(parents=True, exist_ok=True)
@@ -501,9 +560,9 @@ def main(argv: list[str] | None = None) -> int:
             mock.stop()
     table = markdown(outcomes)
     print(table)
-    compared = against_baseline(outcomes)
-    if compared:
-        print(compared)
+    for compared in (against_baseline(outcomes), limited_against_unlimited(outcomes)):
+        if compared:
+            print(compared)
     for o in outcomes:
         if o.error:
             print(f"\n{o.setup.name} stopped short:\n{o.error}")

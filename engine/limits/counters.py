@@ -1,7 +1,8 @@
 """The counters behind per-key limits and budgets, and what every backend of them answers.
 
 A request is admitted, then released when its answer is complete (or its stream ends). Both are one
-call each, so a shared backend (Redis) needs one round trip per request on each side. Windows are whole
+call each; a shared backend (Redis) sends all the calls made in one turn of the event loop in one
+write, so requests that arrive or end at the same moment share a round trip. Windows are whole
 wall-clock minutes (epoch seconds // 60), so every replica agrees on them. The budget counter of a key is
 named by its period (the epoch second at which the period ends) and seeded, on first use, with the
 spend SQL knew when the key ring was loaded.

@@ -1,4 +1,5 @@
-"""Counters shared by every replica through one Redis: each admission and release is one Lua script.
+"""Counters shared by every replica through one Redis: each admission and release is one Lua script,
+and the calls one replica makes in one turn of its event loop share a round trip (redis_pipe.py).
 
 Keys, all under the configured prefix (e.g. "turnout:") and the key's id:
 
@@ -17,8 +18,9 @@ places, so a cost below half a nano-unit per request is lost here (SQL still has
 reload with it). Limit comparisons inside the script use Lua doubles, exact below 2^53 nano-units
 (about nine million in money); the stored sum itself is exact at any size.
 
-Every failure to reach Redis becomes CountersUnavailable, and no call retries: the socket timeouts are
-short and a retried script could count a request or a cost twice.
+Every failure to reach Redis becomes CountersUnavailable, for each call of a round trip that failed,
+and no call retries (only a script Redis does not know yet is sent again, whole: it has not run): the
+timeouts are short and a retried script could count a request or a cost twice.
 """
 
 from __future__ import annotations
@@ -27,19 +29,15 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
-
 from engine.limits.counters import CountersUnavailable, KeyLimits, Release, Verdict
+from engine.limits.redis_pipe import RedisPipe, ReplyError, Script
 
 __all__ = ["RedisCounters"]
 
 CONNECT_TIMEOUT = 0.5  # seconds: a dead Redis must not hold a request up
 OPERATION_TIMEOUT = 0.5
 NANO = 9  # decimal places of the stored spend
+_ONE = Decimal(1)
 
 # Seeds a period's spend from SQL: created at the seed, or raised to it (SQL counts every replica's
 # recorded spend, which may already exceed what this key shows), never lowered.
@@ -63,7 +61,7 @@ end
 #       reserve (nano-units to set aside for this request)
 # Returns {refused or '', requests, tokens, inflight, spend, reserved}; decides like local._refusal,
 # in the same order, the budget against the spend plus what the requests in flight set aside.
-_ADMIT = (
+_ADMIT = Script(
     _SEEDED
     + """
 local function reached(limit, count)
@@ -108,7 +106,7 @@ return {refused, requests, tokens, inflight, spend, reserved}
 
 # KEYS: tok, inflight, spend, held     ARGV: ticket, tokens, cost, seed, budget_ttl
 # The cost replaces the request's reservation.
-_RELEASE = (
+_RELEASE = Script(
     _SEEDED
     + """
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -126,20 +124,14 @@ return 1
 
 class RedisCounters:
     """The Counters of every replica at once; `stale_after` (seconds) frees the slot of a request whose
-    replica died before releasing it."""
+    replica died before releasing it. Calls go over one pipelined connection (redis_pipe): admissions
+    and releases made in one turn of the loop share a round trip, and a release always reaches Redis
+    after its own admission."""
 
     def __init__(self, url: str, prefix: str, *, stale_after: float = 900.0) -> None:
-        self._client = Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=OPERATION_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self.pipe = RedisPipe(url, connect_timeout=CONNECT_TIMEOUT, timeout=OPERATION_TIMEOUT)
         self._prefix = prefix
         self._stale_ms = max(1, round(stale_after * 1000))
-        self._admit = self._client.register_script(_ADMIT)
-        self._release = self._client.register_script(_RELEASE)
 
     def _key(self, limits: KeyLimits) -> str:
         return f"{self._prefix}limit:{limits.key_id}"
@@ -148,14 +140,14 @@ class RedisCounters:
         self, limits: KeyLimits, ticket: str, minute: int, reserve: Decimal = Decimal(0)
     ) -> Verdict:
         key = self._key(limits)
-        keys = [
+        keys = (
             f"{key}:req:{minute}",
             f"{key}:tok:{minute}",
             f"{key}:inflight",
             _spend_key(key, limits),
             f"{key}:held",
-        ]
-        args: list[str | int] = [
+        )
+        args = (
             ticket,
             self._stale_ms,
             _to_nano(limits.budget_seed),
@@ -165,10 +157,10 @@ class RedisCounters:
             _unlimited(limits.rpm),
             _unlimited(limits.tpm),
             _to_nano(reserve),
-        ]
-        refused, requests, tokens, inflight, spend, reserved = await self._call(self._admit, keys, args)
+        )
+        refused, requests, tokens, inflight, spend, reserved = await self._call(_ADMIT, keys, args)
         return Verdict(
-            refused or None,
+            refused.decode() or None,
             int(requests),
             int(tokens),
             int(inflight),
@@ -177,46 +169,52 @@ class RedisCounters:
         )
 
     async def release(self, limits: KeyLimits, ticket: str, minute: int, tokens: int, cost: Decimal) -> None:
-        await self._call(self._release, *self._release_call(Release(limits, ticket, tokens, cost), minute))
+        await self._call(_RELEASE, *self._release_call(Release(limits, ticket, tokens, cost), minute))
 
     async def release_many(self, releases: Sequence[Release], minute: int) -> None:
-        """Every release in one pipelined round trip. A script Redis does not know (it restarted since
-        the last admission) is loaded and run one by one."""
+        """Every release in one round trip. A script Redis does not know (it restarted since the last
+        admission) is sent again whole, one by one."""
         calls = [self._release_call(release, minute) for release in releases]
-        pipe = self._client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.evalsha(self._release.sha, len(keys), *keys, *args)
         try:
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as error:
+            replies = await self.pipe.call_many([_RELEASE.evalsha(keys, args) for keys, args in calls])
+        except OSError as error:
             raise CountersUnavailable(f"Redis counters: {error}") from error
-        for (keys, args), result in zip(calls, results, strict=True):
-            if isinstance(result, NoScriptError):
-                await self._call(self._release, keys, args)
-            elif isinstance(result, Exception):
-                raise CountersUnavailable(f"Redis counters: {result}")
+        for (keys, args), reply in zip(calls, replies, strict=True):
+            if _unknown_script(reply):
+                await self._call(_RELEASE, keys, args)
+            elif isinstance(reply, Exception):
+                raise CountersUnavailable(f"Redis counters: {reply}")
 
-    def _release_call(self, release: Release, minute: int) -> tuple[list[str], list[str | int]]:
+    def _release_call(self, release: Release, minute: int) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
         key = self._key(release.limits)
-        keys = [f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, release.limits), f"{key}:held"]
-        seed = _to_nano(release.limits.budget_seed)
-        args: list[str | int] = [
+        keys = (f"{key}:tok:{minute}", f"{key}:inflight", _spend_key(key, release.limits), f"{key}:held")
+        args = (
             release.ticket,
             release.tokens,
             _to_nano(release.cost),
-            seed,
+            _to_nano(release.limits.budget_seed),
             release.limits.budget_ttl,
-        ]
+        )
         return keys, args
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+    async def _call(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        """The script's reply; Redis learns a script it does not know from the call that needs it."""
         try:
-            return await script(keys=keys, args=args)
-        except (RedisError, OSError) as error:  # OSError covers TimeoutError and refused connections
+            reply = await self.pipe.call(script.evalsha(keys, args))
+            if _unknown_script(reply):
+                reply = await self.pipe.call(script.eval(keys, args))
+        except OSError as error:  # refused, lost, or timed out
             raise CountersUnavailable(f"Redis counters: {error}") from error
+        if isinstance(reply, Exception):
+            raise CountersUnavailable(f"Redis counters: {reply}")
+        return reply
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.pipe.close()
+
+
+def _unknown_script(reply: object) -> bool:
+    return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")
 
 
 def _spend_key(key: str, limits: KeyLimits) -> str:
@@ -229,8 +227,10 @@ def _unlimited(limit: int | None) -> int:
 
 def _to_nano(amount: Decimal) -> int:
     """Money as an integer of nano-units, rounded half-up (SQL keeps 10 places, we keep 9)."""
-    return int(amount.scaleb(NANO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if not amount:  # most seeds and reservations are 0, and the Decimal steps cost a microsecond or two
+        return 0
+    return int(amount.scaleb(NANO).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
-def _from_nano(value: str | int) -> Decimal:
+def _from_nano(value: bytes | int) -> Decimal:
     return Decimal(int(value)).scaleb(-NANO)

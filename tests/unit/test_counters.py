@@ -17,9 +17,12 @@ from decimal import Decimal
 import pytest
 import redis
 
+from engine.keys.ring import VirtualKey
 from engine.limits import Counters, CountersUnavailable, KeyLimits, LocalCounters
+from engine.limits.admission import Limiter
 from engine.limits.counters import Release
 from engine.limits.redis_counters import RedisCounters
+from tests.support.fake_redis import CLOSE, FakeRedis
 from tests.support.services import REDIS_URL
 
 Open = Callable[[], AbstractAsyncContextManager[Counters]]  # counters living in the running loop
@@ -326,3 +329,131 @@ def test_a_stale_tickets_reservation_goes_with_it(redis_prefix: str) -> None:
             await counters.close()
 
     asyncio.run(scenario())
+
+
+# Redis only: one round trip for what arrives together, and what a failed round trip does
+
+
+@pytest.mark.redis
+def test_admissions_arriving_together_share_one_round_trip(redis_prefix: str) -> None:
+    limits = KeyLimits(key_id=15, rpm=100, parallel=32, budget=Decimal(10))
+
+    async def scenario() -> None:
+        counters = RedisCounters(REDIS_URL, redis_prefix)
+        try:
+            await counters.admit(limits, "first", 100, Decimal("0.5"))  # the connection is open
+            writes = counters.pipe.traffic.writes
+            verdicts = await asyncio.gather(
+                *(counters.admit(limits, f"t{n}", 100, Decimal("0.25")) for n in range(32))
+            )
+            assert counters.pipe.traffic.writes - writes == 1
+            admitted = [v for v in verdicts if v.refused is None]
+            # each admission ran on its own, in order: 31 more fit beside the first, the 32nd is refused
+            assert sorted(v.requests for v in admitted) == list(range(2, 33))
+            assert sorted(v.inflight for v in admitted) == list(range(2, 33))
+            assert [v.refused for v in verdicts[31:]] == ["parallel"]
+            assert sorted(v.reserved for v in admitted) == [
+                Decimal("0.5") + Decimal("0.25") * n for n in range(31)
+            ]
+            writes = counters.pipe.traffic.writes
+            releases = [Release(limits, f"t{n}", 1, Decimal("0.001")) for n in range(31)]
+            _, after = await asyncio.gather(
+                counters.release_many(releases, 100), counters.admit(limits, "x", 100)
+            )
+            assert counters.pipe.traffic.writes - writes == 1
+            assert (after.refused, after.inflight, after.tokens) == (None, 2, 31)
+        finally:
+            await counters.close()
+
+    asyncio.run(scenario())
+
+
+_ADMITTED = b"*6\r\n$0\r\n\r\n:1\r\n:0\r\n:1\r\n$1\r\n0\r\n:0\r\n"  # what the admit script answers
+
+
+def test_a_failed_round_trip_fails_each_admission_in_it() -> None:
+    limits = KeyLimits(key_id=16, rpm=10)
+
+    async def scenario() -> None:
+        async with FakeRedis(lambda sent: CLOSE) as fake:
+            counters = RedisCounters(fake.url(), "t:")
+            failed = await asyncio.gather(
+                *(counters.admit(limits, f"t{n}", 100) for n in range(4)),
+                counters.release(limits, "r", 100, 1, Decimal(0)),
+                return_exceptions=True,
+            )
+            assert [type(error) for error in failed] == [CountersUnavailable] * 5
+            await counters.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_round_trip_lets_each_request_through_once_warned(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with FakeRedis(lambda sent: CLOSE) as fake:
+            limiter = Limiter(RedisCounters(fake.url(), "t:"))
+            key = _limited_key()
+            admitted = await asyncio.gather(*(limiter.admit(key, f"t{n}") for n in range(4)))
+            assert admitted == [None] * 4
+            assert await limiter.admit(key, "later") is None
+            assert fake.connections == 1  # one round trip failed, then the counters are skipped a while
+            await limiter.close()
+
+    asyncio.run(scenario())
+    assert caplog.text.count("unreachable") == 1
+
+
+def test_a_script_redis_does_not_know_is_sent_whole() -> None:
+    def answer(sent: list[bytes]) -> bytes:
+        return b"-NOSCRIPT No matching script.\r\n" if sent[0] == b"EVALSHA" else _ADMITTED
+
+    async def scenario() -> None:
+        async with FakeRedis(answer) as fake:
+            counters = RedisCounters(fake.url(), "t:")
+            verdict = await counters.admit(KeyLimits(key_id=17, rpm=10), "a", 100)
+            assert (verdict.refused, verdict.requests, verdict.inflight) == (None, 1, 1)
+            assert [sent[0] for sent in fake.commands] == [b"EVALSHA", b"EVAL"]
+            assert fake.commands[0][3:] == fake.commands[1][3:]  # the same keys and arguments
+            await counters.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_leaves_while_admitted_is_released_after_its_admission() -> None:
+    """Its release and its admission go over one connection, so the release cannot overtake it (and
+    leave the admitted ticket holding a parallel slot until it goes stale)."""
+
+    async def scenario() -> None:
+        async with FakeRedis(lambda sent: _ADMITTED if len(sent) > 12 else b":1\r\n") as fake:
+            limiter = Limiter(RedisCounters(fake.url(), "t:"), clock=lambda: 6000.0)  # minute 100
+            fake.held = True
+            admitting = asyncio.ensure_future(limiter.admit(_limited_key(), "left"))
+            await fake.wait_for(1)
+            admitting.cancel()
+            await fake.wait_for(2)
+            fake.release()
+            await limiter.close()
+            admit, release = fake.commands
+            assert (admit[3], release[4]) == (b"t:limit:7:req:100", b"t:limit:7:inflight")
+            assert (len(admit), len(release)) == (17, 12) and admit[8] == release[7] == b"left"
+
+    asyncio.run(scenario())
+
+
+def _limited_key() -> VirtualKey:
+    return VirtualKey(
+        id=7,
+        key_hash="h",
+        key_prefix="sk-abcde",
+        key_alias=None,
+        models=frozenset(),
+        privacy=None,
+        expires_at=None,
+        max_budget=None,
+        budget_duration=None,
+        spend=Decimal(0),
+        budget_reset_at=None,
+        rpm_limit=10,
+        tpm_limit=None,
+        max_parallel_requests=1,
+    )
