@@ -179,6 +179,7 @@ def _serve(settings: Settings, workers: int) -> int:
         "port": settings.port,
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "http": "httptools",
+        "ws": "none",  # Turnout serves no WebSocket route: no WebSocket library imported at start
         "access_log": settings.access_log,
         "log_level": settings.log_level,
         # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
