@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,13 @@ __all__ = ["CONFIG_SOURCE", "DEFAULTS_SOURCE", "import_plan", "prepare"]
 log = logging.getLogger("turnout")
 
 
-def prepare(settings: Settings, registry: MappingRegistry) -> Settings:
-    """Migrate, import, and return the settings with the config file's own settings applied."""
+def prepare(
+    settings: Settings, registry: MappingRegistry, *, migrate: Callable[[str], None] | None = None
+) -> Settings:
+    """Migrate, import, and return the settings with the config file's own settings applied. `migrate`
+    runs Alembic's migrations on a database behind the newest revision (engine.store.migrate)."""
     if settings.migrate_on_start:
-        upgrade_to_head(settings.database_url)
+        upgrade_to_head(settings.database_url, migrate=migrate)
     catalog = registry.catalog()
     if settings.config is not None:
         plan = parse_litellm_config(settings.config, catalog)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.settings import Settings
 
-__all__ = ["main", "prepare_child"]
+if TYPE_CHECKING:
+    from engine.mapping.loader import MappingRegistry
+
+__all__ = ["main", "migrate_child"]
 
 _SERVER_CUT_AFTER_GRACE = 2.0  # seconds after `shutdown_grace` the server cuts requests still running
 
@@ -148,7 +152,7 @@ def _probe(settings: Settings, aliases: list[str], write: bool, timeout: float) 
         if isinstance(result, str):
             print(f"turnout: {result}", file=sys.stderr)
             return 2
-        settings = result
+        settings = result[0]
     elif settings.migrate_on_start:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
         from engine.store.migrate import upgrade_to_head
@@ -163,19 +167,19 @@ def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from engine.app import create_app
-    from engine.mapping.loader import load_registry
 
-    try:
-        settings = _prepare_in_child(settings)
-    except _PrepareFailed as exc:
-        print(f"turnout: {exc}", file=sys.stderr)
+    prepared = _prepare(settings, migrate=_migrate_in_child)
+    if isinstance(prepared, str):
+        print(f"turnout: {prepared}", file=sys.stderr)
         return 2
+    settings, registry = prepared
     _announce_console(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "http": "httptools",
+        "ws": "none",  # Turnout serves no WebSocket route: no WebSocket library imported at start
         "access_log": settings.access_log,
         "log_level": settings.log_level,
         # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
@@ -187,7 +191,7 @@ def _serve(settings: Settings, workers: int) -> int:
         os.environ.update(_settings_environment(settings))
         uvicorn.run("engine.asgi:app", workers=workers, **common)
         return 0
-    uvicorn.run(create_app(settings, registry=load_registry(settings.mappings_dir)), **common)
+    uvicorn.run(create_app(settings, registry=registry), **common)
     return 0
 
 
@@ -209,11 +213,12 @@ class _PrepareFailed(Exception):
     pass
 
 
-def _prepare(settings: Settings) -> Settings | str:
-    """Migrate and import (in a child process); the resolved settings, or the error to print."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _prepare(
+    settings: Settings, *, migrate: Callable[[str], None] | None = None
+) -> tuple[Settings, MappingRegistry] | str:
+    """Load the mappings, bring the database to head and import the config: the resolved settings and
+    the mappings, or the error to print. `migrate` runs Alembic when the database is behind (default:
+    in this process)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from engine.bootstrap import prepare
     from engine.config.plan import ConfigError
@@ -221,41 +226,45 @@ def _prepare(settings: Settings) -> Settings | str:
     from engine.mapping.loader import load_registry
 
     try:
-        return prepare(settings, load_registry(settings.mappings_dir))
-    except (ConfigError, MappingLoadError) as exc:
+        registry = load_registry(settings.mappings_dir)
+        return prepare(settings, registry, migrate=migrate), registry
+    except (ConfigError, MappingLoadError, _PrepareFailed) as exc:
         return str(exc)
 
 
-def _prepare_in_child(settings: Settings) -> Settings:
-    """Alembic, the importer and their imports stay out of the serving process (~12 MB of memory).
+def _migrate_in_child(database_url: str) -> None:
+    """Alembic's migrations in a process that exits, so that a serving process never imports Alembic
+    and Mako (~10 MB of memory). Only a database behind the newest revision needs them: an empty one is
+    created and one at head is left alone in this process (engine.store.migrate).
 
-    A plain subprocess that exits, rather than multiprocessing, which would leave a resource-tracker
-    interpreter running beside the server. Settings travel over stdin/stdout, never the command line.
+    A plain subprocess rather than multiprocessing, which would leave a resource-tracker interpreter
+    running beside the server. The URL (it may hold a password) travels over stdin, never the command
+    line.
     """
+    import json
     import subprocess
 
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     child = subprocess.run(
-        [sys.executable, "-c", "from engine.cli import prepare_child; prepare_child()"],
-        # only what was set explicitly (CLI, environment), so the config file can fill in the rest
-        input=settings.model_dump_json(exclude_unset=True),
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", "from engine.cli import migrate_child; migrate_child()"],
+        input=json.dumps({"database_url": database_url, "log_level": level}),
         text=True,
         check=False,
     )
     if child.returncode != 0:
-        raise _PrepareFailed(child.stdout.strip() or f"preparation failed (exit {child.returncode})")
-    return Settings.model_validate_json(child.stdout)
+        raise _PrepareFailed(f"migrating the database failed (exit {child.returncode})")
 
 
-def prepare_child() -> None:
-    """The child side of `_prepare_in_child`: settings in on stdin, resolved settings out on stdout."""
+def migrate_child() -> None:
+    """The child side of `_migrate_in_child`: the database URL and log level in on stdin."""
     import json
 
-    result = _prepare(Settings(**json.loads(sys.stdin.read())))
-    if isinstance(result, str):
-        print(result)
-        raise SystemExit(2)
-    print(result.model_dump_json())
+    given = json.loads(sys.stdin.read())
+    logging.basicConfig(level=given["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from engine.store.migrate import run_migrations
+
+    run_migrations(given["database_url"])
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:

@@ -15,7 +15,14 @@ from typing import Any
 from engine.canonical import OPERATIONS
 from engine.mapping.compiler import CompiledSection, MappingLoadError
 from engine.mapping.schema import BodySchema, compile_schemas
-from engine.mapping.tree import check_keys, compile_key, compile_optional, fail, load_mapping_file
+from engine.mapping.tree import (
+    check_keys,
+    compile_key,
+    compile_optional,
+    compiling_once,
+    fail,
+    load_mapping_file,
+)
 from engine.mapping.yaml_lines import LineDict
 
 __all__ = [
@@ -96,9 +103,11 @@ class DialectMapping:
 
 def load_dialects(folder: Path) -> dict[str, DialectMapping]:
     """Every `<folder>/dialects/*.yaml`, compiled. Raises MappingLoadError naming file:line."""
-    dialects = [
-        _build(path.stem, load_mapping_file(path)) for path in sorted((folder / "dialects").glob("*.yaml"))
-    ]
+    with compiling_once():
+        dialects = [
+            _build(path.stem, load_mapping_file(path))
+            for path in sorted((folder / "dialects").glob("*.yaml"))
+        ]
     return {dialect.name: dialect for dialect in dialects}
 
 

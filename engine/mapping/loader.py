@@ -10,7 +10,14 @@ from engine.canonical import OPERATIONS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
-from engine.mapping.tree import check_keys, compile_key, compile_optional, fail, load_mapping_file
+from engine.mapping.tree import (
+    check_keys,
+    compile_key,
+    compile_optional,
+    compiling_once,
+    fail,
+    load_mapping_file,
+)
 from engine.mapping.yaml_lines import LineDict, plain
 
 __all__ = ["MappingLoadError", "MappingRegistry", "load_registry"]
@@ -76,14 +83,15 @@ def load_registry(folder: Path) -> MappingRegistry:
     raw = {path.stem: load_mapping_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
     providers: dict[str, ProviderMapping] = {}
     default_provider = ""
-    for stem in raw:
-        if raw[stem].get("abstract") is True:  # a shared base for `extends`, not a provider itself
-            continue
-        tree = _resolve_extends(stem, raw, ())
-        mapping = _build_provider(stem, tree)
-        providers[mapping.name] = mapping
-        if tree.get("default_provider") is True:
-            default_provider = mapping.name
+    with compiling_once():  # a section a provider inherits unchanged is compiled once
+        for stem in raw:
+            if raw[stem].get("abstract") is True:  # a shared base for `extends`, not a provider itself
+                continue
+            tree = _resolve_extends(stem, raw, ())
+            mapping = _build_provider(stem, tree)
+            providers[mapping.name] = mapping
+            if tree.get("default_provider") is True:
+                default_provider = mapping.name
     if not providers:
         raise MappingLoadError(f"{folder / 'providers'}: no provider mappings found")
     return MappingRegistry(providers, default_provider or next(iter(providers)))

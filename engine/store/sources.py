@@ -2,7 +2,7 @@
 fallbacks names its source; `SOURCE_PRECEDENCE` (engine/store/load.py) ranks them.
 
 A module of its own, with no imports: the console and the loader name sources without importing the
-bootstrap (which imports Alembic, ~10 MB a serving process does not need).
+bootstrap and what it imports.
 """
 
 from __future__ import annotations

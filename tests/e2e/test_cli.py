@@ -170,3 +170,44 @@ def test_import_of_a_broken_config_fails_cleanly(tmp_path: Path) -> None:
     result = _turnout(tmp_path, "import", str(config))
     assert result.returncode == 2
     assert "litellm_params.model is missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_migrates_a_database_behind_and_keeps_alembic_out(tmp_path: Path) -> None:
+    """A database at an old revision is migrated before serving (by Alembic, in a child process); the
+    serving process itself never imports Alembic, whatever the database held."""
+    from alembic import command
+
+    from engine.store.migrate import alembic_config
+    from engine.store.schema import HEAD_REVISION
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    command.upgrade(alembic_config(url), "69382d679281")  # the initial schema
+    port = free_port()
+    config = _config(tmp_path, "http://127.0.0.1:9")
+    # the serving process cannot import Alembic or Mako; the child that migrates is a fresh interpreter
+    probe = (
+        "import sys\n"
+        "class NoAlembic:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in ('alembic', 'mako'):\n"
+        "            raise ImportError(f'the serving process imported {name}')\n"
+        "sys.meta_path.insert(0, NoAlembic())\n"
+        "from engine.cli import main\n"
+        f"raise SystemExit(main(['serve', '--config', {str(config)!r}, '--port', '{port}']))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", probe],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=15)
+    assert "Traceback" not in err and "ERROR" not in err, err
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
