@@ -42,6 +42,9 @@ CREATED = 1700000000
 CREATED_AT = "2023-11-14T22:13:20.000000Z"
 STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 STREAM_FALSE = re.compile(rb'"stream"\s*:\s*false')
+# a model whose name contains "paced" streams one event per PACED_SECONDS, as a real token stream does
+PACED = re.compile(rb'"model"\s*:\s*"[^"]*paced')
+PACED_SECONDS = 0.005
 INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
 ALT_SSE = re.compile(rb"(?:^|&)alt=sse(?:&|$)")
 CHAT_ID = "chatcmpl-mock0000000000000000000000"
@@ -318,10 +321,23 @@ class MockProtocol(asyncio.Protocol):
             first = head[: head.find(b"\r\n")] if b"\r\n" in head else head
             method, _, rest = first.partition(b" ")
             path = rest.partition(b" ")[0]
-            self.transport.write(answer(self.responses, method, path, body))
+            response = answer(self.responses, method, path, body)
+            if PACED.search(body) and b"\r\ntransfer-encoding: chunked" in response:
+                self._paced(_frames(response))
+            else:
+                self.transport.write(response)
             if b"\r\nconnection: close" in head.lower():
                 self.transport.close()
                 return
+
+    def _paced(self, frames: list[bytes]) -> None:
+        """Write the head and first frame now, each next frame PACED_SECONDS later (the client, one
+        request at a time per connection, waits for the end before it sends the next)."""
+        if self.transport is None or not frames:
+            return
+        self.transport.write(frames[0])
+        if len(frames) > 1:
+            asyncio.get_running_loop().call_later(PACED_SECONDS, self._paced, frames[1:])
 
     def _next_request(self) -> tuple[bytes, bytes] | None:
         buffer = self.buffer
@@ -347,6 +363,24 @@ class MockProtocol(asyncio.Protocol):
             body, end = b"", start
         self.buffer = buffer[end:]
         return head, body
+
+
+def _frames(response: bytes) -> list[bytes]:
+    """A pre-rendered chunked response cut into its head with the first chunk frame, each next frame,
+    and the last one with the terminating zero-size frame (so that each event is one write)."""
+    pos = response.find(b"\r\n\r\n") + 4
+    frames = []
+    while True:
+        line_end = response.find(b"\r\n", pos)
+        size = int(response[pos:line_end], 16)
+        end = line_end + 2 + size + 2
+        if size == 0:
+            frames[-1] += response[pos:]
+            break
+        frames.append(response[pos:end])
+        pos = end
+    frames[0] = response[: response.find(b"\r\n\r\n") + 4] + frames[0]
+    return frames
 
 
 def _dechunk(buffer: bytes, pos: int) -> tuple[bytes, int] | None:

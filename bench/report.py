@@ -109,6 +109,24 @@ def _deployment_rows(records: list[Result], prefix: str, name: str) -> list[Row]
     ]
 
 
+# events in the mock's stream, as Turnout passes them on: 20 content chunks, the finish chunk, [DONE]
+PACED_EVENTS = 22
+
+
+def _paced_rows(records: list[Result]) -> list[Row]:
+    """The pass-through stream paced one event per 5 ms: its time, and Turnout's CPU per chunk."""
+    scenario = "paced_stream_c1"
+    cpu = _median(records, scenario, "turnout", _field("cpu_ms_per_request"))
+    per_chunk = cpu / PACED_EVENTS if cpu is not None else None
+    return [
+        _latency_row(
+            records, "paced stream c=1 whole stream p50", scenario, _stat("latency_ms", "p50"), None
+        ),
+        Row("paced stream c=1: Turnout CPU per request", "ms", None, cpu, None, "", None),
+        Row("paced stream c=1: Turnout CPU per chunk", "ms", None, per_chunk, None, "", None),
+    ]
+
+
 def build_rows(records: list[Result], process: dict[str, Any]) -> list[Row]:
     """Table rows from load results ({scenario, target, round, result}) and process figures."""
     rows: list[Row] = []
@@ -116,6 +134,8 @@ def build_rows(records: list[Result], process: dict[str, Any]) -> list[Row]:
         measured = any(record["scenario"].startswith(f"{prefix}_") for record in records)
         if measured or prefix in ALWAYS_SHOWN:
             rows += _deployment_rows(records, prefix, name)
+    if any(record["scenario"].startswith("paced_") for record in records):
+        rows += _paced_rows(records)
     rss = process.get("rss_mb")
     rows.append(Row("Turnout RSS after load", "MB", None, rss, None, "< 100 MB", rss < 100 if rss else None))
     rows.append(Row("Turnout start to /health", "s", None, process.get("start_s"), None, "", None))

@@ -94,7 +94,13 @@ GEMINI = Deployment(
     direct_stream_path="/v1beta/models/gemini-bench:streamGenerateContent?alt=sse",
     direct_key="mock-gemini-key",
 )
-DEPLOYMENTS = (OPENAI, OLLAMA, ANTHROPIC, GEMINI)
+# the pass-through path again, with the mock pacing its stream (one event per 5 ms): each chunk then
+# arrives on a wake-up of its own, the per-chunk cost a real token stream pays
+PACED = Deployment(
+    "paced", "/v1/chat/completions", "openai", "gpt-3.5-turbo-paced", "gpt-3.5-turbo-paced", "openai"
+)
+DEPLOYMENTS = (OPENAI, OLLAMA, ANTHROPIC, GEMINI, PACED)
+STREAM_ONLY = ("paced",)
 
 
 def scenarios(deployments: tuple[Deployment, ...]) -> list[Scenario]:
@@ -102,6 +108,7 @@ def scenarios(deployments: tuple[Deployment, ...]) -> list[Scenario]:
         Scenario(deployment, stream, concurrency)
         for deployment in deployments
         for stream, concurrency in ((False, 1), (False, 32), (True, 1))
+        if stream or deployment.key not in STREAM_ONLY
     ]
 
 
@@ -270,7 +277,7 @@ def _progress(round_no: int, scenario: Scenario, target: str, result: dict[str, 
 
 
 def run_profile(bench: Bench, seconds: float, out_dir: Path, stamp: str) -> dict[str, Any]:
-    """py-spy the gateway during a c=32 load on each deployment."""
+    """py-spy the gateway during a c=32 load on each deployment (paced streams: c=4)."""
     executable = spy.py_spy()
     if not executable:
         print("  (py-spy not found: pip install py-spy; profile skipped)", file=sys.stderr)
@@ -280,7 +287,8 @@ def run_profile(bench: Bench, seconds: float, out_dir: Path, stamp: str) -> dict
         out = out_dir / f"profile-{stamp}-{deployment.key}.txt"
         recorder = spy.record(executable, bench.gateway.pid, seconds, out)
         time.sleep(0.5)
-        bench.load(Scenario(deployment, False, 32), "turnout", seconds, 0)
+        paced = deployment.key in STREAM_ONLY  # streams at c=4: chunks still arrive one per wake-up
+        bench.load(Scenario(deployment, paced, 4 if paced else 32), "turnout", seconds, 0)
         _, err = recorder.communicate(timeout=seconds + 60)
         if recorder.returncode != 0 or not out.exists():
             print(f"  (py-spy failed: {err.decode(errors='replace')[-500:]})", file=sys.stderr)
@@ -315,6 +323,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--turnout", help="turnout executable (default: beside this Python, or on PATH)")
     parser.add_argument("--gateway-cpus", default="0", help="taskset CPU list for Turnout (default 0)")
     parser.add_argument("--load-cpus", default="1", help="taskset CPU list for mock and load (default 1)")
+    parser.add_argument(
+        "--only", help="comma-separated deployments to measure (openai, ollama, anthropic, gemini, paced)"
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for JSON results")
     return parser.parse_args(argv)
 
@@ -323,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     duration, warmup, gateway_warmup = (1.5, 0.3, 0.5) if args.quick else (args.duration, 1.0, 2.0)
     pinning = Pinning(args.gateway_cpus, args.load_cpus)
-    deployments = available(DEPLOYMENTS)
+    chosen = tuple(d for d in DEPLOYMENTS if not args.only or d.key in args.only.split(","))
+    deployments = available(chosen)
     skipped = [d for d in DEPLOYMENTS if d not in deployments]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.results.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Routes for inbound dialects (mappings/dialects/*.yaml): the client's API in, any backend behind.
 
 client body -> dialect `schema` -> dialect `request` -> canonical request -> pipeline -> canonical answer
-or SSE chunks -> dialect `response` / `stream` -> the client's body or events. A body of the wrong shape
+or canonical chunks -> dialect `response` / `stream` -> the client's body or events. A body of the wrong shape
 is a 400 naming the field before any mapping runs. Errors, including authentication and the gateway's
 own failures, are rendered by the dialect's `error` section in the client's own error shape. A dialect
 with a `store` section also continues stored conversations and keeps its answers
@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, post
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
@@ -29,17 +28,16 @@ from engine.errors import InvalidRequest, TurnoutError
 from engine.jsonbody import decode_json_body
 from engine.keys.ring import VirtualKey
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
-from engine.mapping.framing import SseDecoder
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.schema import BodySchema, SchemaViolation
 from engine.pipeline.schemas import decode_request
+from engine.pipeline.stream_events import ChunkReader, StreamPiece
 from engine.pipeline.translate import encode_json, evaluate
 from engine.pipeline.validate import check_chat_request
 
 __all__ = ["dialect_routes"]
 
 log = logging.getLogger("turnout.dialects")
-_decode = msgspec.json.Decoder().decode
 
 
 def dialect_routes(dialects: Mapping[str, DialectMapping]) -> list[HTTPRouteHandler]:
@@ -180,21 +178,20 @@ def _sse(events: Any) -> bytes:
 async def _render_stream(
     dialect: DialectMapping,
     spec: DialectStream,
-    chunks: AsyncIterator[bytes],
+    pieces: AsyncIterator[StreamPiece],
     request: dict[str, Any],
     exchange: Exchange | None = None,
 ) -> AsyncIterator[bytes]:
-    """Canonical SSE bytes from the pipeline, re-framed as the dialect's events. With an exchange, the
-    assistant message is assembled as chunks pass and kept once the stream completes (not if it fails)."""
+    """The pipeline's canonical chunks (engine.pipeline.stream_events), re-framed as the dialect's events;
+    its error, or an upstream's in-band error event, as the dialect's error events that end the stream.
+    With an exchange, the assistant message is assembled as chunks pass and kept once the stream
+    completes (not if it fails)."""
     state: dict[str, Any] = dict(evaluate(spec.start, request)) if spec.start is not None else {}
-    decoder = SseDecoder()
+    reader = ChunkReader()
     assembled = AssistantAccumulator() if exchange is not None else None
     try:
-        async for data in chunks:
-            for raw in decoder.feed(data):
-                if raw.data == b"[DONE]":
-                    continue
-                chunk = _decode(raw.data)
+        async for piece in pieces:
+            for chunk in reader.chunks(piece):
                 if isinstance(chunk, dict) and "error" in chunk:
                     if spec.error is not None:
                         yield _sse(evaluate(spec.error, chunk["error"], state, request))

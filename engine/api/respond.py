@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from litestar import Request, Response
 from litestar.response import Stream
@@ -11,6 +12,7 @@ from engine.api.auth import request_key
 from engine.api.state import gateway_of
 from engine.errors import TurnoutError
 from engine.pipeline.outcome import Reply
+from engine.pipeline.stream_events import openai_sse
 
 __all__ = ["note_refusal", "respond"]
 
@@ -20,8 +22,11 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 def respond(reply: Reply) -> Response[Any]:
     if reply.stream is None:
         return Response(reply.body, media_type=reply.media_type, headers=reply.headers)
-    extra = _SSE_HEADERS if reply.media_type == "text/event-stream" else {}
-    return Stream(reply.stream, media_type=reply.media_type, headers={**extra, **reply.headers})
+    if reply.media_type == "text/event-stream":  # canonical pieces, rendered as the OpenAI dialect's SSE
+        headers = {**_SSE_HEADERS, **reply.headers}
+        return Stream(openai_sse(reply.stream), media_type=reply.media_type, headers=headers)
+    raw = cast("AsyncIterator[bytes]", reply.stream)  # audio, transcripts: the upstream's bytes
+    return Stream(raw, media_type=reply.media_type, headers=reply.headers)
 
 
 def note_refusal(request: Request[Any, Any, Any], error: TurnoutError, operation: str | None = None) -> None:

@@ -20,6 +20,7 @@ from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, Upstre
 from engine.pipeline.call import Call
 from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
 from engine.pipeline.outcome import Outcome
+from engine.pipeline.stream_events import StreamPiece
 from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.router import PRIVACY_LEVELS, Router, Selection
 from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
@@ -234,8 +235,8 @@ def _backoff(retry: int, last: UpstreamError | None, settings: RouterSettings) -
 
 
 async def _tracked(
-    stream: AsyncIterator[bytes], router: Router, deployment: Deployment, started: float
-) -> AsyncIterator[bytes]:
+    stream: AsyncIterator[StreamPiece], router: Router, deployment: Deployment, started: float
+) -> AsyncIterator[StreamPiece]:
     """The stream, with the deployment counted as busy until it ends (or the client leaves)."""
     try:
         async for chunk in stream:

@@ -4,7 +4,7 @@ After SIGTERM the server stops accepting connections and waits `shutdown_grace` 
 requests in progress (`StreamGrace.begin`). A stream still running when that time is up would be cut
 mid-event by the server, which a client cannot tell from a network failure. Instead each one is ended
 here: its task is cancelled, and `metered_stream` turns that cancellation into a final
-`server_shutting_down` error event (dialects translate it like any other error), the end of the
+`server_shutting_down` StreamError (dialects translate it like any other error), the end of the
 stream, and a 503 row. A stream that starts after the grace has ended is ended at its first await.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from engine.errors import ServerShuttingDown
-from engine.pipeline.streaming import error_event
+from engine.pipeline.stream_events import StreamError
 
 __all__ = ["RunningStream", "StreamGrace"]
 
@@ -42,11 +42,11 @@ class RunningStream:
         return isinstance(exc, asyncio.CancelledError) and self.task is not None and self.task.uncancel() == 0
 
     @staticmethod
-    def farewell(last_chunk: bytes) -> tuple[ServerShuttingDown, bytes]:
-        """The error, and the event that ends the stream after `last_chunk` (in an event of its own)."""
-        error = ServerShuttingDown("the server is shutting down and ended this stream; retry the request")
-        boundary = b"" if not last_chunk or last_chunk.endswith((b"\n\n", b"\r\n\r\n")) else b"\n\n"
-        return error, boundary + error_event(error)
+    def farewell() -> StreamError:
+        """The error that ends the stream (each route renders it in its own shape)."""
+        return StreamError(
+            ServerShuttingDown("the server is shutting down and ended this stream; retry the request")
+        )
 
 
 class StreamGrace:

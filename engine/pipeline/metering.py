@@ -22,6 +22,7 @@ from engine.limits.admission import Admission
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.outcome import Tally
+from engine.pipeline.stream_events import StreamPiece
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
 from engine.routing.table import Deployment
@@ -163,13 +164,12 @@ class Meter:
 
 
 async def metered_stream(
-    stream: AsyncIterator[bytes], meter: Meter, tally: Tally | None, grace: StreamGrace | None = None
-) -> AsyncIterator[bytes]:
+    stream: AsyncIterator[StreamPiece], meter: Meter, tally: Tally | None, grace: StreamGrace | None = None
+) -> AsyncIterator[StreamPiece]:
     """The stream, metered: time to its first chunk, its usage at the end, one record however it ends.
     With `grace` (event streams), one still running when the shutdown grace ends says so and ends."""
     first = True
     running = grace.enter() if grace is not None else None
-    chunk = b""
     try:
         async for chunk in stream:
             if first:
@@ -180,8 +180,8 @@ async def metered_stream(
         if running is None or not running.ended:
             meter.failed(None, 499)  # the client went away mid-stream (the answer had begun: not 5xx)
             raise
-        error, farewell = running.farewell(chunk)
-        meter.failed(error, error.status)
+        farewell = running.farewell()
+        meter.failed(farewell.error, farewell.error.status)
         if not running.resume(exc):
             raise
         yield farewell

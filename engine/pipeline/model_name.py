@@ -7,13 +7,14 @@ said instead. Pipeline.run applies the rule after the mapping, in one place per 
 JSON answers and SSE streams, translated or passed through, so golden snapshots of a mapping's own
 translation do not depend on it, and dialects render the canonical answer's `model` as they get it.
 
-It works on the bytes, without decoding JSON for it (a stream chunk costs about a microsecond):
+It works on what each kind of answer already is, without decoding or encoding JSON for it:
 
+- a translated stream's chunks (not encoded yet): each chunk's top-level `model` is replaced;
 - a whole answer: the decoded answer (the pipeline decodes every JSON answer anyway) says what its
   top-level `model` is; its bytes `"model":"<that>"` are replaced at their first place;
-- a stream: each piece the pipeline yields is whole SSE events (translated streams yield whole events,
-  pass-through streams with usage too). Every `"model": "..."` key in it is replaced. The exact bytes of
-  the last one found are remembered, so later chunks, which repeat them, cost one count and one replace.
+- a pass-through stream's bytes (a chunk costs about a microsecond): each piece is whole SSE events.
+  Every `"model": "..."` key in it is replaced. The exact bytes of the last one found are remembered,
+  so later chunks, which repeat them, cost one count and one replace.
 
 A `"model"` inside a JSON string is escaped (`\\"model\\"`), so it is never taken for the key; the
 careful scan also checks that a key starts where one can (after `{`, `,` or whitespace).
@@ -26,6 +27,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+
+from engine.pipeline.stream_events import Chunks, StreamPiece
 
 __all__ = ["ModelRename", "renamed_stream"]
 
@@ -64,6 +67,16 @@ class ModelRename:
             return data.replace(seen, self._replacement)
         return self._rewrite(data)
 
+    def chunks(self, chunks: Chunks) -> Chunks:
+        """A translated stream's canonical chunks (dicts, each one new from the mapping)."""
+        asked = self._asked
+        for at, chunk in enumerate(chunks.items):
+            if isinstance(chunk, dict):
+                model = chunk.get("model")
+                if isinstance(model, str) and model != asked:
+                    chunks.items[at] = {**chunk, "model": asked}
+        return chunks
+
     def _rewrite(self, data: bytes) -> bytes:
         at = data.find(_KEY)
         if at < 0:
@@ -83,7 +96,14 @@ class ModelRename:
         return b"".join(parts)
 
 
-async def renamed_stream(stream: AsyncIterator[bytes], rename: ModelRename) -> AsyncIterator[bytes]:
-    """The stream, each piece (whole SSE events) with the model name replaced."""
-    async for data in stream:
-        yield rename.events(data)
+async def renamed_stream(
+    stream: AsyncIterator[StreamPiece], rename: ModelRename
+) -> AsyncIterator[StreamPiece]:
+    """The stream, each piece (whole SSE events, or chunks) with the model name replaced."""
+    async for piece in stream:
+        if isinstance(piece, bytes):
+            yield rename.events(piece)
+        elif isinstance(piece, Chunks):
+            yield rename.chunks(piece)
+        else:
+            yield piece

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from engine.pipeline.stream_events import StreamPiece
 from engine.pipeline.stream_usage import StreamUsage
 
 __all__ = ["Outcome", "Reply", "Tally"]
@@ -26,7 +27,7 @@ class Reply:
     """What goes to the client."""
 
     body: bytes | None = None
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncIterator[StreamPiece] | None = None  # bytes only, unless media_type is an event stream
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
     answer: Any = None  # the canonical answer `body` encodes (None: a stream, or an upstream's raw bytes)

@@ -1,11 +1,14 @@
-"""Streams to the client: upstream bytes -> canonical SSE chunks, ending in `data: [DONE]`.
+"""Streams to the client: upstream bytes -> canonical stream pieces, ending in `data: [DONE]`.
+
+A translated stream yields the mapping's canonical chunks unencoded; a pass-through stream yields the
+upstream's SSE bytes as they are (engine.pipeline.stream_events: each route renders the pieces).
 
 Nothing goes to the client before the stream's first good bytes: until then (`wait_until_ready`) a
 failure is raised, so that an HTML page, a malformed first event or a stream that ends at once is an
 upstream error and the next deployment is tried. An error after that cannot change the HTTP status any
-more, so it is sent as a final `data: {"error": ...}` event and the stream ends (the OpenAI SDK raises
-it as an APIError). When the client goes away, the generator is closed and the upstream connection
-with it.
+more, so it ends the stream as a StreamError (on the OpenAI route a final `data: {"error": ...}` event,
+which the OpenAI SDK raises as an APIError). When the client goes away, the generator is closed and
+the upstream connection with it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from engine.mapping.framing import (
 )
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.spec import StreamSpec
+from engine.pipeline.stream_events import Chunks, StreamError, StreamPiece, error_event
 from engine.pipeline.stream_usage import StreamUsage
-from engine.pipeline.translate import encode_json, evaluate, mapped_error, mapping_failed
+from engine.pipeline.translate import evaluate, mapped_error, mapping_failed
 from engine.redact import GENERIC, Redactor
 from engine.upstream import UpstreamResponse
 
@@ -43,15 +47,7 @@ DONE_BYTES = DONE.encode()
 READY = b""
 
 
-def sse_event(payload: Any) -> bytes:
-    return b"data: " + encode_json(payload) + b"\n\n"
-
-
-def error_event(error: TurnoutError) -> bytes:
-    return b"data: " + error.to_json() + b"\n\n"
-
-
-async def wait_until_ready(stream: AsyncIterator[bytes]) -> None:
+async def wait_until_ready(stream: AsyncIterator[StreamPiece]) -> None:
     """Run a stream of this module up to its first bytes for the client; what fails before them (an
     HTML page, a malformed first event, a stream that ends at once) is raised, not sent as an event."""
     if await anext(stream) != READY:
@@ -65,7 +61,7 @@ async def passthrough_stream(
     redactor: Redactor = GENERIC,
     *,
     max_event_bytes: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[StreamPiece]:
     """Forward an already-canonical SSE stream unchanged, in whole events whose data must be JSON; flag
     one that stops before `[DONE]`. With `usage`, each event is noted (and a usage chunk the client did
     not ask for taken out). From the first sign of an in-band error on, events are redacted (a
@@ -97,7 +93,9 @@ async def passthrough_stream(
             if not started:
                 raise problem
             _note_error(usage, problem)
-            yield rest + _event_boundary(rest) + error_event(problem)
+            if rest:
+                yield rest
+            yield StreamError(problem)
             return
         if not started:
             yield READY
@@ -173,7 +171,7 @@ def _good_events(events: bytes) -> bytes:
 
 def _failure(
     exc: Exception, label: str, usage: StreamUsage | None, started: bool, redactor: Redactor
-) -> bytes:
+) -> StreamError:
     """The error event that ends a stream; raised instead while nothing has gone to the client."""
     if isinstance(exc, TurnoutError):
         error = exc
@@ -189,7 +187,7 @@ def _failure(
     if not started:
         raise error from None
     _note_error(usage, error)
-    return error_event(error)
+    return StreamError(error)
 
 
 def _own_error_events(events: bytes, label: str) -> bytes:
@@ -214,12 +212,6 @@ def _note_error(usage: StreamUsage | None, error: TurnoutError) -> None:
         usage.error = (error.type, error.code)
 
 
-def _event_boundary(tail: bytes) -> bytes:
-    """A blank line when the upstream stopped mid-event, so that the error event is an event of its own
-    (otherwise its `data:` line would be glued to the unfinished one and lost to the client)."""
-    return b"" if not tail or tail.endswith((b"\n\n", b"\r\n\r\n", b"\r\r")) else b"\n\n"
-
-
 async def raw_stream(response: UpstreamResponse) -> AsyncIterator[bytes]:
     """Bytes as they arrive (audio, plain-text transcripts): no framing to keep, so a break just ends it."""
     try:
@@ -241,7 +233,7 @@ async def translated_stream(
     redactor: Redactor = GENERIC,
     *,
     max_event_bytes: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[StreamPiece]:
     """Translate each upstream event with the mapping's one compiled step function."""
     state: dict[str, Any] = dict(evaluate(spec.start, request, view)) if spec.start is not None else {}
     decoder = decoder_for(spec.framing, max_event_bytes)
@@ -288,7 +280,7 @@ def _step(
     view: dict[str, Any],
     label: str,
     usage: StreamUsage | None,
-) -> tuple[bytes, bool]:
+) -> tuple[Chunks | None, bool]:
     if data == b"[DONE]":
         raise _StreamEnded
     try:
@@ -310,5 +302,4 @@ def _step(
         chunks = [chunks]
     if usage is not None and chunks:
         chunks = [sent for sent in map(usage.chunk, chunks) if sent is not None]
-    out = b"".join(sse_event(chunk) for chunk in chunks or ())
-    return out, bool(step.get("done"))
+    return (Chunks(chunks) if chunks else None), bool(step.get("done"))

@@ -30,6 +30,7 @@ from engine.canonical import OPERATIONS
 from engine.errors import InvalidRequest, TurnoutError, UpstreamBadResponse, UpstreamError, UpstreamStatus
 from engine.pipeline.dispatch import Attempts
 from engine.pipeline.outcome import Reply
+from engine.pipeline.stream_events import openai_sse
 from engine.routing.table import Deployment
 
 __all__ = ["CHAT_MODES", "STEPS", "DeploymentReport", "Step", "Verdict", "probe_deployment"]
@@ -168,7 +169,7 @@ async def _judge_stream(reply: Reply, started: float) -> Verdict:
         return Verdict(False, "not streamed")
     first: float | None = None
     received = bytearray()
-    async for chunk in reply.stream:
+    async for chunk in openai_sse(reply.stream):
         first = time.perf_counter() - started if first is None else first
         received += chunk
     payloads = _sse_payloads(bytes(received))

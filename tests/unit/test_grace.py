@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.metering import Meter, NullSink, metered_stream
+from engine.pipeline.stream_events import openai_sse
 from engine.usage.record import UsageRecord
 
 FIRST = b'data: {"choices": []}\n\n'
@@ -40,7 +41,7 @@ async def _run(grace: StreamGrace, first: bytes, *, leave: bool = False) -> tupl
     out: list[bytes] = []
 
     async def consume() -> None:
-        async for chunk in metered_stream(_endless(first, closed), meter, None, grace):
+        async for chunk in openai_sse(metered_stream(_endless(first, closed), meter, None, grace)):
             out.append(chunk)
 
     task = asyncio.create_task(consume())

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.errors import UpstreamStatus
+from engine.pipeline.stream_events import openai_sse
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
 from engine.redact import MAX_MESSAGE, Redactor, credentials_of
@@ -133,7 +134,8 @@ def _through(chunks: list[bytes], redactor: Redactor, usage: StreamUsage | None 
     async def collect() -> list[bytes]:
         response = event_stream_reads(chunks)
         # without the empty READY marker every pipeline stream starts with
-        return [out async for out in passthrough_stream(response, "x", usage, redactor) if out]
+        stream = passthrough_stream(response, "x", usage, redactor)
+        return [out async for out in openai_sse(stream) if out]
 
     return asyncio.run(collect())
 

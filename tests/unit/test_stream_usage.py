@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.mapping.framing import MalformedEvent
+from engine.pipeline.stream_events import openai_sse
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.streaming import passthrough_stream
 from engine.pipeline.tokens import answer_characters, tokens
@@ -87,7 +88,7 @@ def test_a_usage_event_cut_across_reads_is_still_taken_out() -> None:
 
     async def forwarded() -> bytes:
         response = event_stream_reads(reads)
-        return b"".join([data async for data in passthrough_stream(response, "x", usage)])
+        return b"".join([data async for data in openai_sse(passthrough_stream(response, "x", usage))])
 
     usage = StreamUsage(strip=True)
     assert asyncio.run(forwarded()) == _event(_delta("Hi")) + b"data: [DONE]\n\n"
