@@ -14,24 +14,13 @@ import pytest
 
 from tests.console.conftest import MASTER_KEY
 from tests.console.forms import csrf_of, sign_in_token, signed_in_client
-from tests.e2e.conftest import golden_json, golden_stream
+from tests.console.test_providers import CHAT, _script_probe
+from tests.e2e.conftest import golden_json
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer
 
-CHAT = "/api/chat"
 NASTY_MODEL = "<script>document.title='owned'</script>"
 TAGS = {"models": [{"name": "llama3.2:latest"}, {"name": "qwen3:8b"}, {"name": NASTY_MODEL}]}
-
-
-def _script_probe(fake: FakeUpstream, *, streaming_status: int = 200) -> None:
-    """The probe's five steps (chat, tools, vision, reasoning, streaming); the fake answers the latest
-    unspent script first, so they are added in reverse."""
-    if streaming_status == 200:
-        fake.add("POST", CHAT, stream=golden_stream("ollama", "stream_text"), times=1)
-    else:
-        fake.add("POST", CHAT, status=streaming_status, json={"error": "runner crashed"}, times=1)
-    for scenario in ("reasoning", "vision", "tools", "simple"):
-        fake.add("POST", CHAT, json=golden_json("ollama", f"{scenario}.response.json"), times=1)
 
 
 def _requests_shown(page: Any) -> int:

@@ -24,6 +24,7 @@ from engine.limits.counters import Release
 from engine.limits.redis_counters import RedisCounters
 from tests.support.fake_redis import CLOSE, FakeRedis
 from tests.support.services import REDIS_URL
+from tests.unit.test_admission import _key
 
 Open = Callable[[], AbstractAsyncContextManager[Counters]]  # counters living in the running loop
 
@@ -441,19 +442,4 @@ def test_a_request_that_leaves_while_admitted_is_released_after_its_admission() 
 
 
 def _limited_key() -> VirtualKey:
-    return VirtualKey(
-        id=7,
-        key_hash="h",
-        key_prefix="sk-abcde",
-        key_alias=None,
-        models=frozenset(),
-        privacy=None,
-        expires_at=None,
-        max_budget=None,
-        budget_duration=None,
-        spend=Decimal(0),
-        budget_reset_at=None,
-        rpm_limit=10,
-        tpm_limit=None,
-        max_parallel_requests=1,
-    )
+    return _key(rpm_limit=10, max_parallel_requests=1)
