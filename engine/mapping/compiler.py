@@ -2,16 +2,18 @@
 
 A section such as a request body is generated once at load as the source of a single function whose
 return expression builds the whole output; evaluating it per request is one call, with no per-leaf
-template rendering. Constructs (`$for`, `$if`, `$switch`, `$merge`, `$let`, `$literal`) are described in
-mappings/README.md. Each leaf carries its YAML line, so a failure at run time names file:line.
+template rendering. Constructs (`$for`, `$if`, `$switch`, `$merge`, `$let`, `$use`, `$literal`) are
+described in mappings/README.md. Each leaf carries its YAML file and line, so a failure at run time names
+file:line, also inside a fragment or a value an overlay inherited from another file.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.mapping.expressions import EXPRESSION_GLOBALS, ExpressionError, compile_expression
@@ -37,9 +39,12 @@ _CONSTRUCTS = {
     "$merge",
     "$let",
     "$in",
+    "$use",
+    "$with",
     "$literal",
+    "$replace",
 }
-_HEADS = ("$for", "$if", "$switch", "$merge", "$let", "$literal")
+_HEADS = ("$for", "$if", "$switch", "$merge", "$let", "$use", "$literal", "$replace")
 _counter = itertools.count()
 
 
@@ -56,6 +61,7 @@ class CompiledSection:
     where: str  # file:line of the section
     source: str  # the generated Python, for `turnout mappings check --show`
     line_map: dict[int, int]  # generated line -> YAML line
+    file_map: dict[int, str] = field(default_factory=dict)  # generated line -> YAML file, when not `where`'s
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -72,19 +78,28 @@ class CompiledSection:
             if tb.tb_frame.f_code.co_filename == self._filename:
                 line = tb.tb_lineno
             tb = tb.tb_next
-        marked = [y for g, y in sorted(self.line_map.items()) if g <= line]
-        yaml_line = marked[-1] if marked else 0
-        file = self.where.rsplit(":", 1)[0]
-        return f"{file}:{yaml_line}" if yaml_line else self.where
+        marked = [g for g in sorted(self.line_map) if g <= line]
+        if not marked:
+            return self.where
+        file = self.file_map.get(marked[-1], self.where.rsplit(":", 1)[0])
+        return f"{file}:{self.line_map[marked[-1]]}"
 
     @property
     def _filename(self) -> str:
         return f"<mapping {self.where}>"
 
 
-def compile_section(tree: Any, variables: Sequence[str], file: str, line: int = 0) -> CompiledSection:
-    """Compile `tree` into a function of `variables`. Raises MappingLoadError naming file:line."""
-    gen = _Generator(file, variables)
+def compile_section(
+    tree: Any,
+    variables: Sequence[str],
+    file: str,
+    line: int = 0,
+    fragments: Mapping[Any, Any] | None = None,
+) -> CompiledSection:
+    """Compile `tree` into a function of `variables`; `$use` takes its trees from `fragments`.
+
+    Raises MappingLoadError naming file:line."""
+    gen = _Generator(file, variables, fragments or {})
     body = gen.node(tree, line)
     params = ", ".join(gen.python_name(v) for v in variables)
     source = f"def _section({params}):\n    return (\n{body}\n    )\n"
@@ -95,19 +110,26 @@ def compile_section(tree: Any, variables: Sequence[str], file: str, line: int = 
     except SyntaxError as exc:  # a bug in the generator, not in the mapping; say so plainly
         raise MappingLoadError(f"{where}: internal error compiling mapping: {exc}") from exc
     exec(code, namespace)
-    line_map = {}
+    line_map, file_map = {}, {}
     for number, text in enumerate(source.splitlines(), start=1):
         marker = text.rfind("# L")
         if marker >= 0:
-            line_map[number] = int(text[marker + 3 :])
-    return CompiledSection(namespace["_section"], tuple(variables), where, source, line_map)
+            yaml_line, _, other = text[marker + 3 :].partition(" F")
+            line_map[number] = int(yaml_line)
+            if other:
+                file_map[number] = gen.files[int(other)]
+    return CompiledSection(namespace["_section"], tuple(variables), where, source, line_map, file_map)
 
 
 class _Generator:
-    def __init__(self, file: str, variables: Sequence[str]) -> None:
-        self.file = file
+    def __init__(self, file: str, variables: Sequence[str], fragments: Mapping[Any, Any]) -> None:
+        self.file = self.section_file = file
+        self.files: list[str] = []  # YAML files other than the section's, by their marker number
         self.scopes: list[dict[str, str]] = [{v: self.python_name(v) for v in variables}]
         self.constants: dict[str, Any] = {}
+        self.fragments = fragments
+        self.expanding: list[str] = []  # the fragments being expanded, innermost last
+        self.used: set[str] = set()  # the Python names `lookup` resolved (for `$let`'s grouping)
 
     @staticmethod
     def python_name(name: str) -> str:
@@ -116,20 +138,42 @@ class _Generator:
     def lookup(self, name: str) -> str | None:
         for scope in reversed(self.scopes):
             if name in scope:
+                self.used.add(scope[name])
                 return scope[name]
         return None
 
     def fail(self, line: int, message: str) -> MappingLoadError:
         return MappingLoadError(f"{self.file}:{line}: {message}")
 
+    @contextmanager
+    def file_of(self, value: Any) -> Iterator[None]:
+        """Within: errors and line markers name `value`'s own file (an overlay may inherit it)."""
+        own = getattr(value, "file", None)
+        if not own or own == self.file:
+            yield
+            return
+        outer, self.file = self.file, str(own)
+        try:
+            yield
+        finally:
+            self.file = outer
+
     def expression(self, source: str, line: int) -> str:
         try:
             code = compile_expression(source, self.lookup)
         except ExpressionError as exc:
             raise self.fail(line, str(exc)) from exc
-        return f"\n{code}  # L{line}\n"
+        if self.file == self.section_file:
+            return f"\n{code}  # L{line}\n"
+        if self.file not in self.files:
+            self.files.append(self.file)
+        return f"\n{code}  # L{line} F{self.files.index(self.file)}\n"
 
     def node(self, value: Any, line: int) -> str:
+        with self.file_of(value):
+            return self._node(value, line)
+
+    def _node(self, value: Any, line: int) -> str:
         if isinstance(value, dict):
             own = line_of(value) or line
             if any(isinstance(k, str) and k.startswith("$") for k in value):
@@ -229,17 +273,70 @@ class _Generator:
         bindings = spec["$let"]
         if not isinstance(bindings, dict) or "$in" not in spec:
             raise self.fail(line, "$let needs a mapping of names and an $in")
-        values = [self.node(v, line_of(v, bindings, k) or line) for k, v in bindings.items()]
+        return self.bound(bindings, lambda: self.node(spec["$in"], line), line, "$let")
+
+    def bound(self, bindings: dict[Any, Any], body: Callable[[], str], line: int, construct: str) -> str:
+        """`body` with `bindings` in scope. Bindings are sequential: each sees the ones before it.
+
+        Consecutive bindings that do not use each other share one lambda, so a `$let` whose names are
+        independent compiles as it always did, and a chain costs what the nested `$let`s it replaces did.
+        """
         n = next(_counter)
-        names = {str(k): f"v_{k}_{n}" for k in bindings}
-        if not all(k.isidentifier() for k in names):
-            raise self.fail(line, "$let names must be plain names")
-        self.scopes.append(names)
+        groups: list[list[tuple[str, str]]] = [[]]  # (Python name, value code), one lambda per group
+        self.scopes.append({})
         try:
-            body = self.node(spec["$in"], line)
+            for key, value in bindings.items():
+                if not isinstance(key, str) or not key.isidentifier():
+                    raise self.fail(
+                        line_of(value, bindings, key) or line, f"{construct} names must be plain names"
+                    )
+                outer_used, self.used = self.used, set()
+                code = self.node(value, line_of(value, bindings, key) or line)
+                if self.used & {name for name, _ in groups[-1]}:  # uses a name of the open group
+                    groups.append([])
+                self.used |= outer_used
+                python = f"v_{key}_{n}"
+                groups[-1].append((python, code))
+                self.scopes[-1][key] = python
+            code = body()
         finally:
             self.scopes.pop()
-        return f"(lambda {', '.join(names.values())}: {body})({', '.join(values)})"
+        for group in reversed(groups):
+            if group:
+                names, values = zip(*group, strict=True)
+                code = f"(lambda {', '.join(names)}: {code})({', '.join(values)})"
+        return code
+
+    def construct_use(self, spec: dict[str, Any], line: int) -> str:
+        name = spec["$use"]
+        if not isinstance(name, str) or name not in self.fragments:
+            known = ", ".join(map(str, self.fragments)) or "none"
+            raise self.fail(line, f"$use: unknown fragment {name!r} (this mapping's fragments: {known})")
+        if name in self.expanding:
+            chain = " -> ".join([*self.expanding[self.expanding.index(name) :], name])
+            raise self.fail(line, f"$use: fragment {name!r} uses itself ({chain})")
+        bindings = spec.get("$with", {})
+        if not isinstance(bindings, dict):
+            raise self.fail(line, "$with needs a mapping of names")
+        tree = self.fragments[name]
+        use_site = f"{self.file}:{line}"
+        self.expanding.append(name)
+        try:
+            return self.bound(
+                bindings, lambda: self.node(tree, line_of(tree, self.fragments, name) or line), line, "$with"
+            )
+        except MappingLoadError as exc:
+            if self.expanding == [name]:  # say once, at the outermost use, where the fragment was used
+                raise MappingLoadError(f"{exc} (in fragment {name!r} used at {use_site})") from exc
+            raise
+        finally:
+            self.expanding.pop()
+
+    def construct_replace(self, spec: dict[str, Any], line: int) -> str:
+        raise self.fail(
+            line,
+            "$replace belongs in an overlay (a file that `extends` another), where it meets a parent's value",
+        )
 
     def construct_literal(self, spec: dict[str, Any], line: int) -> str:
         name = f"_const{len(self.constants)}"

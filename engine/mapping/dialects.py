@@ -22,6 +22,7 @@ from engine.mapping.tree import (
     compiling_once,
     fail,
     load_mapping_file,
+    using_fragments,
 )
 from engine.mapping.yaml_lines import LineDict
 
@@ -36,7 +37,7 @@ __all__ = [
 
 _TOP = {
     "name", "description", "paths", "operation", "request", "response", "stream", "error", "error_headers",
-    "local_routes", "store", "schema",
+    "local_routes", "store", "schema", "fragments",
 }  # fmt: skip
 _STREAM = {"start", "event", "update", "end", "error"}
 _STORE = {"save", "previous", "id", "stream_id", "missing"}
@@ -134,6 +135,11 @@ def _paths(tree: LineDict, key: str) -> tuple[str, ...]:
 
 
 def _build(stem: str, tree: LineDict) -> DialectMapping:
+    with using_fragments(tree):
+        return _dialect_of(stem, tree)
+
+
+def _dialect_of(stem: str, tree: LineDict) -> DialectMapping:
     check_keys(tree, _TOP, "a dialect mapping")
     for required in ("paths", "operation", "request", "response", "error"):
         if required not in tree:

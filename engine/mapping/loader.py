@@ -8,15 +8,18 @@ from typing import Any, cast
 
 from engine.canonical import OPERATIONS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
-from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
+from engine.mapping.compiler import _HEADS as CONSTRUCT_HEADS  # the keys that name a construct
+from engine.mapping.compiler import CompiledSection, MappingLoadError
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
 from engine.mapping.tree import (
     check_keys,
     compile_key,
     compile_optional,
+    compile_value,
     compiling_once,
     fail,
     load_mapping_file,
+    using_fragments,
 )
 from engine.mapping.yaml_lines import LineDict, plain
 
@@ -36,6 +39,7 @@ _TOP_KEYS = {
     "default_provider",
     "discovery",
     "abstract",
+    "fragments",
 }
 _DISCOVERY_KEYS = {"method", "url", "models"}
 _OPERATION_KEYS = {
@@ -50,7 +54,7 @@ _OPERATION_KEYS = {
     "response_error",
     "request_format",
 }
-_STREAM_KEYS = {"framing", "passthrough", "start", "event", "update", "done", "error"}
+_STREAM_KEYS = {"framing", "passthrough", "start", "envelope", "event", "update", "done", "error"}
 _PARAM_KEYS = {"supported", "dropped", "rejected", "native", "other", "limits", "defaults"}
 _ACTIONS = ("pass", "drop", "reject")
 
@@ -140,17 +144,42 @@ def _deep_merge(base: LineDict, overlay: LineDict) -> LineDict:
     out.file = overlay.file  # type: ignore[attr-defined]
     for key, value in overlay.items():
         current = base.get(key)
-        is_construct = isinstance(value, dict) and any(str(k).startswith("$") for k in value)
         if value is None:  # an overlay removes what it does not want from its parent (e.g. a header)
             out.pop(key, None)
-        elif isinstance(current, LineDict) and isinstance(value, LineDict) and not is_construct:
+        elif isinstance(value, LineDict) and "$replace" in value:  # the opt-out: replace whole
+            if len(value) != 1:
+                raise fail(value, "$replace", "$replace stands alone: `key: {$replace: <the new value>}`")
+            out[key] = value["$replace"]
+        elif isinstance(current, LineDict) and isinstance(value, LineDict) and _extends(current, value):
             out[key] = _deep_merge(current, value)
         else:
             out[key] = value
     return out
 
 
+def _head(tree: LineDict) -> str | None:
+    """A construct's head (`$let`, `$switch`, ...), "" for one without (a patch), None for a plain mapping."""
+    keys = [str(k) for k in tree if str(k).startswith("$")]
+    if not keys:
+        return None
+    return next((k for k in keys if k in CONSTRUCT_HEADS), "")
+
+
+def _extends(parent: LineDict, overlay: LineDict) -> bool:
+    """Whether `overlay` merges into `parent` key by key: two plain mappings, two constructs of one kind,
+    or a construct and a patch of its parts (`$cases`, `$in`, ...). Anything else replaces the parent's."""
+    mine, theirs = _head(overlay), _head(parent)
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    return mine in ("", theirs)
+
+
 def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
+    with using_fragments(tree):
+        return _provider_of(stem, tree)
+
+
+def _provider_of(stem: str, tree: LineDict) -> ProviderMapping:
     check_keys(tree, _TOP_KEYS, "a provider mapping")
     name = str(tree.get("name", stem))
     tier = str(tree.get("privacy_tier", "third-party"))
@@ -233,7 +262,7 @@ def _merged_headers(provider: Any, operation: Any, where: LineDict) -> CompiledS
     merged.line = getattr(operation or provider, "line", where.line)
     merged.key_lines = {**getattr(provider, "key_lines", {}), **getattr(operation, "key_lines", {})}
     merged.file = getattr(operation or provider, "file", getattr(where, "file", "?"))  # type: ignore[attr-defined]
-    return compile_section(merged, REQUEST_VARS, merged.file, merged.line)  # type: ignore[attr-defined]
+    return compile_value(merged, REQUEST_VARS, merged.file, merged.line)  # type: ignore[attr-defined]
 
 
 def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
@@ -257,11 +286,13 @@ def _build_stream(spec: Any, parent: LineDict) -> StreamSpec:
         "state": spec.key_lines.get("update", spec.line),
         "done": spec.key_lines.get("done", spec.line),
     }
+    if "envelope" in spec:  # the fields every chunk shares, laid under each (see StreamSpec)
+        step["envelope"], step.key_lines["envelope"] = spec["envelope"], spec.key_lines["envelope"]
     return StreamSpec(
         framing=cast(Any, framing),
         passthrough=False,
         start=compile_optional(spec, "start", REQUEST_VARS),
-        event=compile_section(step, STREAM_VARS, step.file, spec.key_lines["event"]),  # type: ignore[attr-defined]
+        event=compile_value(step, STREAM_VARS, step.file, spec.key_lines["event"]),  # type: ignore[attr-defined]
         error=compile_optional(spec, "error", STREAM_VARS),
     )
 

@@ -37,7 +37,9 @@ class StreamSpec:
     framing: Framing
     passthrough: bool  # forward the upstream bytes unchanged (already canonical SSE)
     start: CompiledSection | None = None  # (request, deployment) -> initial state
-    event: CompiledSection | None = None  # (event, event_type, state, request, deployment) -> step
+    # (event, event_type, state, request, deployment) -> step: {chunks, state, done, envelope?}, each
+    # chunk sent laid over `envelope` (the fields all of this event's chunks share)
+    event: CompiledSection | None = None
     error: CompiledSection | None = None  # same variables -> a truthy value marks an in-band error
 
 

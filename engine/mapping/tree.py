@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
 from engine.mapping.expressions import shared_parses
 from engine.mapping.yaml_lines import LineDict, load_yaml
 
-__all__ = ["check_keys", "compile_key", "compile_optional", "compiling_once", "fail", "load_mapping_file"]
+__all__ = [
+    "check_keys",
+    "compile_key",
+    "compile_optional",
+    "compile_value",
+    "compiling_once",
+    "fail",
+    "load_mapping_file",
+    "using_fragments",
+]
 
-# within `compiling_once`: (id of the YAML value, variables, file, line) -> (the value, kept alive so that
-# its id stays its own, and its compiled section)
-_Compiled = dict[tuple[int, tuple[str, ...], str, int], tuple[Any, CompiledSection]]
+# within `compiling_once`: (id of the YAML value, variables, file, line, the fragments it may use) -> (the
+# value, kept alive so that its id stays its own, and its compiled section)
+_Key = tuple[int, tuple[str, ...], str, int, tuple[tuple[Any, int], ...]]
+_Compiled = dict[_Key, tuple[Any, CompiledSection]]
 _COMPILED: ContextVar[_Compiled | None] = ContextVar("turnout_compiled_sections", default=None)
+# within `using_fragments`: the `fragments` of the mapping being built, which `$use` draws on
+_FRAGMENTS: ContextVar[Mapping[Any, Any]] = ContextVar("turnout_fragments", default=MappingProxyType({}))
 
 
 @contextmanager
@@ -34,6 +47,23 @@ def compiling_once() -> Iterator[None]:
             yield
     finally:
         _COMPILED.reset(token)
+
+
+@contextmanager
+def using_fragments(tree: LineDict) -> Iterator[None]:
+    """Within: sections compiled from `tree` (a whole mapping) may `$use` its `fragments`."""
+    fragments = tree.get("fragments")
+    if fragments is None:
+        fragments = {}
+    elif not isinstance(fragments, LineDict) or not all(
+        isinstance(k, str) and k.isidentifier() for k in fragments
+    ):
+        raise fail(tree, "fragments", "`fragments` must be a mapping of plain names to trees")
+    token = _FRAGMENTS.set(fragments)
+    try:
+        yield
+    finally:
+        _FRAGMENTS.reset(token)
 
 
 def load_mapping_file(path: Path) -> LineDict:
@@ -73,13 +103,19 @@ def check_keys(tree: LineDict, allowed: set[str], what: str) -> None:
 def compile_key(tree: LineDict, key: str, variables: tuple[str, ...]) -> CompiledSection:
     value = tree[key]
     file = str(getattr(value, "file", None) or getattr(tree, "file", "?"))
-    line = tree.key_lines.get(key, tree.line)
+    return compile_value(value, variables, file, tree.key_lines.get(key, tree.line))
+
+
+def compile_value(value: Any, variables: tuple[str, ...], file: str, line: int) -> CompiledSection:
+    """Compile one section, once per `compiling_once` (with the same fragments within reach)."""
+    fragments = _FRAGMENTS.get()
     compiled = _COMPILED.get()
     if compiled is None:
-        return compile_section(value, variables, file, line)
-    ident = (id(value), variables, file, line)
+        return compile_section(value, variables, file, line, fragments)
+    # an overlay that leaves the fragments alone holds its parent's very trees: the same key
+    ident = (id(value), variables, file, line, tuple((name, id(tree)) for name, tree in fragments.items()))
     if ident not in compiled:
-        compiled[ident] = (value, compile_section(value, variables, file, line))
+        compiled[ident] = (value, compile_section(value, variables, file, line, fragments))
     return compiled[ident][1]
 
 

@@ -300,6 +300,9 @@ def _step(
     chunks = step.get("chunks")
     if isinstance(chunks, dict):
         chunks = [chunks]
+    envelope = step.get("envelope")
+    if envelope and chunks:  # the stream's `envelope`: fields every chunk shares, each chunk's own win
+        chunks = [{**envelope, **chunk} for chunk in chunks]
     if usage is not None and chunks:
         chunks = [sent for sent in map(usage.chunk, chunks) if sent is not None]
     return (Chunks(chunks) if chunks else None), bool(step.get("done"))
