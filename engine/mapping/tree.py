@@ -59,11 +59,36 @@ def using_fragments(tree: LineDict) -> Iterator[None]:
         isinstance(k, str) and k.isidentifier() for k in fragments
     ):
         raise fail(tree, "fragments", "`fragments` must be a mapping of plain names to trees")
+    _refuse_unused(tree, fragments)
     token = _FRAGMENTS.set(fragments)
     try:
         yield
     finally:
         _FRAGMENTS.reset(token)
+
+
+def _refuse_unused(tree: LineDict, fragments: LineDict) -> None:
+    """A fragment is checked where it is used, so one this file writes but never uses is an error (it is
+    most often a section indented under `fragments:` by mistake)."""
+    used: set[str] = set()
+    pending = [value for key, value in tree.items() if key != "fragments"]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            name = value.get("$use")
+            if isinstance(name, str) and name in fragments and name not in used:
+                used.add(name)
+                pending.append(fragments[name])
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    for name, value in fragments.items():
+        if name not in used and getattr(value, "file", getattr(tree, "file", None)) == getattr(
+            tree, "file", None
+        ):
+            raise fail(
+                fragments, name, f"fragment {name!r} is never used (a fragment is checked where it is used)"
+            )
 
 
 def load_mapping_file(path: Path) -> LineDict:

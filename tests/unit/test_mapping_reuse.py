@@ -323,3 +323,8 @@ error: {problem: "{{ error.message }}"}
         "messages": [{"role": "user", "content": "hi"}],
     }
     assert toy.response({"choices": [{"message": {"content": "yo"}}]}, {}) == {"said": "yo"}
+
+
+def test_a_fragment_never_used_is_an_error_at_its_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "fragments:\n  used: 1\n  stray:\n    x: 2\nsection: {$use: used}\n")
+    assert error.endswith("m.yaml:3: fragment 'stray' is never used (a fragment is checked where it is used)")
