@@ -59,12 +59,12 @@ def using_fragments(tree: LineDict) -> Iterator[None]:
         isinstance(k, str) and k.isidentifier() for k in fragments
     ):
         raise fail(tree, "fragments", "`fragments` must be a mapping of plain names to trees")
-    _refuse_unused(tree, fragments)
     token = _FRAGMENTS.set(fragments)
     try:
         yield
     finally:
         _FRAGMENTS.reset(token)
+    _refuse_unused(tree, fragments)  # once the sections compiled: their own errors come first
 
 
 def _refuse_unused(tree: LineDict, fragments: LineDict) -> None:
