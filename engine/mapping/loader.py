@@ -92,7 +92,7 @@ def load_registry(folder: Path) -> MappingRegistry:
             if raw[stem].get("abstract") is True:  # a shared base for `extends`, not a provider itself
                 continue
             tree = _resolve_extends(stem, raw, ())
-            mapping = _build_provider(stem, tree)
+            mapping = _build_provider(stem, tree, _extended(raw))
             providers[mapping.name] = mapping
             if tree.get("default_provider") is True:
                 default_provider = mapping.name
@@ -114,7 +114,7 @@ def check_folder(folder: Path) -> list[str]:
         if raw[stem].get("abstract") is True:
             continue
         try:
-            _build_provider(stem, _resolve_extends(stem, raw, ()))
+            _build_provider(stem, _resolve_extends(stem, raw, ()), _extended(raw))
         except MappingLoadError as exc:
             problems.append(str(exc))
     return problems
@@ -174,8 +174,13 @@ def _extends(parent: LineDict, overlay: LineDict) -> bool:
     return mine in ("", theirs)
 
 
-def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
-    with using_fragments(tree):
+def _extended(raw: dict[str, LineDict]) -> set[str]:
+    """The mappings other files extend."""
+    return {str(tree["extends"]) for tree in raw.values() if tree.get("extends") is not None}
+
+
+def _build_provider(stem: str, tree: LineDict, extended: set[str]) -> ProviderMapping:
+    with using_fragments(tree, extended=stem in extended):
         return _provider_of(stem, tree)
 
 

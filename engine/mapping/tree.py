@@ -50,8 +50,11 @@ def compiling_once() -> Iterator[None]:
 
 
 @contextmanager
-def using_fragments(tree: LineDict) -> Iterator[None]:
-    """Within: sections compiled from `tree` (a whole mapping) may `$use` its `fragments`."""
+def using_fragments(tree: LineDict, *, extended: bool = False) -> Iterator[None]:
+    """Within: sections compiled from `tree` (a whole mapping) may `$use` its `fragments`.
+
+    A fragment the file itself writes must be used, unless other files extend it (they may be its users).
+    """
     fragments = tree.get("fragments")
     if fragments is None:
         fragments = {}
@@ -64,10 +67,11 @@ def using_fragments(tree: LineDict) -> Iterator[None]:
         yield
     finally:
         _FRAGMENTS.reset(token)
-    _refuse_unused(tree, fragments)  # once the sections compiled: their own errors come first
+    if not extended:
+        _refuse_unused(tree, fragments)  # once the sections compiled: their own errors come first
 
 
-def _refuse_unused(tree: LineDict, fragments: LineDict) -> None:
+def _refuse_unused(tree: LineDict, fragments: Mapping[Any, Any]) -> None:
     """A fragment is checked where it is used, so one this file writes but never uses is an error (it is
     most often a section indented under `fragments:` by mistake)."""
     used: set[str] = set()

@@ -328,3 +328,16 @@ error: {problem: "{{ error.message }}"}
 def test_a_fragment_never_used_is_an_error_at_its_line(tmp_path: Path) -> None:
     error = load_error(tmp_path, "fragments:\n  used: 1\n  stray:\n    x: 2\nsection: {$use: used}\n")
     assert error.endswith("m.yaml:3: fragment 'stray' is never used (a fragment is checked where it is used)")
+
+
+def test_a_base_may_write_fragments_for_the_files_that_extend_it(tmp_path: Path) -> None:
+    base = BASE.replace("fragments:\n", "fragments:\n  tag_of: \"{{ 'tagged-' ~ deployment.model }}\"\n", 1)
+    child = "extends: base\nname: child\noperations:\n  chat:\n    request: {$use: tag_of}\n"
+    providers = registry(tmp_path, base=base, child=child).providers
+    assert providers["child"].operations["chat"].request({}, DEPLOYMENT) == "tagged-m-1"
+    (tmp_path / "providers" / "child.yaml").unlink()
+    with pytest.raises(MappingLoadError) as caught:  # no file extends base now: its stray fragment shows
+        load_registry(tmp_path)
+    assert str(caught.value).endswith(
+        "base.yaml:4: fragment 'tag_of' is never used (a fragment is checked where it is used)"
+    )
