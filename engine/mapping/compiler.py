@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,19 +144,6 @@ class _Generator:
     def fail(self, line: int, message: str) -> MappingLoadError:
         return MappingLoadError(f"{self.file}:{line}: {message}")
 
-    @contextmanager
-    def file_of(self, value: Any) -> Iterator[None]:
-        """Within: errors and line markers name `value`'s own file (an overlay may inherit it)."""
-        own = getattr(value, "file", None)
-        if not own or own == self.file:
-            yield
-            return
-        outer, self.file = self.file, str(own)
-        try:
-            yield
-        finally:
-            self.file = outer
-
     def expression(self, source: str, line: int) -> str:
         try:
             code = compile_expression(source, self.lookup)
@@ -170,8 +156,15 @@ class _Generator:
         return f"\n{code}  # L{line} F{self.files.index(self.file)}\n"
 
     def node(self, value: Any, line: int) -> str:
-        with self.file_of(value):
+        own = getattr(value, "file", None)
+        if not own or own == self.file:
             return self._node(value, line)
+        # a value an overlay inherited (or a fragment) names its own file in errors and line markers
+        outer, self.file = self.file, str(own)
+        try:
+            return self._node(value, line)
+        finally:
+            self.file = outer
 
     def _node(self, value: Any, line: int) -> str:
         if isinstance(value, dict):
