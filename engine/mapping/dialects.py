@@ -117,7 +117,7 @@ def check_dialects(folder: Path) -> list[str]:
     problems = []
     for path in sorted((folder / "dialects").glob("*.yaml")):
         try:
-            _build(path.stem, load_mapping_file(path))
+            _build(path.stem, load_mapping_file(path), lint=True)
         except MappingLoadError as exc:
             problems.append(str(exc))
     return problems
@@ -134,8 +134,8 @@ def _paths(tree: LineDict, key: str) -> tuple[str, ...]:
     return tuple(str(p) for p in paths)
 
 
-def _build(stem: str, tree: LineDict) -> DialectMapping:
-    with using_fragments(tree):
+def _build(stem: str, tree: LineDict, *, lint: bool = False) -> DialectMapping:
+    with using_fragments(tree, refuse_unused=lint):  # lint: for `turnout mappings check`
         return _dialect_of(stem, tree)
 
 

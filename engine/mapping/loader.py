@@ -92,7 +92,7 @@ def load_registry(folder: Path) -> MappingRegistry:
             if raw[stem].get("abstract") is True:  # a shared base for `extends`, not a provider itself
                 continue
             tree = _resolve_extends(stem, raw, ())
-            mapping = _build_provider(stem, tree, _extended(raw))
+            mapping = _build_provider(stem, tree)
             providers[mapping.name] = mapping
             if tree.get("default_provider") is True:
                 default_provider = mapping.name
@@ -114,7 +114,7 @@ def check_folder(folder: Path) -> list[str]:
         if raw[stem].get("abstract") is True:
             continue
         try:
-            _build_provider(stem, _resolve_extends(stem, raw, ()), _extended(raw))
+            _build_provider(stem, _resolve_extends(stem, raw, ()), lint=stem not in _extended(raw))
         except MappingLoadError as exc:
             problems.append(str(exc))
     return problems
@@ -179,8 +179,9 @@ def _extended(raw: dict[str, LineDict]) -> set[str]:
     return {str(tree["extends"]) for tree in raw.values() if tree.get("extends") is not None}
 
 
-def _build_provider(stem: str, tree: LineDict, extended: set[str]) -> ProviderMapping:
-    with using_fragments(tree, extended=stem in extended):
+def _build_provider(stem: str, tree: LineDict, *, lint: bool = False) -> ProviderMapping:
+    """`lint`: also refuse what serving tolerates (a fragment never used), for `turnout mappings check`."""
+    with using_fragments(tree, refuse_unused=lint):
         return _provider_of(stem, tree)
 
 

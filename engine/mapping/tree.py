@@ -50,10 +50,11 @@ def compiling_once() -> Iterator[None]:
 
 
 @contextmanager
-def using_fragments(tree: LineDict, *, extended: bool = False) -> Iterator[None]:
+def using_fragments(tree: LineDict, *, refuse_unused: bool = False) -> Iterator[None]:
     """Within: sections compiled from `tree` (a whole mapping) may `$use` its `fragments`.
 
-    A fragment the file itself writes must be used, unless other files extend it (they may be its users).
+    `refuse_unused` (`turnout mappings check`, for a file no other extends): a fragment the file writes
+    must be used. Serving tolerates one, as it does any text that is never evaluated.
     """
     fragments = tree.get("fragments")
     if fragments is None:
@@ -67,7 +68,7 @@ def using_fragments(tree: LineDict, *, extended: bool = False) -> Iterator[None]
         yield
     finally:
         _FRAGMENTS.reset(token)
-    if not extended:
+    if refuse_unused:
         _refuse_unused(tree, fragments)  # once the sections compiled: their own errors come first
 
 
