@@ -32,6 +32,7 @@ from engine.console.session import Signer
 from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import open_gateway
+from engine.logs import RequestIds
 from engine.mapping.dialects import load_dialects
 from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
@@ -99,7 +100,7 @@ def create_app(
             app.state.gateway = gateway
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             chat_completions,
             embeddings,
@@ -132,3 +133,6 @@ def create_app(
         openapi_config=None,
         logging_config=None,
     )
+    # outside the router, so that every request has its id for the logs, one no route serves too
+    app.asgi_handler = RequestIds(app.asgi_handler)
+    return app

@@ -68,8 +68,32 @@ async def import_plan(
             )
     finally:
         await engine.dispose()
-    log.info("imported %s as %r: %s", plan.origin, source, report)
+    for warning in report.warnings[len(plan.warnings) :]:  # the plan's own were logged above
+        log.warning("%s: %s", plan.origin, warning)
+    log.info(
+        "imported %s as %s: %s", plan.origin, source, _summary(report), extra={"import": _counts(report)}
+    )
     return report
+
+
+def _summary(report: ImportReport) -> str:
+    """`17 deployments created, 0 updated, 0 unchanged` and what else changed, in words."""
+    said = [f"{report.created} deployments created, {report.updated} updated, {report.unchanged} unchanged"]
+    for count, what in (
+        (report.deleted, "deployments deleted"),
+        (report.aliases_deleted, "aliases deleted"),
+        (report.providers_deleted, "providers deleted"),
+        (report.settings_changed, "router settings or fallbacks changed"),
+    ):
+        if count:
+            said.append(f"{count} {what}")
+    return "; ".join(said)
+
+
+def _counts(report: ImportReport) -> dict[str, Any]:
+    """The report as JSON log fields (beside `message`)."""
+    fields = {name: getattr(report, name) for name in report.__dataclass_fields__ if name != "warnings"}
+    return {**fields, "warnings": len(report.warnings)}
 
 
 def apply_config_settings(settings: Settings, plan: ImportPlan) -> Settings:

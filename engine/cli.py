@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import __version__
+from engine.logs import LogFormat, configure_logging
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,6 +24,7 @@ _SERVER_CUT_AFTER_GRACE = 2.0  # seconds after `shutdown_grace` the server cuts 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"turnout {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate, import the config and serve the API")
     serve.add_argument(
@@ -98,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging(
+        settings.log_level, settings.log_format, credentials=(settings.master_key, settings.salt_key)
     )
     if args.command == "mappings":
         return _check_mappings(args.dir or settings.mappings_dir)
@@ -168,7 +172,9 @@ def _serve(settings: Settings, workers: int) -> int:
 
     from engine.app import create_app
 
-    prepared = _prepare(settings, migrate=_migrate_in_child)
+    prepared = _prepare(
+        settings, migrate=functools.partial(_migrate_in_child, log_format=settings.log_format)
+    )
     if isinstance(prepared, str):
         print(f"turnout: {prepared}", file=sys.stderr)
         return 2
@@ -182,6 +188,7 @@ def _serve(settings: Settings, workers: int) -> int:
         "ws": "none",  # Turnout serves no WebSocket route: no WebSocket library imported at start
         "access_log": settings.access_log,
         "log_level": settings.log_level,
+        "log_config": None,  # the server's lines go through Turnout's handler (engine.logs): one format
         # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
         # limit, which cuts whatever still runs, comes just after, so that those streams end first
         "timeout_graceful_shutdown": settings.shutdown_grace + _SERVER_CUT_AFTER_GRACE,
@@ -232,7 +239,7 @@ def _prepare(
         return str(exc)
 
 
-def _migrate_in_child(database_url: str) -> None:
+def _migrate_in_child(database_url: str, log_format: LogFormat = "text") -> None:
     """Alembic's migrations in a process that exits, so that a serving process never imports Alembic
     and Mako (~10 MB of memory). Only a database behind the newest revision needs them: an empty one is
     created and one at head is left alone in this process (engine.store.migrate).
@@ -247,7 +254,7 @@ def _migrate_in_child(database_url: str) -> None:
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     child = subprocess.run(
         [sys.executable, "-c", "from engine.cli import migrate_child; migrate_child()"],
-        input=json.dumps({"database_url": database_url, "log_level": level}),
+        input=json.dumps({"database_url": database_url, "log_level": level, "log_format": log_format}),
         text=True,
         check=False,
     )
@@ -256,11 +263,11 @@ def _migrate_in_child(database_url: str) -> None:
 
 
 def migrate_child() -> None:
-    """The child side of `_migrate_in_child`: the database URL and log level in on stdin."""
+    """The child side of `_migrate_in_child`: the database URL and the log settings in on stdin."""
     import json
 
     given = json.loads(sys.stdin.read())
-    logging.basicConfig(level=given["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(given["log_level"], given["log_format"])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from engine.store.migrate import run_migrations
 

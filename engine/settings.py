@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     metrics_max_age: float = 1.0
     log_level: str = "info"
     access_log: bool = False
+    # Logs (engine/logs): "text", one readable line per event, or "json", one object per line for log
+    # shippers; every line written while handling a request carries its id, and no line a credential.
+    log_format: Literal["text", "json"] = "text"
     # The admin console (engine/console): served at `ui_path` by the same process unless turned off.
     ui_enabled: bool = True
     ui_path: str = "/ui"
@@ -137,6 +140,14 @@ class Settings(BaseSettings):
         if path == "/" or path.startswith(("/v1", "/health", "/metrics", "/turnout")):
             raise ValueError(f"ui_path {value!r} would hide the API; pick a path like /ui or /admin")
         return path
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in ("debug", "info", "warning", "error", "critical"):
+            raise ValueError(f"log_level {value!r} is not one of debug, info, warning, error, critical")
+        return level
 
     @field_validator("image_fetch_allow")
     @classmethod

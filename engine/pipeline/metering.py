@@ -8,7 +8,7 @@ complete, when its stream ends (or the client leaves), or when it fails. Closing
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from engine.canonical import OPERATIONS, OperationKind
 from engine.errors import TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
+from engine.logs.context import current_request_id, new_request_id
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.outcome import Tally
@@ -31,6 +32,8 @@ from engine.usage.record import UsageRecord
 __all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
 
 REQUEST_ID_HEADER = "x-turnout-request-id"
+
+log = logging.getLogger("turnout.requests")
 
 
 class UsageSink(Protocol):
@@ -66,7 +69,8 @@ class Meter:
         self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
         model = request.get("model")
         self.record = UsageRecord(
-            request_id=os.urandom(16).hex(),  # uuid4().hex costs 4x as much
+            # the HTTP request's id (engine.logs.context): the same in the logs, the header and the row
+            request_id=current_request_id() or new_request_id(),
             created_at=datetime.now(UTC),
             operation=operation,
             alias=model if isinstance(model, str) else "",
@@ -128,6 +132,16 @@ class Meter:
         self._sink.finished(record)
         if self.admission is not None:
             self.admission.release(record.total_tokens, record.cost)
+        if log.isEnabledFor(logging.DEBUG):  # nothing formatted unless someone reads it
+            log.debug(
+                "%s %.200s: %d in %.0f ms, %d attempt(s), last %s",  # the alias is the client's text
+                record.operation,
+                record.alias,
+                record.status,
+                record.latency_ms,
+                record.attempts,
+                record.provider or "none",
+            )
         return record
 
     def _elapsed_ms(self) -> float:
