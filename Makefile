@@ -26,6 +26,7 @@ lint: install
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/mypy
 	$(BIN)/turnout mappings check
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest

@@ -19,11 +19,14 @@ _ENGINE_DIR = Path(__file__).resolve().parent
 
 
 def project_path(name: str) -> Path:
-    """A top-level project folder (`mappings`, `migrations`), from a checkout or a wheel install."""
-    checkout = _ENGINE_DIR.parent / name
-    if checkout.is_dir():
-        return checkout
-    return _ENGINE_DIR / "_bundled" / name
+    """A top-level project folder (`mappings`, `migrations`): in an installed wheel, the copy bundled in
+    the package (pyproject.toml's force-include); in a checkout (editable install included), the folder
+    beside `engine/`. The bundled copy comes first: beside an installed `engine/` is site-packages, where
+    another distribution may have put a folder of the same name."""
+    bundled = _ENGINE_DIR / "_bundled" / name
+    if bundled.is_dir():
+        return bundled
+    return _ENGINE_DIR.parent / name
 
 
 class Settings(BaseSettings):

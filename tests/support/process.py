@@ -16,7 +16,7 @@ import httpx
 
 from tests.support.server import free_port
 
-__all__ = ["TurnoutProcess", "turnout_process"]
+__all__ = ["TurnoutProcess", "clean_environment", "serving", "turnout_process"]
 
 
 @dataclass
@@ -53,6 +53,14 @@ def turnout_process(
     port = port or free_port()
     env = clean_environment(**{f"TURNOUT_{name.upper()}": value for name, value in settings.items()})
     command = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
+    with serving(command, env, workdir, port) as running:
+        yield running
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], workdir: Path, port: int) -> Iterator[TurnoutProcess]:
+    """Any command that serves Turnout on `port` (an installed `turnout`, an image's CMD), once healthy;
+    stopped with SIGTERM at the end."""
     process = subprocess.Popen(
         command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
