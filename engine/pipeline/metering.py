@@ -89,6 +89,20 @@ class Meter:
 
     def upstream_failed(self, deployment: Deployment, error: UpstreamError) -> None:
         self._sink.upstream_failed(deployment.provider, deployment.id, error.status, error.code)
+        # a backend in trouble or refusing this deployment's credentials or model is the operator's
+        # business (WARNING); one that refused this request only is the client's (DEBUG)
+        level = logging.WARNING if error.retryable or error.misconfigured else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "deployment %d (%s %s) failed: %d %s: %.300s",
+                deployment.id,
+                deployment.provider,
+                deployment.upstream_model,
+                error.status,
+                error.code or error.type,
+                error.message,
+            )
 
     def first_chunk(self) -> None:
         self.record.ttft_ms = self._elapsed_ms()
