@@ -213,7 +213,11 @@ def _announce_console(settings: Settings) -> None:
         if settings.master_key or settings.admin_password
         else "to sign in, set TURNOUT_MASTER_KEY or run `turnout admin set-password`"
     )
-    print(f"turnout: admin console at http://{host}:{settings.port}{settings.ui_path} ({how})", flush=True)
+    where = f"admin console at http://{host}:{settings.port}{settings.ui_path} ({how})"
+    if settings.log_format == "json":  # a log shipper reads standard output too: one JSON object per line
+        logging.getLogger("turnout").info(where)
+        return
+    print(f"turnout: {where}", flush=True)
 
 
 class _PrepareFailed(Exception):

@@ -25,6 +25,8 @@ from tests.support.process import serving
 from tests.support.sdk_types import openai_client
 from tests.support.server import free_port
 
+pytestmark = pytest.mark.package  # slow by nature: a wheel built and installed (tests/package/install.py)
+
 DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA = Path(__file__).parent / "compose_spec" / "compose-spec.json"
 # the environment the slim Python base image gives its containers (before the Dockerfile's ENV)

@@ -20,6 +20,8 @@ from tests.support.process import serving
 from tests.support.sdk_types import openai_client
 from tests.support.server import free_port
 
+pytestmark = pytest.mark.package  # slow by nature: a wheel built and installed (tests/package/install.py)
+
 MASTER = "sk-wheel-master-8Kq2Lm4Np6"
 
 
