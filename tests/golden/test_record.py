@@ -23,6 +23,8 @@ import pytest
 import yaml
 
 from engine.cli import main
+from engine.record.fixtures import Scrubber, request_record
+from engine.record.proxy import Exchange
 from engine.record.scenarios import load_scenarios, scenarios_dir
 from tests.fakes import FakeUpstream
 from tests.golden.support import (
@@ -214,3 +216,134 @@ def test_recorded_fixtures_replay_as_the_golden_suite_does(
             assert result == json.loads(stored.read_text()), name
         else:
             assert answer.status_code == json.loads(stored.read_text())["status"], name
+
+
+def _run(argv: list[str]) -> tuple[int, str]:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as env, redirect_stdout(printed):
+        env.setenv("FAKE_PROVIDER_KEY", KEY)
+        code = main([*argv, "--api-key-env", "FAKE_PROVIDER_KEY"])
+    return code, printed.getvalue()
+
+
+def test_one_exchange_with_the_key_echoed_everywhere_is_written_without_it(tmp_path: Path) -> None:
+    """A backend that echoes the key whole, cut short and masked, in its body and its headers; an
+    api_base carrying a credential in its query string (Gemini's `key=`)."""
+    echo = f"key {KEY}, cut {KEY[:14]}, masked sk-...{KEY[-4:]}, url https://x.test/?key={KEY}"
+    answer = {
+        "id": "chatcmpl-echo",
+        "object": "chat.completion",
+        "created": 1735732800,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": echo}, "finish_reason": "stop"}],
+    }
+    request = {"messages": [{"role": "user", "content": "What is my key?"}]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    out = tmp_path / "echo"
+    with FakeUpstream() as fake:
+        fake.add("POST", "/v1/chat/completions", json=answer, headers={"x-ratelimit-limit": KEY})
+        code, printed = _run(
+            [
+                *("record", "openai/m", "--base-url", fake.url + "/v1", "--out", str(out)),
+                *("--request", f"@{tmp_path / 'request.json'}", "--save-as", "echo"),
+            ]
+        )
+        assert fake.last.headers["authorization"] == f"Bearer {KEY}"  # the real key went upstream
+    assert code == 0, printed
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [
+        "backend.yaml",
+        "echo.request.json",
+        "echo.response.json",
+    ]
+    written = (out / "echo.response.json").read_text()
+    content = json.loads(written)["choices"][0]["message"]["content"]
+    assert content == "key <upstream key>, cut ***, masked ***, url https://x.test/?key=<upstream key>"
+    for path in out.rglob("*.*"):
+        text = path.read_text()
+        assert KEY[:12] not in text and KEY[-6:] not in text, path
+    sent = json.loads((out / "recorded" / "echo.request.json").read_text())
+    assert sent["headers"]["authorization"] == "Bearer <upstream key>"
+    assert sent["body"]["messages"] == request["messages"]
+
+
+def test_query_string_keys_and_credential_headers_are_redacted_in_the_recorded_request() -> None:
+    """Gemini-style `key=` in the query string, key headers, and credentials nobody announced."""
+    exchange = Exchange(
+        "POST",
+        "/v1beta/models/m:generateContent",
+        [("key", KEY), ("alt", "sse"), ("access_token", "ya29.unannounced-token-123")],
+        {
+            "x-goog-api-key": KEY,
+            "authorization": "Bearer eyJunannounced0123456789",
+            "cookie": "session=abc",
+            "content-type": "application/json",
+            "host": "127.0.0.1:1",
+        },
+        json.dumps({"contents": [], "note": f"http://127.0.0.1:9/x {WRONG_KEY}"}).encode(),
+    )
+    scrub = Scrubber([KEY, WRONG_KEY], "http://127.0.0.1:9")
+    assert json.loads(request_record(exchange, scrub)) == {
+        "method": "POST",
+        "path": "/v1beta/models/m:generateContent",
+        "query": {"key": "<upstream key>", "alt": "sse", "access_token": "<redacted>"},
+        "headers": {
+            "x-goog-api-key": "<upstream key>",
+            "authorization": "<redacted>",
+            "cookie": "<redacted>",
+            "content-type": "application/json",
+        },
+        "body": {"contents": [], "note": "http://upstream.test/x <upstream key>"},
+    }
+
+
+def test_nothing_is_overwritten_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "openai"
+    argv = [
+        "record",
+        "openai/test-model",
+        "--out",
+        str(out),
+        "--scenario",
+        "simple",
+        "--scenario",
+        "error_500",
+    ]
+    with FakeUpstream() as fake:
+        _script_in_order(fake, "openai", ["simple"])
+        assert _run([*argv, "--base-url", fake.url + "/v1"])[0] == 0
+        first = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert sorted(p.name for p in first) == [
+            "backend.yaml",
+            "simple.request.json",
+            "simple.response.json",
+        ]
+        spec = yaml.safe_load((out / "backend.yaml").read_text())
+        assert spec["not_applicable"] == {
+            "error_500": "not recorded: a live backend cannot be made to answer HTTP 500 on demand"
+        }
+
+        fake.clear()
+        fake.add("POST", "/v1/chat/completions", status=400, json={"error": {"message": "changed"}})
+        code, _ = _run([*argv, "--base-url", fake.url + "/v1"])
+        assert code == 2
+        assert not fake.requests  # refused before anything was sent
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+
+        code, printed = _run([*argv, "--base-url", fake.url + "/v1", "--force"])
+    assert code == 1, printed  # replaced, and this time nothing could be recorded
+    assert "simple: not recorded: the backend answered HTTP 400, not 200" in printed
+    assert not (out / "simple.response.json").exists()
+    assert "simple" in yaml.safe_load((out / "backend.yaml").read_text())["not_applicable"]
+
+
+def test_a_request_turnout_refuses_itself_is_reported_not_recorded(tmp_path: Path) -> None:
+    """tgi_native takes no tools: the gateway answers 400 before any upstream call."""
+    out = tmp_path / "tgi_native"
+    with FakeUpstream() as fake:
+        code, _ = _run(
+            ["record", "tgi_native/m", "--base-url", fake.url, "--out", str(out), "--scenario", "tools"]
+        )
+        assert not fake.requests
+    assert code == 1
+    reason = yaml.safe_load((out / "backend.yaml").read_text())["not_applicable"]["tools"]
+    assert reason.startswith("not recorded: Turnout answered HTTP 400 before any upstream call")
