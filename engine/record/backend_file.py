@@ -14,14 +14,19 @@ __all__ = ["backend_yaml"]
 _HEADER = """\
 # Recorded by `turnout record` from a live backend: how the golden suite routes to this provider (the
 # model string, where the upstream receives chat and streamed chat, how it frames streams) and which
-# scenarios have no fixture. "not recorded" entries are the scenarios a live backend could not be made
-# to answer as the scenario needs: write those fixtures from the provider's API reference and remove
-# the entry, or keep it, with the reason, when the provider can never send that answer.
+# scenarios have no fixture: `refused` lists those Turnout answered with a 400 itself, before any
+# upstream call (the mapping refuses them); "not recorded" entries are scenarios a live backend could
+# not be made to answer as the scenario needs: write those fixtures from the provider's API reference
+# and remove the entry, or keep it, with the reason, when the provider can never send that answer.
 """
 
 
 def backend_yaml(
-    backend: Backend, outcomes: list[Outcome], not_recorded: dict[str, str], params: dict[str, Any]
+    backend: Backend,
+    outcomes: list[Outcome],
+    not_recorded: dict[str, str],
+    refused: dict[str, str],
+    params: dict[str, Any],
 ) -> str:
     main = [o for o in outcomes if o.case.target == "main" and o.exchanges]
     whole = next((o.exchanges[-1] for o in main if not o.case.request.get("stream")), None)
@@ -40,6 +45,8 @@ def backend_yaml(
     if params:
         spec["litellm_params"] = params
     spec["paths"] = paths
+    if refused:
+        spec["refused"] = dict(sorted(refused.items()))
     if not_recorded:
         spec["not_applicable"] = dict(sorted(not_recorded.items()))
     return _HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110)

@@ -134,9 +134,14 @@ def _write(
         path.unlink()
     (out / "recorded").mkdir(parents=True, exist_ok=True)
     not_recorded = {n: f"not recorded: {why}" for n, why in unsent.items()}
+    refused: dict[str, str] = {}
     written = 0
     for outcome in outcomes:
         why = _unusable(outcome, scrub, exchange_mode=options.request is not None)
+        if why and not outcome.exchanges and outcome.status == 400:  # the mapping refuses it: a finding
+            refused[outcome.case.name] = why
+            print(f"{outcome.case.name}: refused: {why}")
+            continue
         if why:
             not_recorded[outcome.case.name] = f"not recorded: {why}"
             print(f"{outcome.case.name}: not recorded: {why}")
@@ -153,8 +158,13 @@ def _write(
     for scenario, why in unsent.items():
         print(f"{scenario}: {why}")
     if options.request is None or not (out / "backend.yaml").exists():
-        (out / "backend.yaml").write_text(backend_yaml(backend, outcomes, not_recorded, options.params))
-    print(f"wrote {written} fixtures to {out} (and backend.yaml); {len(not_recorded)} not recorded")
+        (out / "backend.yaml").write_text(
+            backend_yaml(backend, outcomes, not_recorded, refused, options.params)
+        )
+    print(
+        f"wrote {written} fixtures to {out} (and backend.yaml); "
+        f"{len(refused)} refused by Turnout, {len(not_recorded)} not recorded"
+    )
     return 0 if written else 1
 
 

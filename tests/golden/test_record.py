@@ -70,7 +70,8 @@ class Recorded:
 
 def _recordable(provider: str) -> list[str]:
     """The scenarios the provider has golden fixtures for and a live backend can be asked."""
-    skipped = set(BACKENDS[provider].not_applicable or {}) | UNSENT
+    backend = BACKENDS[provider]
+    skipped = set(backend.not_applicable or {}) | set(backend.refused or {}) | UNSENT
     return [s.name for s in load_scenarios() if s.name not in skipped]
 
 
@@ -345,5 +346,5 @@ def test_a_request_turnout_refuses_itself_is_reported_not_recorded(tmp_path: Pat
         )
         assert not fake.requests
     assert code == 1
-    reason = yaml.safe_load((out / "backend.yaml").read_text())["not_applicable"]["tools"]
-    assert reason.startswith("not recorded: Turnout answered HTTP 400 before any upstream call")
+    reason = yaml.safe_load((out / "backend.yaml").read_text())["refused"]["tools"]
+    assert reason.startswith("Turnout answered HTTP 400 before any upstream call")
