@@ -61,11 +61,9 @@ def _record_parser(commands: Any) -> None:
         "write what went upstream and came back as golden fixtures, secrets redacted",
     )
     record.add_argument(
-        "model", help="LiteLLM-style model string, <provider>/<model> (e.g. openai/gpt-4o-mini)"
+        "model", help="LiteLLM-style model string, <provider>/<model>: the prefix picks the mapping"
     )
-    record.add_argument(
-        "--base-url", required=True, help="the backend's api_base (e.g. https://api.openai.com/v1)"
-    )
+    record.add_argument("--base-url", required=True, help="the backend's api_base, as a config would give it")
     record.add_argument(
         "--api-key-env",
         default="TURNOUT_RECORD_API_KEY",
@@ -193,7 +191,7 @@ def _record(settings: Settings, args: argparse.Namespace) -> int:
     from engine.record import RecordOptions, run_record
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the report
-    params = dict(item.partition("=")[::2] for item in args.param)
+    params = {key: _param_value(value) for key, _, value in (item.partition("=") for item in args.param)}
     options = RecordOptions(
         model=args.model,
         base_url=args.base_url,
@@ -212,6 +210,16 @@ def _record(settings: Settings, args: argparse.Namespace) -> int:
         context_chars=args.context_chars,
     )
     return run_record(options)
+
+
+def _param_value(text: str) -> Any:
+    """A --param value: JSON when it parses as such (8192, true), else the text (2024-10-21)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _import(settings: Settings) -> int:

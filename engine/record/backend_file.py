@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from engine.record.fixtures import CREDENTIAL_NAME
 from engine.record.session import Backend, Outcome
 
 __all__ = ["backend_yaml"]
@@ -28,7 +29,11 @@ def backend_yaml(
     refused: dict[str, str],
     params: dict[str, Any],
 ) -> str:
-    main = [o for o in outcomes if o.case.target == "main" and o.exchanges]
+    main = [
+        o
+        for o in outcomes
+        if o.case.target == "main" and o.exchanges and o.case.route.endswith("/chat/completions")
+    ]
     whole = next((o.exchanges[-1] for o in main if not o.case.request.get("stream")), None)
     streamed = next((o for o in main if o.case.request.get("stream") and o.exchanges[-1].status == 200), None)
     paths: dict[str, str] = {}
@@ -42,8 +47,10 @@ def backend_yaml(
         "api_base_suffix": backend.base_path,
         "framing": _framing(streamed),
     }
-    if params:
-        spec["litellm_params"] = params
+    if params:  # a credential given as a parameter is not written down
+        spec["litellm_params"] = {
+            k: "<redacted>" if CREDENTIAL_NAME.search(k) else v for k, v in params.items()
+        }
     spec["paths"] = paths
     if refused:
         spec["refused"] = dict(sorted(refused.items()))

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.record.backend_file import backend_yaml
 from engine.record.cases import PADDING, Case, case_for, expected_status
-from engine.record.fixtures import Scrubber, answer_fixture, request_record
+from engine.record.fixtures import CREDENTIAL_NAME, Scrubber, answer_fixture, request_record
 from engine.record.scenarios import load_scenarios
 from engine.record.session import WRONG_KEY, Backend, Outcome, record_cases
 
@@ -74,7 +74,8 @@ def run_record(options: RecordOptions) -> int:
             image_url=options.image_url,
         )
     )
-    scrub = Scrubber([api_key or "", WRONG_KEY], recording.proxy_url)
+    secrets = [v for k, v in options.params.items() if isinstance(v, str) and CREDENTIAL_NAME.search(k)]
+    scrub = Scrubber([api_key or "", WRONG_KEY, *secrets], recording.proxy_url)
     return _write(out, options, backend, recording.outcomes, unsent, existing, scrub)
 
 

@@ -24,6 +24,7 @@ from engine.record.proxy import Exchange
 from engine.redact import Redactor
 
 __all__ = [
+    "CREDENTIAL_NAME",
     "KEY_PLACEHOLDER",
     "UPSTREAM",
     "Fixture",
@@ -35,7 +36,7 @@ __all__ = [
 
 KEY_PLACEHOLDER = "<upstream key>"
 UPSTREAM = "http://upstream.test"  # the golden snapshots' name for the upstream's address
-_CREDENTIAL_NAME = re.compile(r"(?i)key|token|secret|passw|auth|cookie|sig|credential")
+CREDENTIAL_NAME = re.compile(r"(?i)key|token|secret|passw|auth|cookie|sig|credential")
 # the answer headers an error fixture keeps: its type, and what tells a client when to try again
 _KEPT = re.compile(r"(?i)^(content-type|retry-after(-ms)?|.*ratelimit.*|x-should-retry)$")
 # request headers that say nothing about the translation (the proxy's and the HTTP client's own)
@@ -66,7 +67,7 @@ class Scrubber:
     def named(self, name: str, value: str) -> str:
         """A header's or query parameter's value; one named like a credential keeps no secret at all."""
         value = self.text(value)
-        if _CREDENTIAL_NAME.search(name) and KEY_PLACEHOLDER not in value:
+        if CREDENTIAL_NAME.search(name) and KEY_PLACEHOLDER not in value:
             return "<redacted>"
         return value
 

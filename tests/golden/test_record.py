@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from engine.cli import main
+from engine.record.command import default_out
 from engine.record.fixtures import Scrubber, request_record
 from engine.record.proxy import Exchange
 from engine.record.scenarios import load_scenarios, scenarios_dir
@@ -41,6 +42,7 @@ from tests.golden.support import (
 )
 from tests.golden.test_golden import PNG, REMOTE_IMAGE
 from tests.support import running_gateway
+from tests.support.server import free_port
 
 PROVIDERS = ["anthropic", "gemini", "ollama", "openai"]
 KEY = "sk-record-secret-7d41c0ffee99"
@@ -267,6 +269,10 @@ def test_one_exchange_with_the_key_echoed_everywhere_is_written_without_it(tmp_p
     assert sent["body"]["messages"] == request["messages"]
 
 
+def test_fixtures_go_into_the_checkouts_golden_folder_by_default() -> None:
+    assert default_out("parrot") == GOLDEN / "fixtures" / "parrot"
+
+
 def test_query_string_keys_and_credential_headers_are_redacted_in_the_recorded_request() -> None:
     """Gemini-style `key=` in the query string, key headers, and credentials nobody announced."""
     exchange = Exchange(
@@ -348,3 +354,25 @@ def test_a_request_turnout_refuses_itself_is_reported_not_recorded(tmp_path: Pat
     assert code == 1
     reason = yaml.safe_load((out / "backend.yaml").read_text())["refused"]["tools"]
     assert reason.startswith("Turnout answered HTTP 400 before any upstream call")
+
+
+def test_an_unreachable_backend_records_nothing_and_says_why(tmp_path: Path) -> None:
+    out = tmp_path / "down"
+    closed = f"http://127.0.0.1:{free_port()}"
+    code, printed = _run(
+        [
+            *("record", "openai/m", "--base-url", closed + "/v1", "--out", str(out), "--scenario", "simple"),
+            *(
+                "--param",
+                "vertex_credentials=secret-credential-0123456789",
+                "--param",
+                "api_version=2024-10-21",
+            ),
+        ]
+    )
+    assert code == 1
+    assert "simple: not recorded: the backend could not be reached" in printed
+    written = (out / "backend.yaml").read_text()
+    assert "secret-credential" not in written
+    params = yaml.safe_load(written)["litellm_params"]
+    assert params == {"vertex_credentials": "<redacted>", "api_version": "2024-10-21"}
