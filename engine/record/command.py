@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = ["RecordOptions", "default_out", "run_record"]
 
 _CHECKOUT_FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "golden" / "fixtures"
 _KINDS = ("response.json", "stream.txt", "error.json")
+_FILE_NAME = re.compile(r"^[\w-][\w.-]{0,99}$")  # no separators, no leading dot: it stays inside --out
 
 
 @dataclass
@@ -49,6 +51,13 @@ def default_out(name: str) -> Path | None:
 def run_record(options: RecordOptions) -> int:
     """Record, write the fixtures and print what was done; the exit status."""
     name = options.name or options.model.partition("/")[0]
+    for what, value in (("--name", name), ("--save-as", options.save_as)):
+        if not _FILE_NAME.match(value):
+            return _fail(f"{what} must be a plain file name (letters, digits, _ . -), not {value!r}")
+    if not options.route.startswith("/"):
+        return _fail(
+            f"--route must be a path on the gateway, such as /v1/chat/completions, not {options.route!r}"
+        )
     out = options.out or default_out(name)
     if out is None:
         return _fail("outside a checkout there is no tests/golden/fixtures: pass --out DIR")

@@ -97,7 +97,6 @@ async def record_cases(
 
 def _settings(folder: Path, backend: Backend, proxy_url: str, mappings_dir: Path) -> Settings:
     api_base = proxy_url + backend.base_path
-    provider, _, model = backend.model.partition("/")
 
     def deployment(alias: str, model_string: str, key: str | None) -> dict[str, Any]:
         params = {**backend.params, "model": model_string, "api_base": api_base}
@@ -109,7 +108,7 @@ def _settings(folder: Path, backend: Backend, proxy_url: str, mappings_dir: Path
         "model_list": [
             deployment(_ALIASES["main"], backend.model, backend.api_key),
             deployment(_ALIASES["wrong_key"], backend.model, WRONG_KEY),
-            deployment(_ALIASES["unknown_model"], f"{provider}/{model}-no-such-model", backend.api_key),
+            deployment(_ALIASES["unknown_model"], f"{backend.model}-no-such-model", backend.api_key),
         ],
         "router_settings": {"num_retries": 0, "cooldown_time": 0},
     }

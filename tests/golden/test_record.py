@@ -376,3 +376,32 @@ def test_an_unreachable_backend_records_nothing_and_says_why(tmp_path: Path) -> 
     assert "secret-credential" not in written
     params = yaml.safe_load(written)["litellm_params"]
     assert params == {"vertex_credentials": "<redacted>", "api_version": "2024-10-21"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--save-as", "../escape"],
+        ["--name", "a/b"],
+        ["--save-as", ".hidden"],
+        ["--route", "http://elsewhere"],
+    ],
+)
+def test_names_that_would_write_outside_the_folder_are_refused(tmp_path: Path, extra: list[str]) -> None:
+    with FakeUpstream() as fake:
+        code, _ = _run(
+            [
+                "record",
+                "openai/m",
+                "--base-url",
+                fake.url,
+                "--out",
+                str(tmp_path / "out"),
+                "--request",
+                "{}",
+                *extra,
+            ]
+        )
+        assert not fake.requests
+    assert code == 2
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escape.response.json").exists()
