@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.record.backend_file import backend_yaml
 from engine.record.cases import PADDING, Case, case_for, expected_status
@@ -58,6 +59,9 @@ def run_record(options: RecordOptions) -> int:
         return _fail(
             f"--route must be a path on the gateway, such as /v1/chat/completions, not {options.route!r}"
         )
+    base = urlsplit(options.base_url)
+    if base.scheme not in ("http", "https") or not base.hostname:
+        return _fail(f"--base-url must be an http(s) URL, not {options.base_url!r}")
     out = options.out or default_out(name)
     if out is None:
         return _fail("outside a checkout there is no tests/golden/fixtures: pass --out DIR")

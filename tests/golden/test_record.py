@@ -385,9 +385,12 @@ def test_an_unreachable_backend_records_nothing_and_says_why(tmp_path: Path) -> 
         ["--name", "a/b"],
         ["--save-as", ".hidden"],
         ["--route", "http://elsewhere"],
+        ["--base-url", "file:///etc"],
     ],
 )
-def test_names_that_would_write_outside_the_folder_are_refused(tmp_path: Path, extra: list[str]) -> None:
+def test_names_that_would_write_outside_the_folder_and_bad_urls_are_refused(
+    tmp_path: Path, extra: list[str]
+) -> None:
     with FakeUpstream() as fake:
         code, _ = _run(
             [
