@@ -1,4 +1,4 @@
-"""The `turnout` command: serve | mappings check | import | probe | keys | admin."""
+"""The `turnout` command: serve | mappings check | import | probe | record | keys | admin."""
 
 from __future__ import annotations
 
@@ -50,7 +50,58 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
     _keys_parser(commands)
     _admin_parser(commands)
+    _record_parser(commands)
     return parser
+
+
+def _record_parser(commands: Any) -> None:
+    record = commands.add_parser(
+        "record",
+        help="send the golden scenarios (or one request) through the gateway to a live backend and "
+        "write what went upstream and came back as golden fixtures, secrets redacted",
+    )
+    record.add_argument(
+        "model", help="LiteLLM-style model string, <provider>/<model>: the prefix picks the mapping"
+    )
+    record.add_argument("--base-url", required=True, help="the backend's api_base, as a config would give it")
+    record.add_argument(
+        "--api-key-env",
+        default="TURNOUT_RECORD_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the backend's key (default TURNOUT_RECORD_API_KEY)",
+    )
+    record.add_argument("--name", help="provider name of the fixture folder (default: the model's prefix)")
+    record.add_argument("--out", type=Path, help="folder to write (default: tests/golden/fixtures/<name>/)")
+    record.add_argument("--force", action="store_true", help="replace files that already exist")
+    record.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="record only this scenario (repeatable)",
+    )
+    record.add_argument(
+        "--request", metavar="JSON|@FILE", help="record this one request instead of the scenarios"
+    )
+    record.add_argument("--save-as", default="exchange", metavar="NAME", help="fixture name for --request")
+    record.add_argument("--route", default="/v1/chat/completions", help="gateway route for --request")
+    record.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another litellm_params entry, e.g. api_version=2024-10-21 (repeatable)",
+    )
+    record.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
+    record.add_argument(
+        "--image-url", help="public image URL for the vision scenario (default: served locally)"
+    )
+    record.add_argument(
+        "--context-chars",
+        type=int,
+        default=4_000_000,
+        help="prompt length that provokes error_context_length (default 4000000)",
+    )
 
 
 def _admin_parser(commands: Any) -> None:
@@ -107,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
         return _probe(settings, args.alias, args.write, args.timeout)
+    if args.command == "record":
+        return _record(settings, args)
     if args.command == "keys":
         from engine.keys.command import run_keys
 
@@ -132,6 +185,41 @@ def _check_mappings(folder: Path) -> int:
         dialects = len(list((folder / "dialects").glob("*.yaml")))
         print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: all valid")
     return 1 if problems else 0
+
+
+def _record(settings: Settings, args: argparse.Namespace) -> int:
+    from engine.record import RecordOptions, run_record
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the report
+    params = {key: _param_value(value) for key, _, value in (item.partition("=") for item in args.param)}
+    options = RecordOptions(
+        model=args.model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        mappings_dir=settings.mappings_dir,
+        name=args.name,
+        out=args.out,
+        force=args.force,
+        scenarios=args.scenario,
+        request=args.request,
+        save_as=args.save_as,
+        route=args.route,
+        params=params,
+        timeout=args.timeout,
+        image_url=args.image_url,
+        context_chars=args.context_chars,
+    )
+    return run_record(options)
+
+
+def _param_value(text: str) -> Any:
+    """A --param value: JSON when it parses as such (8192, true), else the text (2024-10-21)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _import(settings: Settings) -> int:
