@@ -103,7 +103,9 @@ def _provider_level(mapping: ProviderMapping, tree: LineDict, operation: str, se
             raise ExploreError(f"{mapping.name} has no `errors` section")
         if section not in (None, "errors"):
             raise ExploreError("`errors` is one section: leave SECTION out (or write errors)")
-        return Found(mapping, operation, "errors", tree["errors"], mapping.errors.where, {"errors": mapping.errors})
+        return Found(
+            mapping, operation, "errors", tree["errors"], mapping.errors.where, {"errors": mapping.errors}
+        )
     if mapping.discovery is None:
         raise ExploreError(f"{mapping.name} has no `discovery` section")
     sections = {"discovery.url": mapping.discovery.url, "discovery.models": mapping.discovery.models}
