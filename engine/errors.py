@@ -137,7 +137,7 @@ class MappingFailed(TurnoutError):
     code = "mapping_error"
 
     def __init__(self, owner: str, where: str, detail: str) -> None:
-        self.owner = owner  # "ollama (qwen3:8b)", "the anthropic dialect"
+        self.owner = owner  # "<provider> (<upstream model>)", "the <name> dialect"
         self.where = where  # file:line: for the log only
         self.detail = detail  # the exception: for the log only
         self.failed_request: str | None = None
