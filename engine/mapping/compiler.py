@@ -9,7 +9,9 @@ mappings/README.md. Each leaf carries its YAML line, so a failure at run time na
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +21,21 @@ from engine.mapping.expressions import parse_template_string as split_template
 from engine.mapping.runtime import RUNTIME_GLOBALS, MappingRuntimeError
 from engine.mapping.yaml_lines import LineDict, line_of, plain
 
-__all__ = ["CompiledSection", "MappingLoadError", "Site", "compile_section"]
+__all__ = ["CompiledSection", "MappingLoadError", "Site", "compile_section", "recording_sites"]
 
 _counter = itertools.count()
+_RECORDING_SITES: ContextVar[bool] = ContextVar("turnout_recording_sites", default=False)
 _TEMPLATE_MARKS = ("{%", "{#")  # Jinja statements and comments: never evaluated, they would go out as text
+
+
+@contextmanager
+def recording_sites() -> Iterator[None]:
+    """Within: compiled sections keep their Sites for the checker. Serving never asks: it keeps none."""
+    token = _RECORDING_SITES.set(True)
+    try:
+        yield
+    finally:
+        _RECORDING_SITES.reset(token)
 
 
 class MappingLoadError(ValueError):
@@ -50,7 +63,7 @@ class CompiledSection:
     where: str  # file:line of the section
     source: str  # the generated Python, printed by `turnout mappings show --python`
     line_map: dict[int, int]  # generated line -> YAML line
-    sites: tuple[Site, ...] = ()  # what the checker reads (engine.mapping.checks)
+    sites: tuple[Site, ...] = ()  # what the checker reads, within `recording_sites` (else none)
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -105,7 +118,9 @@ def compile_section(tree: Any, variables: Sequence[str], file: str, line: int = 
         marker = text.rfind("# L")
         if marker >= 0:
             line_map[number] = int(text[marker + 3 :])
-    return CompiledSection(namespace["_section"], tuple(variables), where, source, line_map, tuple(gen.sites))
+    return CompiledSection(
+        namespace["_section"], tuple(variables), where, source, line_map, tuple(gen.sites or ())
+    )
 
 
 class _Generator:
@@ -113,7 +128,7 @@ class _Generator:
         self.file = file
         self.scopes: list[dict[str, str]] = [{v: self.python_name(v) for v in variables}]
         self.constants: dict[str, Any] = {}
-        self.sites: list[Site] = []
+        self.sites: list[Site] | None = [] if _RECORDING_SITES.get() else None
 
     @staticmethod
     def python_name(name: str) -> str:
@@ -133,7 +148,8 @@ class _Generator:
             code = compile_expression(source, self.lookup)
         except ExpressionError as exc:
             raise self.fail(line, f"{exc}{self.known_names(exc)}") from exc
-        self.sites.append(Site("expression", source, file or self.file, line, self.local_names()))
+        if self.sites is not None:
+            self.sites.append(Site("expression", source, file or self.file, line, self.local_names()))
         return f"\n{code}  # L{line}\n"
 
     def local_names(self) -> tuple[str, ...]:
@@ -168,7 +184,7 @@ class _Generator:
         except ExpressionError as exc:
             raise self.fail(line, str(exc)) from exc
         texts = [src for is_expr, src in parts or [(False, text)] if not is_expr]
-        if any(mark in src for src in texts for mark in _TEMPLATE_MARKS):
+        if self.sites is not None and any(mark in src for src in texts for mark in _TEMPLATE_MARKS):
             self.sites.append(Site("text", str(text), file or self.file, line, ()))
         if parts is None:
             return repr(str(text))

@@ -9,8 +9,9 @@ cannot refuse on its own but is wrong all the same. Each finding names file:line
   answers and events, canonical answers): read once, close to a key read elsewhere or to a known one;
   a parameter read although the operation's params drop it.
 
-The checker reads the sections the compiler produced (each records its expressions, engine.mapping.
-compiler.Site), so it sees every construct the compiler knows, and the serving path pays nothing.
+The checker reads the sections the compiler produced (within `recording_sites`, each keeps its
+expressions as engine.mapping.compiler.Site), so it sees every construct the compiler knows, and the
+serving path, which records nothing, pays nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from engine.mapping.checks.diagnostics import Diagnostic, Report
 from engine.mapping.checks.mappings import check_dialect, check_provider
+from engine.mapping.compiler import recording_sites
 from engine.mapping.dialects import DialectMapping, check_dialects
 from engine.mapping.expressions import shared_parses
 from engine.mapping.loader import check_folder
@@ -32,7 +34,7 @@ __all__ = ["Diagnostic", "Report", "check_mappings"]
 def check_mappings(folder: Path) -> Report:
     """Check every provider and dialect mapping in `folder`."""
     report = Report()
-    with shared_parses():
+    with shared_parses(), recording_sites():
         report.load_errors += check_folder(folder, partial(_provider, report=report))
         report.load_errors += check_dialects(folder, partial(_dialect, report=report))
     return report
