@@ -207,3 +207,17 @@ def test_load_errors_come_first_and_count_as_errors(tmp_path: Path) -> None:
     where = f"{tmp_path / 'providers' / 'toy.yaml'}:{_line(PROVIDER, 'other:')}"
     assert line == f"{where}: error: `other` must be one of pass, drop, reject"
     assert report.errors == 1
+
+
+def test_an_inherited_section_is_read_against_the_overlays_params_and_says_so(tmp_path: Path) -> None:
+    params = PROVIDER.split("    params:\n", 1)[1].split("      other:", 1)[0]
+    params = params.replace("temperature, ", "").replace("dropped: [", "dropped: [temperature, ")
+    overlay = f"extends: toy\nname: tiny\noperations:\n  chat:\n    params:\n{params}"
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "providers" / "tiny.yaml").write_text(overlay)
+    (line,) = _check(tmp_path).lines()
+    assert line == (
+        f"{tmp_path / 'providers' / 'toy.yaml'}:{_line(PROVIDER, 'request.temperature')}: warning: "
+        "request.temperature is always absent here: this operation's params drop it (in tiny, which extends "
+        "this file)"
+    )

@@ -32,7 +32,7 @@ def check_provider(mapping: ProviderMapping, tree: LineDict, report: Report) -> 
 
     def check(section: CompiledSection | None, vocabulary: Vocabulary, group: str = "") -> None:
         if section is not None:
-            check_section(section, vocabulary, report, reads, group)
+            check_section(section, vocabulary, report, reads, group, (mapping.name, mapping.file))
 
     operations = tree.get("operations") or {}
     for name, operation in mapping.operations.items():

@@ -40,6 +40,7 @@ def check_section(
     report: Report,
     reads: Reads | None = None,
     group: str = "",
+    owner: tuple[str, str] | None = None,
 ) -> None:
     """Report what is wrong in `section`. With `reads`, record each lookup of a variable without a
     vocabulary under `group`, for `check_reads` to compare once the whole mapping is read."""
@@ -69,21 +70,24 @@ def check_section(
                 if reads is not None:
                     reads.setdefault((group, lookup.root, *lookup.path), []).append((site.file, site.line))
                 continue
-            _check_key(site, lookup.root, lookup.path[0], keys, report)
+            # a section inherited through `extends` is read against the provider's own params: say whose
+            whose = f" (in {owner[0]}, which extends this file)" if owner and site.file != owner[1] else ""
+            _check_key(site, lookup.root, lookup.path[0], keys, report, whose)
 
 
-def _check_key(site: Site, root: str, key: str, keys: Keys, report: Report) -> None:
+def _check_key(site: Site, root: str, key: str, keys: Keys, report: Report, whose: str) -> None:
     if key == INDEX:
         return
     if key in keys.absent:
-        report.add(site.file, site.line, "warning", f"{root}.{key} is always absent here: {keys.absent[key]}")
+        why = keys.absent[key]
+        report.add(site.file, site.line, "warning", f"{root}.{key} is always absent here: {why}{whose}")
         return
     if key in keys.known:
         return
     hint = did_you_mean(key, keys.known, _OPEN_CUTOFF if keys.unknown == "hint" else 0.6)
     if keys.unknown != "hint" or hint:
         severity: Severity = "error" if keys.unknown == "error" else "warning"
-        report.add(site.file, site.line, severity, f"{root}.{key}: {key!r} is not {keys.what}{hint}")
+        report.add(site.file, site.line, severity, f"{root}.{key}: {key!r} is not {keys.what}{hint}{whose}")
 
 
 def check_reads(reads: Reads, report: Report) -> None:
