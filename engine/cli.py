@@ -66,8 +66,12 @@ def _section_parsers(mappings_commands: Any) -> None:
         parser.add_argument("section", metavar="SECTION", nargs="?", help="request, response, stream, ...")
         parser.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
     show.add_argument("--python", action="store_true", help="print the generated Python instead of the YAML")
+    run.add_argument("--input", type=Path, metavar="FILE.json", help="the section's variables by name")
     run.add_argument(
-        "--input", type=Path, required=True, metavar="FILE.json", help="the section's variables by name"
+        "--stream",
+        type=Path,
+        metavar="FILE",
+        help="for SECTION stream: the upstream's stream as sent (SSE, NDJSON)",
     )
 
 
@@ -164,6 +168,7 @@ def _explore(args: argparse.Namespace, folder: Path) -> int:
         evaluate_section,
         find_section,
         read_input,
+        read_stream,
         show_section,
         to_json,
     )
@@ -173,7 +178,10 @@ def _explore(args: argparse.Namespace, folder: Path) -> int:
         if args.mappings_command == "show":
             print(show_section(found, python=args.python), end="")
         else:
-            print(to_json(evaluate_section(found, read_input(args.input))))
+            if args.input is None and args.stream is None:
+                raise ExploreError("eval needs --input FILE.json (or, for a stream, --stream FILE)")
+            stream = read_stream(args.stream) if args.stream is not None else None
+            print(to_json(evaluate_section(found, read_input(args.input), stream)))
     except ExploreError as exc:
         print(f"turnout: {exc}", file=sys.stderr)
         return 1

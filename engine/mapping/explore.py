@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from engine.mapping.compiler import CompiledSection
+from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.loader import check_folder
 from engine.mapping.runtime import MISSING, MappingRejected, MappingRuntimeError
 from engine.mapping.spec import ProviderMapping
@@ -183,12 +184,17 @@ _RESULT = {
 }
 
 
-def evaluate_section(found: Found, given: Any) -> Any:
+def evaluate_section(found: Found, given: Any, stream: bytes | None = None) -> Any:
     """Run the section on `given` (a JSON object holding its variables by name; absent ones are
     absent, `deployment` gets placeholders). A `stream` runs `start`, then each of `events` in turn
-    (with `event_types` beside them, for SSE event names), and gives each step's result."""
+    (with `event_types` beside them, for SSE event names), and gives each step's result; `stream`, the
+    upstream's stream as it comes over the wire, gives the events instead."""
     if not isinstance(given, dict):
         raise ExploreError("the input must be a JSON object with the section's variables by name")
+    if stream is not None:
+        if found.name != "stream":
+            raise ExploreError("--stream feeds the `stream` section; name it as SECTION")
+        given = {**given, **_events(found, stream)}
     deployment = {
         "model": "upstream-model",
         "alias": "alias",
@@ -203,6 +209,24 @@ def evaluate_section(found: Found, given: Any) -> Any:
         ((_, compiled),) = found.sections.items()
         return _run(compiled, values)
     return _run_stream(found.sections, values)
+
+
+def _events(found: Found, stream: bytes) -> dict[str, list[Any]]:
+    """The events of an upstream stream, framed as the operation's stream says, up to `[DONE]`."""
+    spec = found.provider.operations[found.operation].stream
+    assert spec is not None
+    decoder = decoder_for(spec.framing)
+    events: list[Any] = []
+    types: list[str | None] = []
+    for raw in (*decoder.feed(stream), *decoder.close()):
+        if raw.data == DONE.encode():
+            break
+        try:
+            events.append(json.loads(raw.data))
+        except ValueError:
+            raise ExploreError(f"event {len(events)} of the stream is not JSON: {raw.data[:80]!r}") from None
+        types.append(raw.event_type)
+    return {"events": events, "event_types": types}
 
 
 def _run_stream(sections: dict[str, CompiledSection], values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -246,7 +270,16 @@ def _run(compiled: CompiledSection, values: dict[str, Any]) -> Any:
         raise ExploreError(str(exc)) from None
 
 
-def read_input(path: Path) -> Any:
+def read_stream(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ExploreError(f"{path}: {exc.strerror or exc}") from None
+
+
+def read_input(path: Path | None) -> Any:
+    if path is None:
+        return {}
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

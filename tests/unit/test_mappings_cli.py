@@ -140,3 +140,22 @@ def test_a_broken_provider_file_is_said_by_its_load_error(
     code, _, err = _run(capsys, "show", "toy", "chat", "request", "--dir", str(folder))
     assert code == 1
     assert err.startswith(f"turnout: {folder / 'providers' / 'toy.yaml'}:11: `other` must be one of")
+
+
+def test_eval_reads_a_stream_as_the_upstream_sends_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anthropic = OLLAMA_STREAM.parents[1] / "anthropic" / "stream_text.stream.txt"  # SSE with event names
+    given = _input(tmp_path, {"request": {"model": "x", "stream": True}})
+    code, out, err = _run(
+        capsys, "eval", "anthropic", "chat", "stream", "--input", given, "--stream", str(anthropic)
+    )
+    assert (code, err) == (0, "")
+    steps = json.loads(out)
+    assert [step["done"] for step in steps][-1] is True
+    finish = [c["choices"][0]["finish_reason"] for s in steps for c in s["chunks"] if c["choices"]]
+    assert finish[-1] == "stop"
+    code, out, _ = _run(capsys, "eval", "ollama", "chat", "stream", "--stream", str(OLLAMA_STREAM))
+    assert code == 0 and json.loads(out)[-1]["done"] is True  # without --input: an empty request
+    code, _, err = _run(capsys, "eval", "ollama", "chat", "request")
+    assert (code, err) == (1, "turnout: eval needs --input FILE.json (or, for a stream, --stream FILE)\n")
