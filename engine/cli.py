@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     mappings_commands = mappings.add_subparsers(dest="mappings_command", required=True)
     check = mappings_commands.add_parser("check", help="validate every mapping; errors name file:line")
     check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+    _section_parsers(mappings_commands)
     imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
     imports.add_argument("config", type=Path)
     probe = commands.add_parser(
@@ -104,6 +105,27 @@ def _record_parser(commands: Any) -> None:
     )
 
 
+def _section_parsers(mappings_commands: Any) -> None:
+    """`mappings show` and `mappings eval`: one section of one provider (engine.mapping.explore)."""
+    show = mappings_commands.add_parser("show", help="print one section of a provider mapping, as compiled")
+    run = mappings_commands.add_parser("eval", help="run one section of a provider mapping on a JSON fixture")
+    for parser in (show, run):
+        parser.add_argument("provider", metavar="PROVIDER")
+        parser.add_argument(
+            "operation", metavar="OPERATION", help="chat, embeddings, ...; or errors, discovery"
+        )
+        parser.add_argument("section", metavar="SECTION", nargs="?", help="request, response, stream, ...")
+        parser.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+    show.add_argument("--python", action="store_true", help="print the generated Python instead of the YAML")
+    run.add_argument("--input", type=Path, metavar="FILE.json", help="the section's variables by name")
+    run.add_argument(
+        "--stream",
+        type=Path,
+        metavar="FILE",
+        help="for SECTION stream: the upstream's stream as sent (SSE, NDJSON)",
+    )
+
+
 def _admin_parser(commands: Any) -> None:
     admin = commands.add_parser("admin", help="admin console users (passwords stored hashed in SQL)")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -152,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "mappings" and args.mappings_command in ("show", "eval"):
+        return _explore(args, args.dir or settings.mappings_dir)
     if args.command == "mappings":
         return _check_mappings(args.dir or settings.mappings_dir)
     if args.command == "import":
@@ -174,17 +198,47 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_mappings(folder: Path) -> int:
-    from engine.mapping.dialects import check_dialects
-    from engine.mapping.loader import check_folder
+    """Every error and warning as file:line; exit 1 on errors (warnings alone pass)."""
+    from engine.mapping.checks import check_mappings
 
-    problems = check_folder(folder) + check_dialects(folder)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if not problems:
-        providers = len(list((folder / "providers").glob("*.yaml")))
-        dialects = len(list((folder / "dialects").glob("*.yaml")))
-        print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: all valid")
-    return 1 if problems else 0
+    report = check_mappings(folder)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    providers = len(list((folder / "providers").glob("*.yaml")))
+    dialects = len(list((folder / "dialects").glob("*.yaml")))
+    counts = f"{report.errors} error(s), {report.warnings} warning(s)"
+    verdict = "all valid" if not report.errors and not report.warnings else counts
+    if not report.errors and report.warnings:
+        verdict = f"valid, with {report.warnings} warning(s)"
+    print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: {verdict}")
+    return 1 if report.errors else 0
+
+
+def _explore(args: argparse.Namespace, folder: Path) -> int:
+    """`mappings show` / `mappings eval`: the result on stdout, a failure as one line on stderr."""
+    from engine.mapping.explore import (
+        ExploreError,
+        evaluate_section,
+        find_section,
+        read_input,
+        read_stream,
+        show_section,
+        to_json,
+    )
+
+    try:
+        found = find_section(folder, args.provider, args.operation, args.section)
+        if args.mappings_command == "show":
+            print(show_section(found, python=args.python), end="")
+        else:
+            if args.input is None and args.stream is None:
+                raise ExploreError("eval needs --input FILE.json (or, for a stream, --stream FILE)")
+            stream = read_stream(args.stream) if args.stream is not None else None
+            print(to_json(evaluate_section(found, read_input(args.input), stream)))
+    except ExploreError as exc:
+        print(f"turnout: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _record(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ route's) says what shape of body its mapping can take; engine.mapping.schema com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -111,14 +112,21 @@ def load_dialects(folder: Path) -> dict[str, DialectMapping]:
     return {dialect.name: dialect for dialect in dialects}
 
 
-def check_dialects(folder: Path) -> list[str]:
-    """Every problem in `<folder>/dialects/*.yaml`, one per file (empty when all is well)."""
+def check_dialects(
+    folder: Path, built: Callable[[DialectMapping, LineDict], None] | None = None
+) -> list[str]:
+    """Every load error in `<folder>/dialects/*.yaml`, one per file (empty when all is well). `built` is
+    handed each dialect that loads, with its tree, for the checker (engine.mapping.checks)."""
     problems = []
     for path in sorted((folder / "dialects").glob("*.yaml")):
         try:
-            _build(path.stem, load_mapping_file(path))
+            tree = load_mapping_file(path)
+            dialect = _build(path.stem, tree)
         except MappingLoadError as exc:
             problems.append(str(exc))
+        else:
+            if built is not None:
+                built(dialect, tree)
     return problems
 
 

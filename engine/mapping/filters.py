@@ -20,7 +20,7 @@ import msgspec
 from engine.jsonbody import MAX_JSON_DEPTH, too_deep
 from engine.mapping.runtime import MISSING, MappingRejected, to_text
 
-__all__ = ["FILTERS", "FUNCTIONS", "TESTS"]
+__all__ = ["FILTERS", "FUNCTIONS", "SELECT_TESTS", "TESTS", "UNWRAPPED_FILTERS"]
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
@@ -336,6 +336,10 @@ _RAW_FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 FILTERS: dict[str, Callable[..., Any]] = {name: _passes_missing(fn) for name, fn in _RAW_FILTERS.items()}
+# the filters as written, before the wrapper that passes absent values on: their signatures are what
+# `turnout mappings check` holds each call to (engine.mapping.checks)
+UNWRAPPED_FILTERS: dict[str, Callable[..., Any]] = {**_RAW_FILTERS, "default": _default, "d": _default}
+SELECT_TESTS = frozenset(_SELECT_TESTS)  # the tests `selectattr` and `rejectattr` take by name
 FILTERS["default"] = _default
 FILTERS["d"] = _default
 

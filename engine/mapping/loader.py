@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -97,8 +97,9 @@ def load_registry(folder: Path) -> MappingRegistry:
     return MappingRegistry(providers, default_provider or next(iter(providers)))
 
 
-def check_folder(folder: Path) -> list[str]:
-    """Every problem `turnout mappings check` reports, one per file (empty when all is well)."""
+def check_folder(folder: Path, built: Callable[[ProviderMapping, LineDict], None] | None = None) -> list[str]:
+    """Every load error, one per file (empty when all is well). `built` is handed each provider that
+    loads, with its tree after `extends`, for the checker (engine.mapping.checks) to read further."""
     problems = []
     raw: dict[str, LineDict] = {}
     for path in sorted((folder / "providers").glob("*.yaml")):
@@ -110,9 +111,13 @@ def check_folder(folder: Path) -> list[str]:
         if raw[stem].get("abstract") is True:
             continue
         try:
-            _build_provider(stem, _resolve_extends(stem, raw, ()))
+            tree = _resolve_extends(stem, raw, ())
+            mapping = _build_provider(stem, tree)
         except MappingLoadError as exc:
             problems.append(str(exc))
+        else:
+            if built is not None:
+                built(mapping, tree)
     return problems
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.canonical import OperationKind
-from engine.errors import InvalidRequest, TurnoutError, UpstreamBadResponse
+from engine.errors import InvalidRequest, MappingFailed, TurnoutError, UpstreamBadResponse
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
 from engine.pipeline.capabilities import gate_capabilities
@@ -92,6 +92,8 @@ class Attempter:
                 return await self._read_stream(prepared, response)
             return await self._read_answer(prepared, response)
         except TurnoutError as exc:
+            if isinstance(exc, MappingFailed):  # the deployment's, whichever file the section came from
+                exc.blame(f"{deployment.provider} ({deployment.upstream_model})")
             self._redactor().error(exc)
             raise
 

@@ -16,15 +16,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.canonical import OPERATIONS, OperationKind
-from engine.errors import TurnoutError, UpstreamError
+from engine.errors import MappingFailed, TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.outcome import Tally
-from engine.pipeline.stream_events import StreamPiece
+from engine.pipeline.stream_events import StreamError, StreamPiece
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
+from engine.pipeline.translate import report_mapping_failure
 from engine.routing.table import Deployment
 from engine.usage.record import UsageRecord
 
@@ -175,6 +176,8 @@ async def metered_stream(
             if first:
                 meter.first_chunk()
                 first = False
+            if type(chunk) is StreamError and isinstance(chunk.error, MappingFailed):
+                report_mapping_failure(chunk.error, meter.request_id)  # named in the event the client gets
             yield chunk
     except (asyncio.CancelledError, GeneratorExit) as exc:
         if running is None or not running.ended:

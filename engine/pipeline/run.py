@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.canonical import OPERATIONS
-from engine.errors import InvalidRequest, ModelNotFound, PermissionDenied, TurnoutError
+from engine.errors import InvalidRequest, MappingFailed, ModelNotFound, PermissionDenied, TurnoutError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Limiter
 from engine.pipeline.call import Call
@@ -29,6 +29,7 @@ from engine.pipeline.model_name import ModelRename, renamed_stream
 from engine.pipeline.options import PipelineOptions
 from engine.pipeline.outcome import Outcome, Reply
 from engine.pipeline.reserve import reservation
+from engine.pipeline.translate import report_mapping_failure
 from engine.pipeline.validate import decode_chat_request
 from engine.routing.router import PRIVACY_LEVELS
 from engine.routing.table import Alias, RoutingTable
@@ -160,6 +161,8 @@ class Pipeline:
 
     @staticmethod
     def _record_refusal(error: TurnoutError, meter: Meter) -> None:
+        if isinstance(error, MappingFailed):  # named and logged under the id the client gets
+            report_mapping_failure(error, meter.request_id)
         error.request_id = meter.request_id
         error.headers[REQUEST_ID_HEADER] = meter.request_id
         meter.failed(error, error.status)
