@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.cache.config import redis_url_of
 from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import load_model_set, parse_litellm_config
 from engine.config.plan import ImportPlan
@@ -83,4 +84,15 @@ def apply_config_settings(settings: Settings, plan: ImportPlan) -> Settings:
         updates["drop_params"] = bool(plan.settings["drop_params"])
     if plan.settings.get("request_timeout") and "request_timeout" not in explicit:
         updates["request_timeout"] = float(plan.settings["request_timeout"])
+    updates.update(_cache_settings(plan.settings.get("cache_settings") or {}, explicit))
     return settings.model_copy(update=updates) if updates else settings
+
+
+def _cache_settings(found: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
+    """litellm_settings.cache / cache_params (engine.cache.config), where the environment is silent."""
+    updates = {name: value for name, value in found.items() if name != "cache_redis" and name not in explicit}
+    if "cache_redis" in found and "cache_redis_url" not in explicit:
+        updates["cache_redis_url"] = redis_url_of(
+            found["cache_redis"], lambda value: resolve_env_ref(value) if isinstance(value, str) else value
+        )
+    return updates

@@ -116,7 +116,10 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
             pipeline = gateway_of(request).pipeline
-            reply = await pipeline.run(dialect.operation, canonical, privacy=privacy, key=key)
+            cache_control = headers.get("cache-control") if pipeline.caches else None
+            reply = await pipeline.run(
+                dialect.operation, canonical, privacy=privacy, key=key, cache_control=cache_control
+            )
             if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
                 answer = evaluate(dialect.response, reply.answer, body)
                 if exchange is not None:  # kept before the client sees the id, so a next turn finds it
