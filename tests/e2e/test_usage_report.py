@@ -54,6 +54,7 @@ def _row(number: int, created_at: datetime, alias: str, **fields: Any) -> dict[s
         "error_type": None,
         "error_code": None,
         "attempts": 1,
+        "cache_hit": False,
         **fields,
     }
 
