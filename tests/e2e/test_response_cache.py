@@ -22,7 +22,7 @@ from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
 from tests.support.clock import FakeClock
 from tests.support.request_log import request_log_db, row_for
-from tests.support.sdk_types import openai_client, strict_http
+from tests.support.sdk_types import anthropic_client, openai_client, strict_http
 from tests.support.services import REDIS_URL
 
 MASTER = "sk-cache-master"
@@ -366,3 +366,42 @@ def _wait_for_stores(http: httpx.Client, count: int) -> None:
     while sum(v for k, v in _samples(http).items() if k.startswith("turnout_cache_stores_total:")) < count:
         assert time.monotonic() < deadline, "the answer was not stored"
         time.sleep(0.02)
+
+
+def test_dialect_routes_are_answered_from_the_cache_in_their_own_shape(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    """/v1/messages and /v1/responses are chat requests in the pipeline: a hit is translated as the
+    original was; a stored response gets an id of its own, which continues its own conversation."""
+    OPENAI.answer(fake, "simple")
+    claude = anthropic_client(gateway.url, MASTER)
+    asked: dict[str, Any] = {"model": OPENAI.alias, "max_tokens": 64, "messages": _messages("dialect")}
+    first = claude.messages.with_raw_response.create(**asked)
+    second = claude.messages.with_raw_response.create(**asked)
+    assert (first.headers["x-turnout-cache"], second.headers["x-turnout-cache"]) == ("miss", "hit")
+    assert second.parse().content == first.parse().content
+    client = openai_client(gateway.v1, MASTER)
+    responses = [
+        client.responses.with_raw_response.create(model=OPENAI.alias, input="responses dialect")
+        for _ in range(2)
+    ]
+    assert [r.headers["x-turnout-cache"] for r in responses] == ["miss", "hit"]
+    kept = [r.parse() for r in responses]
+    assert kept[0].id != kept[1].id and kept[0].output_text == kept[1].output_text
+    follow_up = client.responses.create(
+        model=OPENAI.alias, input="and then?", previous_response_id=kept[1].id
+    )
+    assert follow_up.output_text
+    assert _upstream_calls(fake) == 3
+    assert [m["content"] for m in fake.last.json["messages"]][:1] == ["responses dialect"]
+
+
+def test_a_hit_counts_against_the_keys_request_rate(http: httpx.Client, fake: FakeUpstream) -> None:
+    """A hit is a request: rpm holds it. It used no tokens, so tpm and the budget do not."""
+    OPENAI.answer(fake, "simple")
+    key = _key(http, rpm_limit=2)
+    answers = [_chat(http, "rate", headers={"authorization": f"Bearer {key}"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[1].headers["x-turnout-cache"] == "hit"
+    assert answers[1].headers["x-ratelimit-remaining-requests"] == "0"
+    assert _upstream_calls(fake) == 1
