@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.cache import cache_problem
 from engine.cache.config import redis_url_of
 from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import load_model_set, parse_litellm_config
-from engine.config.plan import ImportPlan
+from engine.config.plan import ConfigError, ImportPlan
 from engine.config.secrets import SecretBox, resolve_env_ref
 from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
@@ -37,11 +38,21 @@ def prepare(
     catalog = registry.catalog()
     if settings.config is not None:
         plan = parse_litellm_config(settings.config, catalog)
+        resolved = _checked(apply_config_settings(settings, plan))
         asyncio.run(import_plan(settings, registry, plan, CONFIG_SOURCE, replaces=DEFAULTS_SOURCE))
-        return apply_config_settings(settings, plan)
+        return resolved
     # file-sourced rows mirror what the gateway was started with: the default set replaces a config's
     plan = load_model_set(default_model_set(settings), catalog)
+    _checked(settings)
     asyncio.run(import_plan(settings, registry, plan, DEFAULTS_SOURCE, replaces=CONFIG_SOURCE))
+    return settings
+
+
+def _checked(settings: Settings) -> Settings:
+    """The settings, if those the file and the environment gave together can work."""
+    problem = cache_problem(settings)
+    if problem is not None:
+        raise ConfigError(problem)
     return settings
 
 

@@ -18,12 +18,28 @@ from engine.cache.response_cache import CACHE_HEADER, ResponseCache
 from engine.cache.stores import CacheStore, LocalStore, RedisStore
 from engine.settings import Settings
 
-__all__ = ["CACHE_HEADER", "ResponseCache", "open_cache"]
+__all__ = ["CACHE_HEADER", "ResponseCache", "cache_problem", "open_cache"]
+
+
+def cache_problem(settings: Settings) -> str | None:
+    """Why the cache settings cannot work (checked before serving), or None."""
+    if not settings.cache:
+        return None
+    try:
+        operations_of(settings.cache_call_types)
+    except ValueError as exc:
+        return f"TURNOUT_CACHE_CALL_TYPES: {exc}"
+    if settings.cache_type == "redis" and not (settings.cache_redis_url or settings.redis_url):
+        return "the redis cache type needs TURNOUT_CACHE_REDIS_URL, TURNOUT_REDIS_URL or cache_params.host"
+    return None
 
 
 def open_cache(settings: Settings, *, clock: Callable[[], float]) -> ResponseCache | None:
     """The gateway's response cache, or None when caching is off. ValueError for settings that cannot
-    work (type redis without a Redis URL, a call type that cannot be cached)."""
+    work (`cache_problem`: bootstrap refuses them before the gateway opens)."""
+    problem = cache_problem(settings)
+    if problem is not None:
+        raise ValueError(problem)
     if not settings.cache:
         return None
     options = CacheOptions(
@@ -37,10 +53,7 @@ def open_cache(settings: Settings, *, clock: Callable[[], float]) -> ResponseCac
     store: CacheStore
     if settings.cache_type == "redis":
         url = settings.cache_redis_url or settings.redis_url
-        if not url:
-            raise ValueError(
-                "cache type redis needs TURNOUT_CACHE_REDIS_URL, TURNOUT_REDIS_URL or cache_params' host"
-            )
+        assert url is not None  # cache_problem said so
         store = RedisStore(url, settings.redis_prefix)
     else:
         store = LocalStore(

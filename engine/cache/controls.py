@@ -44,7 +44,7 @@ def read_controls(header: str | None, field: Any, max_ttl: float) -> CacheContro
                 read = False
             elif name == "no-store":
                 write = False
-            elif name in ("max-age", "s-maxage") and value.strip().isdigit():
+            elif name in ("max-age", "s-maxage") and value.strip().isascii() and value.strip().isdigit():
                 max_age = _smaller(max_age, float(value.strip()))
     if field is None:
         return CacheControls(read=read, write=write, max_age=max_age)

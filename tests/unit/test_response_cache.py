@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.bootstrap import apply_config_settings
+from engine.cache import cache_problem
 from engine.cache.config import redis_url_of
 from engine.cache.controls import CacheControls, read_controls
 from engine.cache.entry import Entry, decode_entry, encode_entry
@@ -205,3 +206,17 @@ def test_redis_url_of() -> None:
     assert redis_url_of({"host": "h"}, same) == "redis://h:6379"
     assert redis_url_of({"host": "h", "username": "u", "password": "p"}, same) == "redis://u:p@h:6379"
     assert redis_url_of({"port": 1}, same) is None
+
+
+def test_settings_that_cannot_work_are_refused_before_serving(tmp_path: Any) -> None:
+    from engine.bootstrap import prepare
+    from engine.mapping.loader import load_registry
+    from engine.settings import project_path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("model_list: []\nlitellm_settings: {cache: true, cache_params: {type: redis}}\n")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}", config=config)
+    with pytest.raises(ConfigError, match="needs TURNOUT_CACHE_REDIS_URL"):
+        prepare(settings, load_registry(project_path("mappings")))
+    assert cache_problem(Settings(cache=True, cache_call_types="chat,speech")) is not None
+    assert cache_problem(Settings(cache=False, cache_call_types="speech")) is None
