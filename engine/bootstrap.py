@@ -49,7 +49,7 @@ def prepare(
 
 
 def _checked(settings: Settings) -> Settings:
-    """The settings, if those the file and the environment gave together can work."""
+    """The settings, if what the file and the environment set can work as a whole."""
     problem = cache_problem(settings)
     if problem is not None:
         raise ConfigError(problem)
