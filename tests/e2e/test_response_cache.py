@@ -240,6 +240,11 @@ def test_a_hit_is_logged_with_cost_0(gateway: GatewayServer, http: httpx.Client,
     assert (served.cache_hit, served.cost, served.status, served.attempts) == (True, Decimal(0), 200, 0)
     assert (served.prompt_tokens, served.completion_tokens, served.deployment_id) == (0, 0, None)
     assert served.alias == OPENAI.alias and not served.tokens_estimated
+    request_id = hit.headers["x-turnout-request-id"]
+    logged = http.get("/turnout/requests", params={"alias": OPENAI.alias, "limit": 50}).json()["data"]
+    assert [row["cache_hit"] for row in logged if row["request_id"] == request_id] == [True]
+    spend = http.get("/spend/logs", params={"request_id": request_id}).json()
+    assert [(row["cache_hit"], row["spend"]) for row in spend] == [("True", 0.0)]
 
 
 def test_a_stream_hit_is_logged_with_cost_0(
