@@ -13,6 +13,7 @@ Turnout's own extensions, which LiteLLM does not know:
   (the operator's override), where plain `litellm_params` are only defaults a request may change.
 
 Per deployment limits (`Limits`): `litellm_params.rpm`, `tpm`, `max_parallel_requests`.
+`litellm_settings.cache` and `cache_params` are read by `engine.cache.config` (the response cache).
 """
 
 from __future__ import annotations
