@@ -22,8 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("request_log", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("cache_hit", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # a plain ADD COLUMN, not a batch: SQLite adds a NOT NULL column with a constant default in place,
+    # where a batch would copy the whole log (tens of seconds for a million rows)
+    column = sa.Column("cache_hit", sa.Boolean(), server_default=sa.false(), nullable=False)
+    op.add_column("request_log", column)
 
 
 def downgrade() -> None:
