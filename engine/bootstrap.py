@@ -11,9 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.cache import cache_problem
+from engine.cache.config import redis_url_of
 from engine.config.importer import ImportReport, remove_source, sync_source
 from engine.config.litellm import load_model_set, parse_litellm_config
-from engine.config.plan import ImportPlan
+from engine.config.plan import ConfigError, ImportPlan
 from engine.config.secrets import SecretBox, resolve_env_ref
 from engine.mapping.loader import MappingRegistry
 from engine.settings import Settings
@@ -36,11 +38,21 @@ def prepare(
     catalog = registry.catalog()
     if settings.config is not None:
         plan = parse_litellm_config(settings.config, catalog)
+        resolved = _checked(apply_config_settings(settings, plan))
         asyncio.run(import_plan(settings, registry, plan, CONFIG_SOURCE, replaces=DEFAULTS_SOURCE))
-        return apply_config_settings(settings, plan)
+        return resolved
     # file-sourced rows mirror what the gateway was started with: the default set replaces a config's
     plan = load_model_set(default_model_set(settings), catalog)
+    _checked(settings)
     asyncio.run(import_plan(settings, registry, plan, DEFAULTS_SOURCE, replaces=CONFIG_SOURCE))
+    return settings
+
+
+def _checked(settings: Settings) -> Settings:
+    """The settings, if what the file and the environment set can work as a whole."""
+    problem = cache_problem(settings)
+    if problem is not None:
+        raise ConfigError(problem)
     return settings
 
 
@@ -83,4 +95,15 @@ def apply_config_settings(settings: Settings, plan: ImportPlan) -> Settings:
         updates["drop_params"] = bool(plan.settings["drop_params"])
     if plan.settings.get("request_timeout") and "request_timeout" not in explicit:
         updates["request_timeout"] = float(plan.settings["request_timeout"])
+    updates.update(_cache_settings(plan.settings.get("cache_settings") or {}, explicit))
     return settings.model_copy(update=updates) if updates else settings
+
+
+def _cache_settings(found: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
+    """litellm_settings.cache / cache_params (engine.cache.config), where the environment is silent."""
+    updates = {name: value for name, value in found.items() if name != "cache_redis" and name not in explicit}
+    if "cache_redis" in found and "cache_redis_url" not in explicit:
+        updates["cache_redis_url"] = redis_url_of(
+            found["cache_redis"], lambda value: resolve_env_ref(value) if isinstance(value, str) else value
+        )
+    return updates

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from engine.cache import open_cache
 from engine.config.secrets import SecretBox
 from engine.keys import KeyRing, KeyService
 from engine.limits.admission import Limiter
@@ -188,6 +189,10 @@ async def open_gateway(
         options = _pipeline_options(settings)
         attempts = Attempter(registry, client, options, images=images, redactor=lambda: routes.redactor)
         grace = StreamGrace()
+        cache = open_cache(settings, clock=wall_clock)  # None: caching is off
+        if cache is not None:
+            parts.push_async_callback(cache.close)
+            metrics.watch(cache.metrics.families)
         pipeline = Pipeline(
             lambda: routes.table,
             Dispatcher(router, lambda: routes.table, attempts, drop_params=options.drop_params),
@@ -195,6 +200,7 @@ async def open_gateway(
             limiter=limiter,
             sink=GatewaySink(recorder, metrics),
             grace=grace,
+            cache=cache,
         )
         gateway = Gateway(
             settings=settings,

@@ -129,6 +129,22 @@ class Settings(BaseSettings):
     ui_sign_in_delay: float = Field(default=1.0, ge=0)
     ui_max_failed_sign_ins: int = Field(default=5, ge=1)
     ui_lockout_seconds: float = Field(default=900.0, gt=0)
+    # The response cache (engine/cache; LiteLLM's `litellm_settings.cache` and `cache_params` set these
+    # too). Off by default. `cache_type` local: each process's own bounded LRU; redis: one cache for
+    # every replica, at `cache_redis_url` (else `redis_url`). `cache_scope` key: each virtual key
+    # (or a key's `cache_namespace` metadata, shared by the keys that name it) has its own entries;
+    # shared: every caller shares them, as LiteLLM does.
+    cache: bool = False
+    cache_type: Literal["local", "redis"] = "local"
+    cache_ttl: float = Field(default=600.0, gt=0)  # seconds an answer is kept, unless a request says
+    cache_max_ttl: float = Field(default=86400.0, gt=0)  # the longest `cache.ttl` a request may ask for
+    cache_namespace: str = ""  # a prefix of every entry's key (LiteLLM's cache_params.namespace)
+    cache_call_types: str = "chat,completions,embeddings"  # operations cached, comma-separated
+    cache_scope: Literal["key", "shared"] = "key"
+    cache_redis_url: str | None = None
+    cache_max_entries: int = Field(default=1000, ge=1)  # local: entries kept, least recently used go
+    cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)  # local: bytes of all entries
+    cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1)  # a larger answer is not cached
 
     @field_validator("ui_path")
     @classmethod

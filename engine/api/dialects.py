@@ -117,7 +117,10 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
             pipeline = gateway_of(request).pipeline
-            reply = await pipeline.run(dialect.operation, canonical, privacy=privacy, key=key)
+            cache_control = headers.get("cache-control") if pipeline.caches else None
+            reply = await pipeline.run(
+                dialect.operation, canonical, privacy=privacy, key=key, cache_control=cache_control
+            )
             request_id = reply.headers.get(REQUEST_ID_HEADER)
             if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
                 try:

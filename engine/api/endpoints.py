@@ -22,7 +22,11 @@ async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Re
     key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
     canonical = decode_request(operation, await read_body(request))
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(await gateway_of(request).pipeline.run(operation, canonical, privacy=privacy, key=key))
+    pipeline = gateway_of(request).pipeline
+    cache_control = request.headers.get("cache-control") if pipeline.caches else None
+    return respond(
+        await pipeline.run(operation, canonical, privacy=privacy, key=key, cache_control=cache_control)
+    )
 
 
 @post(["/v1/embeddings", "/embeddings"], status_code=200, opt={"operation": "embeddings"})

@@ -23,6 +23,7 @@ class Call:
     meter: Meter
     privacy: str | None = None  # the level that limits the tiers it may reach (None: any)
     privacy_is_keys: bool = False  # the level is the virtual key's own, stricter than the request's header
+    cache_control: str | None = None  # the client's Cache-Control header, read only when caching is on
 
     def retargeted(self, alias: str) -> Call:
         """The same call, sent to another alias (a fallback)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.canonical import OPERATIONS
 from engine.errors import InvalidRequest, MappingFailed, ModelNotFound, PermissionDenied, TurnoutError
@@ -34,6 +34,9 @@ from engine.pipeline.validate import decode_chat_request
 from engine.routing.router import PRIVACY_LEVELS
 from engine.routing.table import Alias, RoutingTable
 
+if TYPE_CHECKING:
+    from engine.cache import ResponseCache
+
 __all__ = ["Pipeline", "stricter_privacy"]
 
 _NOTHING = Decimal(0)
@@ -49,6 +52,7 @@ class Pipeline:
         limiter: Limiter,
         sink: UsageSink,
         grace: StreamGrace,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._table = table
         self._dispatcher = dispatcher
@@ -56,14 +60,25 @@ class Pipeline:
         self._limiter = limiter
         self._sink = sink
         self._grace = grace  # ends the event streams still running when a shutdown's grace ends
+        self._cache = cache  # the response cache (engine.cache); None: off, and never asked
+
+    @property
+    def caches(self) -> bool:
+        """Whether a response cache answers (routes read the client's Cache-Control header only then)."""
+        return self._cache is not None
 
     async def complete(
-        self, raw: bytes | bytearray, *, privacy: str | None = None, key: VirtualKey | None = None
+        self,
+        raw: bytes | bytearray,
+        *,
+        privacy: str | None = None,
+        key: VirtualKey | None = None,
+        cache_control: str | None = None,
     ) -> Reply:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
         request = decode_chat_request(raw)
         del raw  # not held while the request is answered: a body can be tens of megabytes
-        return await self.run("chat", request, privacy=privacy, key=key)
+        return await self.run("chat", request, privacy=privacy, key=key, cache_control=cache_control)
 
     async def run(
         self,
@@ -72,6 +87,7 @@ class Pipeline:
         *,
         privacy: str | None = None,
         key: VirtualKey | None = None,
+        cache_control: str | None = None,
     ) -> Reply:
         """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach.
 
@@ -81,7 +97,7 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
-        call = Call(OPERATIONS[operation], request, meter, privacy)
+        call = Call(OPERATIONS[operation], request, meter, privacy, cache_control=cache_control)
         try:
             outcome = await self._run_handling_key(call, key)
         except TurnoutError as exc:
@@ -123,6 +139,8 @@ class Pipeline:
                 reservation(call.kind.name, call.request, alias) if key.max_budget is not None else _NOTHING
             )
             call.meter.admission = await self._limiter.admit(key, call.meter.request_id, reserve)
+        if self._cache is not None:  # a hit has passed the key, its models and its limits, as above
+            return await self._cache.serve(call, key, lambda: self._dispatcher.dispatch(call, alias))
         return await self._dispatcher.dispatch(call, alias)
 
     def _alias(self, call: Call) -> Alias:
