@@ -155,7 +155,7 @@ class Attempter:
             raw = encode_json(answer)
         costs, headers = prepared.deployment.costs, prepared.headers
         cost = add_cost_header(headers, costs, prepared.kind.name, request, answer) if costs else None
-        usage = answer.get("usage") if isinstance(answer, dict) else None
+        usage = _usage_at(answer, prepared.kind.usage_at)
         return Outcome(Reply(body=raw, headers=headers, answer=answer), Tally(request, usage, cost))
 
     async def _read_stream(self, prepared: Prepared, response: UpstreamResponse) -> Outcome:
@@ -222,6 +222,13 @@ class Attempter:
             cached = (deployment, deployment_view(deployment))
             self._views[deployment.id] = cached
         return cached[1]
+
+
+def _usage_at(answer: Any, path: tuple[str, ...]) -> Any:
+    """The answer's usage, where its operation keeps it (`usage`; a rerank's `meta.tokens`)."""
+    for name in path:
+        answer = answer.get(name) if isinstance(answer, dict) else None
+    return answer
 
 
 def _deployment_headers(

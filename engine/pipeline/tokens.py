@@ -40,7 +40,7 @@ def _characters(value: Any) -> int:
 
 def estimate_prompt_tokens(request: dict[str, Any]) -> int:
     total = 0
-    for key in ("messages", "tools", "prompt", "input"):
+    for key in ("messages", "tools", "prompt", "input", "query", "documents"):  # the last two: rerank
         value = request.get(key)
         if key == "input" and isinstance(value, list) and value and isinstance(value[0], int):
             return len(value)  # token ids already
