@@ -176,9 +176,9 @@ def _rerank(prices: Mapping[str, Decimal], request: Mapping[str, Any], answer: A
     found: dict[str, int | None]
     if isinstance(estimate, Mapping) and not isinstance(meta, Mapping):
         documents = request.get("documents")
-        count = len(documents) if isinstance(documents, list) else 0
+        sent = len(documents) if isinstance(documents, list) else 0
         found = {
-            "search_unit": -(-count // _DOCUMENTS_PER_SEARCH_UNIT),
+            "search_unit": -(-sent // _DOCUMENTS_PER_SEARCH_UNIT),
             "input_token": _integer(estimate.get("prompt_tokens")),
         }
     else:
