@@ -83,7 +83,7 @@ class RerankRequest(Struct):
     query: Annotated[str, Meta(min_length=1, max_length=MAX_RERANK_TEXT)]
     # strings, or objects of string fields (the v1 API, LiteLLM): ranked on `rank_fields`, else `text`
     documents: Annotated[
-        list[RerankText | Annotated[dict[FieldName, RerankText], Meta(min_length=1, max_length=100)]],
+        list[RerankText | Annotated[dict[FieldName, RerankText], Meta(max_length=100)]],
         Meta(min_length=1, max_length=MAX_RERANK_DOCUMENTS),
     ]
     top_n: Annotated[int, Meta(ge=1, le=MAX_RERANK_DOCUMENTS)] | None = None
