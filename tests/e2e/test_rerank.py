@@ -40,10 +40,13 @@ SEARCH_UNIT_PRICE = Decimal("0.002")  # Cohere rerank-v3.5: $2.00 per 1,000 sear
 TOKEN_PRICE = Decimal("0.000000018")  # jina-reranker-v2-base-multilingual, per token
 
 
-def _rerank_entry(alias: str, model: str, api_base: str, **info: Any) -> dict[str, Any]:
+def _rerank_entry(
+    alias: str, model: str, api_base: str, order: int | None = None, **info: Any
+) -> dict[str, Any]:
+    params = {"model": model, "api_base": api_base, "api_key": "sk-upstream-rerank-secret"}
     return {
         "model_name": alias,
-        "litellm_params": {"model": model, "api_base": api_base, "api_key": "sk-upstream-rerank-secret"},
+        "litellm_params": params if order is None else {**params, "order": order},
         "model_info": {"mode": "rerank", **info},
     }
 
@@ -60,6 +63,9 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 input_cost_per_token=0.000000018,
             ),
             _rerank_entry("tei-reranker", "tei/bge-reranker-base", fake.url + "/tei"),
+            # a deployment that answers what is no rerank answer, then one that answers well
+            _rerank_entry("failover", "tei/broken", fake.url + "/broken", order=1),
+            _rerank_entry("failover", "cohere/rerank-v3.5", fake.url, order=2),
             # OpenAI has no rerank: its mapping does not declare the operation
             _rerank_entry("no-rerank-here", "openai/test-model", fake.url + "/v1"),
             {
@@ -151,12 +157,40 @@ def test_tei_top_n_applied_by_the_mapping(http: httpx.Client, fake: FakeUpstream
 
 
 def test_an_index_outside_the_documents_names_no_document(http: httpx.Client, fake: FakeUpstream) -> None:
-    ranks = [{"index": 7, "score": 0.9}, {"index": -1, "score": 0.5}, {"index": 1, "score": 0.1}]
-    fake.add("POST", "/tei/rerank", json=ranks)
+    fake.add("POST", "/tei/rerank", json=[{"index": 7, "score": 0.9}, {"index": 1, "score": 0.1}])
     answer = _rerank(http, model="tei-reranker", return_documents=True)
     assert answer.status_code == 200, answer.text
-    results = answer.json()["results"]
-    assert ["document" in r for r in results] == [False, False, True]  # -1 is not the last document
+    assert ["document" in r for r in answer.json()["results"]] == [False, True]
+
+
+NO_RERANK_ANSWERS: list[Any] = [
+    {"error": "busy"},
+    "ranked",
+    [7],
+    [{"index": "2", "score": 0.9}],
+    [{"index": True, "score": 1}],
+    [{"index": -1, "score": 0.5}],
+    [{"index": 0}],
+    [{"index": 0, "score": None}],
+]
+
+
+@pytest.mark.parametrize("answer", NO_RERANK_ANSWERS)
+def test_what_is_no_rerank_answer_is_a_502(http: httpx.Client, fake: FakeUpstream, answer: Any) -> None:
+    fake.add("POST", "/tei/rerank", json=answer)
+    error = assert_error(_rerank(http, model="tei-reranker"), 502, code="upstream_bad_response")
+    assert error["message"].startswith("tei (bge-reranker-base) answered with something that is not a rerank")
+
+
+def test_after_what_is_no_rerank_answer_the_next_deployment_answers(
+    http: httpx.Client, fake: FakeUpstream
+) -> None:
+    fake.add("POST", "/broken/rerank", json={"error": "busy"})
+    _cohere(fake)
+    answered = _rerank(http, model="failover")
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["x-turnout-attempts"] == "2"
+    assert answered.headers["x-turnout-deployment"] == "cohere/rerank-v3.5"
 
 
 def test_a_backend_without_rerank_is_a_clear_400(http: httpx.Client, fake: FakeUpstream) -> None:
