@@ -63,6 +63,10 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 input_cost_per_token=0.000000018,
             ),
             _rerank_entry("tei-reranker", "tei/bge-reranker-base", fake.url + "/tei"),
+            {  # as LiteLLM's /rerank docs write it: no model_info.mode
+                "model_name": "rerank-english-v3.0",
+                "litellm_params": {"model": "cohere/rerank-english-v3.0", "api_base": fake.url},
+            },
             # a deployment that answers what is no rerank answer, then one that answers well
             _rerank_entry("failover", "tei/broken", fake.url + "/broken", order=1),
             _rerank_entry("failover", "cohere/rerank-v3.5", fake.url, order=2),
@@ -126,6 +130,14 @@ def test_cohere_on_every_path_priced_per_search_unit(
     assert (row.operation, row.alias, row.provider, row.status) == ("rerank", "rerank-v3.5", "cohere", 200)
     assert row.cost == SEARCH_UNIT_PRICE  # the exact price, although the tokens are estimated
     assert row.tokens_estimated and row.prompt_tokens and row.prompt_tokens > 0
+
+
+def test_an_alias_without_a_mode_reranks_as_in_litellms_docs(http: httpx.Client, fake: FakeUpstream) -> None:
+    _cohere(fake)
+    answer = _rerank(http, "/rerank", model="rerank-english-v3.0", top_n=3)
+    assert answer.status_code == 200, answer.text
+    assert fake.last.json["model"] == "rerank-english-v3.0"
+    assert "authorization" not in fake.last.headers  # no key configured: no header
 
 
 def test_jina_priced_per_token_with_documents_from_the_request(
