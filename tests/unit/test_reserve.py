@@ -85,3 +85,10 @@ def test_rerank_reserves_its_query_and_documents_as_tokens() -> None:
     tokens = _deployment(1, Cost("input_token", IN), mode="rerank")
     request = {"model": "a", "query": "abcd" * 3, "documents": ["abcd", "abcdefgh"]}  # 24 characters
     assert reservation("rerank", request, _alias(tokens)) == 6 * IN
+
+
+def test_rerank_object_documents_count_every_field() -> None:
+    tokens = _deployment(1, Cost("input_token", IN), mode="rerank")
+    documents = [{"title": "abcd", "text": "abcd", "queue": "abcd"}, "abcd"]  # 16 characters
+    request = {"model": "a", "query": "abcd" * 2, "documents": documents}  # and 8
+    assert reservation("rerank", request, _alias(tokens)) == 6 * IN
