@@ -81,7 +81,11 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "general_settings": {"master_key": MASTER},
     }
     with running_gateway(
-        tmp_path_factory.mktemp("rerank"), config, usage_flush_interval=0.05, key_refresh_interval=0
+        tmp_path_factory.mktemp("rerank"),
+        config,
+        usage_flush_interval=0.05,
+        key_refresh_interval=0,
+        metrics_max_age=0,
     ) as server:
         yield server
 
@@ -219,6 +223,13 @@ def test_a_backend_without_rerank_is_a_clear_400(http: httpx.Client, fake: FakeU
 def test_models_lists_the_rerank_aliases(http: httpx.Client) -> None:
     listed = {m["id"]: m["mode"] for m in http.get("/v1/models").json()["data"]}
     assert listed["rerank-v3.5"] == listed["jina-reranker"] == listed["tei-reranker"] == "rerank"
+
+
+def test_metrics_count_rerank_requests(http: httpx.Client, fake: FakeUpstream) -> None:
+    _cohere(fake)
+    assert _rerank(http, model="rerank-v3.5").status_code == 200
+    exposition = http.get("/metrics").text
+    assert 'turnout_requests_total{alias="rerank-v3.5",operation="rerank",status="200"}' in exposition
 
 
 def test_a_key_reranks_only_with_its_models_and_within_its_budget(
