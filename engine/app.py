@@ -18,7 +18,15 @@ from engine.api.body_limits import BodyBudget, BodyLimits
 from engine.api.chat import chat_completions
 from engine.api.dialects import dialect_routes
 from engine.api.disconnect import DisconnectWatch
-from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
+from engine.api.endpoints import (
+    completions,
+    embeddings,
+    images,
+    rerank,
+    speech,
+    transcriptions,
+    translations,
+)
 from engine.api.health import liveness, readiness
 from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys, update_key
 from engine.api.metrics import metrics
@@ -105,6 +113,7 @@ def create_app(
             embeddings,
             completions,
             images,
+            rerank,
             speech,
             transcriptions,
             translations,

@@ -66,6 +66,7 @@ COST_KEYS = {
     "input_cost_per_second": "audio_second",
     "input_cost_per_character": "character",
     "output_cost_per_image": "image",
+    "input_cost_per_query": "search_unit",  # rerank: LiteLLM's price per query (search unit)
 }
 CAPABILITY_FLAGS = {
     "supports_function_calling": "tools",

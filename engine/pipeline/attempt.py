@@ -7,7 +7,7 @@
       read          an error status -> the mapping's error; then one of
         read_raw      the upstream's bytes as they come (audio, transcripts), priced from the request
         read_stream   translated or passed-through SSE, once its first bytes for the client are ready
-        read_answer   a whole JSON answer, translated back and priced
+        read_answer   a whole JSON answer, translated back, checked where its operation has a shape, priced
 
 The dispatcher calls it for each deployment it tries, and `turnout probe` calls it directly. Its
 errors name no credential: backends echo the key they were sent in their error text.
@@ -23,6 +23,7 @@ from engine.canonical import OperationKind
 from engine.errors import InvalidRequest, MappingFailed, TurnoutError, UpstreamBadResponse
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
+from engine.pipeline.answers import check_answer
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.images import ImageFetcher, inline_remote_images
@@ -155,9 +156,10 @@ class Attempter:
                     raise mapped_error(problem, label, "refused to answer")
             answer = evaluate(operation.response, answer, request, view)
             raw = encode_json(answer)
+        check_answer(prepared.kind.name, answer, label)
         costs, headers = prepared.deployment.costs, prepared.headers
         cost = add_cost_header(headers, costs, prepared.kind.name, request, answer) if costs else None
-        usage = answer.get("usage") if isinstance(answer, dict) else None
+        usage = _usage_at(answer, prepared.kind.usage_at)
         return Outcome(Reply(body=raw, headers=headers, answer=answer), Tally(request, usage, cost))
 
     async def _read_stream(self, prepared: Prepared, response: UpstreamResponse) -> Outcome:
@@ -224,6 +226,13 @@ class Attempter:
             cached = (deployment, deployment_view(deployment))
             self._views[deployment.id] = cached
         return cached[1]
+
+
+def _usage_at(answer: Any, path: tuple[str, ...]) -> Any:
+    """The answer's usage, where its operation keeps it (`usage`; a rerank's `meta.tokens`)."""
+    for name in path:
+        answer = answer.get(name) if isinstance(answer, dict) else None
+    return answer
 
 
 def _deployment_headers(

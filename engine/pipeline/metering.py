@@ -97,6 +97,8 @@ class Meter:
             self.record.cost = tally.cost
         else:
             self._estimate(answer_characters(answer))
+            if tally.cost is not None:  # priced on other counts than tokens (a rerank's search units)
+                self.record.cost = tally.cost
 
     def streamed(self, usage: StreamUsage | None) -> None:
         """A stream's end: the usage it carried (else its text counted), its cost, an error it reported."""
