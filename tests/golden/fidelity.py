@@ -4,7 +4,7 @@ Nothing here is written by hand: a cell comes from the suite's own data, which i
 
 - chat features: each provider's backend.yaml (`not_applicable`, `refused`) and, for every other
   scenario, the snapshots test_golden.py compares against;
-- embeddings and completions: `fixtures/<provider>/operations/<operation>/backend.yaml` and the
+- embeddings, completions and rerank: `fixtures/<provider>/operations/<operation>/backend.yaml` and the
   snapshots of test_golden_operations.py;
 - audio and images: `operations/audio_images.backend.yaml` (its `refused` list) and the snapshots of
   test_golden_audio_images.py;
@@ -57,7 +57,7 @@ CHAT_FEATURES = {
         "error_midstream",
     ),
 }
-OPERATIONS = ("embeddings", "completions")
+OPERATIONS = ("embeddings", "completions", "rerank")
 AUDIO = ("transcriptions", "translations", "speech")
 DIALECTS = {"Anthropic Messages in": "anthropic", "Responses in": "responses"}
 
@@ -242,7 +242,7 @@ A feature's scenarios are: chat `simple`, `system`, `multi_turn`, `stop`; stream
 `tools`, `tool_choice`, `tool_results`; streamed tools `stream_tools`; parallel tools `parallel_tools`;
 vision `vision`; reasoning `reasoning`, `stream_reasoning`, `think_param`; JSON mode `json_mode`;
 JSON schema `json_schema`; upstream errors the `error_*` scenarios (those a backend can never send are
-not applicable and do not count against it); embeddings and completions every scenario under
+not applicable and do not count against it); embeddings, completions and rerank every scenario under
 `tests/golden/operations/<operation>/scenarios/`; audio the transcription, translation and speech
 scenarios; images the image generation scenarios. The inbound dialect columns show whether the dialect's
 scenarios pass in front of that backend (tables below). Discovery is the one column no golden scenario
