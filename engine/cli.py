@@ -29,10 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; TURNOUT_HOST)")
     serve.add_argument("--port", type=int, help="port (default 4000; TURNOUT_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _own_mappings_option(serve)
     mappings = commands.add_parser("mappings", help="work with mapping files")
     mappings_commands = mappings.add_subparsers(dest="mappings_command", required=True)
     check = mappings_commands.add_parser("check", help="validate every mapping; errors name file:line")
     check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+    _own_mappings_option(check)
     imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
     imports.add_argument("config", type=Path)
     probe = commands.add_parser(
@@ -51,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     _keys_parser(commands)
     _admin_parser(commands)
     return parser
+
+
+def _own_mappings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--mappings",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of one's own mappings, read on top of the bundled ones (repeatable; later wins; "
+        "after TURNOUT_MAPPINGS_PATH)",
+    )
 
 
 def _admin_parser(commands: Any) -> None:
@@ -97,12 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("config", "host", "port"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
+    if getattr(args, "mappings", None):  # on top of TURNOUT_MAPPINGS_PATH's folders
+        overrides["mappings_path"] = [*Settings().mappings_path, *args.mappings]
     settings = Settings(**overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "mappings":
-        return _check_mappings(args.dir or settings.mappings_dir)
+        return _check_mappings((args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "import":
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
@@ -120,17 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(settings, args.workers)
 
 
-def _check_mappings(folder: Path) -> int:
+def _check_mappings(folders: tuple[Path, ...]) -> int:
     from engine.mapping.dialects import check_dialects
+    from engine.mapping.folders import mapping_files
     from engine.mapping.loader import check_folder
 
-    problems = check_folder(folder) + check_dialects(folder)
+    problems = check_folder(folders) + check_dialects(folders)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        providers = len(list((folder / "providers").glob("*.yaml")))
-        dialects = len(list((folder / "dialects").glob("*.yaml")))
-        print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: all valid")
+        providers = len(mapping_files(folders, "providers"))
+        dialects = len(mapping_files(folders, "dialects"))
+        where = ", ".join(str(folder) for folder in folders)
+        print(f"{providers} provider mappings and {dialects} dialect mappings in {where}: all valid")
     return 1 if problems else 0
 
 
@@ -226,7 +244,7 @@ def _prepare(
     from engine.mapping.loader import load_registry
 
     try:
-        registry = load_registry(settings.mappings_dir)
+        registry = load_registry(settings.mapping_folders)
         return prepare(settings, registry, migrate=migrate), registry
     except (ConfigError, MappingLoadError, _PrepareFailed) as exc:
         return str(exc)
@@ -268,7 +286,14 @@ def migrate_child() -> None:
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(exclude={"config"}, exclude_none=True)
+    """The settings for workers, which rebuild them from the environment. The config file's path is
+    passed for watching it (engine.reload): workers never import it at start."""
+    import os
+
+    values = settings.model_dump(exclude={"config", "mappings_path"}, exclude_none=True)
     env = {f"TURNOUT_{k.upper()}": str(v) for k, v in values.items()}
+    env["TURNOUT_MAPPINGS_PATH"] = os.pathsep.join(str(folder) for folder in settings.mappings_path)
+    if settings.config is not None:
+        env["TURNOUT_CONFIG"] = str(settings.config.resolve())
     env["TURNOUT_MIGRATE_ON_START"] = "false"
     return env

@@ -105,8 +105,11 @@ def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[by
     )
 
 
-def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
+def _proxy_route(registered: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        # the mappings in force now, this dialect's and the providers', kept to the request's end
+        mappings = gateway_of(request).mappings
+        dialect = mappings.dialects[registered.name]
         try:
             key = check_key(request)
             body = _body(await read_body(request), dialect.schema)
@@ -116,7 +119,9 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
             pipeline = gateway_of(request).pipeline
-            reply = await pipeline.run(dialect.operation, canonical, privacy=privacy, key=key)
+            reply = await pipeline.run(
+                dialect.operation, canonical, privacy=privacy, key=key, registry=mappings.registry
+            )
             if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
                 answer = evaluate(dialect.response, reply.answer, body)
                 if exchange is not None:  # kept before the client sees the id, so a next turn finds it
@@ -140,15 +145,17 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             return _error_response(dialect, failure)
 
     return post(
-        list(dialect.paths),
-        name=f"dialect-{dialect.name}",
+        list(registered.paths),
+        name=f"dialect-{registered.name}",
         status_code=200,
-        opt={"operation": dialect.operation},
+        opt={"operation": registered.operation},
     )(handle)
 
 
-def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler:
+def _local_route(registered: DialectMapping, registered_route: LocalRoute) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        dialect = gateway_of(request).mappings.dialects[registered.name]  # the version in force
+        route = next(local for local in dialect.local_routes if local.name == registered_route.name)
         try:
             check_key(request)
             body = _body(await read_body(request), route.schema)
@@ -159,7 +166,8 @@ def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler
         except Exception as exc:
             return _error_response(dialect, _internal_error(dialect, exc))
 
-    return post(list(route.paths), name=f"dialect-{dialect.name}-{route.name}", status_code=200)(handle)
+    name = f"dialect-{registered.name}-{registered_route.name}"
+    return post(list(registered_route.paths), name=name, status_code=200)(handle)
 
 
 def _sse(events: Any) -> bytes:

@@ -26,6 +26,7 @@ Families:
                                                                               buffer_full, refused
     turnout_console_sign_in_failures_total                                  counter, wrong credentials
                                                                               at the console's sign-in
+    and the families of each `watch_families` source (engine.reload.status: mapping and config reloads)
 """
 
 from __future__ import annotations
@@ -113,11 +114,16 @@ class Metrics:
         self._in_flight = 0
         self._dropped = dict.fromkeys((BUFFER_FULL, REFUSED), 0)
         self._sign_in_failures: Callable[[], int] = lambda: 0
+        self._more: list[Callable[[], Iterable[Metric]]] = []
 
     def watch_sign_ins(self, failures: Callable[[], int]) -> None:
         """Read the console's failed sign-ins from `failures` at each scrape (the console's throttle
         counts them; it is built after the gateway, so it is handed over here)."""
         self._sign_in_failures = failures
+
+    def watch_families(self, families: Callable[[], Iterable[Metric]]) -> None:
+        """Add the families `families()` yields at each scrape (a part that keeps its own counts)."""
+        self._more.append(families)
 
     def _code(self, code: object) -> str:
         if code is None:
@@ -176,7 +182,8 @@ class Metrics:
             return rendered[1], rendered[2]
         from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-        families = _Families([*self._families(), *_deployment_families(router, table)])
+        more = [family for families in self._more for family in families()]
+        families = _Families([*self._families(), *_deployment_families(router, table), *more])
         body = generate_latest(families)
         self._rendered = (now, body, CONTENT_TYPE_LATEST)
         return body, CONTENT_TYPE_LATEST
