@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 def _own_mappings_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--mappings",
-        type=Path,
+        type=_folder,
         action="append",
         default=[],
         metavar="DIR",
@@ -96,6 +96,12 @@ def _keys_parser(commands: Any) -> None:
     keys_commands.add_parser("list", help="the active keys (never the keys themselves)")
     revoke = keys_commands.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key", metavar="KEY_OR_PREFIX", help="the key, or the 8-character prefix list shows")
+
+
+def _folder(value: str) -> Path:
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a folder")
+    return Path(value)
 
 
 def _seconds(value: str) -> float:

@@ -29,7 +29,7 @@ from engine.mapping.compiler import MappingLoadError
 from engine.mapping.folders import relative_name
 from engine.reload.snapshot import MappingSet, load_mapping_set, route_shape
 from engine.reload.status import ReloadRecord, ReloadStatus
-from engine.reload.watch import FileWatch
+from engine.reload.watch import FileWatch, Look, Stamp
 
 if TYPE_CHECKING:
     from engine.gateway import Gateway
@@ -56,6 +56,9 @@ class Reloader:
         self._watch = watch
         self._seen = watch.look()  # the files as the version in force was loaded from them
         self._lock = asyncio.Lock()  # one check at a time
+        # mappings compiled for files not yet served (the import or the table failed): not compiled
+        # again while those files stay as they are
+        self._compiled: tuple[frozenset[Stamp], MappingSet] | None = None
 
     async def check(self, gateway: Gateway) -> bool:
         """Reload what changed since the last look; True when a new version now serves."""
@@ -66,23 +69,29 @@ class Reloader:
             if not (mappings_changed or source_changed):
                 return False
             try:
-                await self._reload(gateway, mappings_changed, source_changed)
+                await self._reload(gateway, look, mappings_changed, source_changed)
             except _Refused as refused:
                 self._seen = look  # an invalid file is not tried again until it changes
                 self._report(gateway, refused.record, refused)
                 return False
             except Exception as error:  # e.g. the database is unreachable: tried again at the next look
-                self._report(gateway, self.status.config, error)
+                log.warning("process %d could not finish a reload, trying again", os.getpid(), exc_info=True)
+                # its text may hold what readiness must not show (a database address): the log has it
+                self.status.config.failed(f"reloading failed ({type(error).__name__}); see the gateway's log")
                 return False
             self._seen = look
             return True
 
-    async def _reload(self, gateway: Gateway, mappings_changed: bool, source_changed: bool) -> None:
+    async def _reload(
+        self, gateway: Gateway, look: Look, mappings_changed: bool, source_changed: bool
+    ) -> None:
         settings = gateway.settings
         current = gateway.mappings
         mappings = current
         if mappings_changed:
-            mappings = await self._compile(settings.mapping_folders, current)
+            if self._compiled is None or self._compiled[0] != look.mappings:
+                self._compiled = (look.mappings, await self._compile(settings.mapping_folders, current))
+            mappings = self._compiled[1]
         plan, source, replaces = self._plan(gateway, mappings, source_changed)
         try:
             async with _one_import_at_a_time(_source_folder(gateway)):
@@ -90,6 +99,7 @@ class Reloader:
         except ConfigError as error:  # a rule only the import checks (an alias mixing embedding models)
             raise self._refusal(error, source_changed) from None
         await gateway.reload(mappings if mappings is not current else None)
+        self._compiled = None
         now = self.status.clock()
         if mappings is not current:
             self.status.mappings.succeeded(now)

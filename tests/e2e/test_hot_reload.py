@@ -15,6 +15,7 @@ import openai
 import pytest
 import yaml
 
+from engine.settings import project_path
 from tests.fakes import FakeUpstream
 from tests.support import GatewayServer, running_gateway
 from tests.support.reload import readiness, rewrite, wait_for_readiness
@@ -219,3 +220,40 @@ def test_a_request_that_tries_again_after_a_swap_keeps_its_version(
         ]
         assert answers == ["acme-v1"]
         assert client.chat.completions.create(model="acme-chat", messages=HI).system_fingerprint == "acme-v2"
+
+
+def test_a_dialect_change_is_served_but_new_routes_need_a_restart(
+    tmp_path: Path, own: Path, fake: FakeUpstream
+) -> None:
+    bundled = (project_path("mappings") / "dialects" / "anthropic.yaml").read_text()
+    (own / "dialects").mkdir()
+    (own / "dialects" / "anthropic.yaml").write_text(bundled)
+    config = {"model_list": [entry("acme-chat", fake)]}
+    with running_gateway(tmp_path, config, mappings_path=[own], reload_interval=0.02) as server:
+        messages = {"model": "acme-chat", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}
+
+        def ask() -> dict[str, Any]:
+            fake.add("POST", "/v1/chat/completions", json=ANSWER)
+            answer = httpx.post(server.url + "/v1/messages", json=messages, timeout=10)
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            return body
+
+        assert ask()["type"] == "message"
+        # what the dialect answers may change: served from the next request on
+        marker = "        type: message\n        role: assistant\n"
+        changed = bundled.replace(marker, marker + "        turnout_version: 2\n", 1)
+        assert changed != bundled
+        rewrite(own / "dialects" / "anthropic.yaml", changed)
+        wait_for_readiness(server.url, lambda body: mappings_version(body) == 2, "the changed dialect")
+        assert ask().get("turnout_version") == 2
+        # where it listens may not: refused, saying so, and the dialect still served
+        rewrite(
+            own / "dialects" / "anthropic.yaml",
+            changed.replace("paths: [/v1/messages, /messages]", "paths: [/v9/messages]"),
+        )
+        body = wait_for_readiness(
+            server.url, lambda body: "error" in body["reload"]["mappings"], "a refused route change"
+        )
+        assert "restart" in body["reload"]["mappings"]["error"]
+        assert ask().get("turnout_version") == 2
