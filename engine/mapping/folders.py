@@ -50,20 +50,24 @@ def provider_trees(folders: Path | Sequence[Path], problems: list[str] | None = 
                 problems.append(str(exc))
                 continue
             replaced = trees.get(path.stem)
-            if replaced is not None and tree.get("extends") == path.stem:
-                _extend_replaced(tree, replaced, f"{path.stem}@{position}", trees)
+            if replaced is not None:
+                _replace(path.stem, tree, replaced, f"{path.stem}@{position}", trees)
             trees[path.stem] = tree
     return dict(sorted(trees.items()))
 
 
-def _extend_replaced(tree: LineDict, replaced: LineDict, base_name: str, trees: dict[str, LineDict]) -> None:
-    """`tree` extends the file it replaces: that one becomes an abstract base under `base_name`, and
-    what is said of one file only (being the default provider) carries over unless `tree` says it."""
+def _replace(
+    stem: str, tree: LineDict, replaced: LineDict, base_name: str, trees: dict[str, LineDict]
+) -> None:
+    """`tree` takes the place of `replaced`. The default provider stays the default unless `tree` says
+    otherwise (prefix-less model strings must not move to another provider because a file was
+    replaced). When `tree` extends its own name, `replaced` becomes its abstract base, `base_name`."""
     if "default_provider" in replaced and "default_provider" not in tree:
         tree["default_provider"] = replaced["default_provider"]
-    replaced["abstract"] = True
-    trees[base_name] = replaced
-    tree["extends"] = base_name
+    if tree.get("extends") == stem:
+        replaced["abstract"] = True
+        trees[base_name] = replaced
+        tree["extends"] = base_name
 
 
 def find_file(folders: Path | Sequence[Path], relative: str) -> Path:

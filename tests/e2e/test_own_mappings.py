@@ -129,6 +129,16 @@ operations:
     groq = load_registry([project_path("mappings"), own]).providers["groq"]
     assert set(groq.operations) == {"chat"}  # nothing of the bundled groq.yaml's operations is left
     assert groq.operations["chat"].stream is None
+    # the default provider, replaced without saying so, stays the default (not the first by name)
+    base = own_folder(
+        tmp_path / "base",
+        {
+            "providers/alpha.yaml": minimal.replace("groq", "alpha"),
+            "providers/zeta.yaml": "default_provider: true\n" + minimal.replace("groq", "zeta"),
+        },
+    )
+    replacing = own_folder(tmp_path / "replacing", {"providers/zeta.yaml": minimal.replace("groq", "zeta")})
+    assert load_registry([base, replacing]).default_provider == "zeta"
 
 
 def test_later_folders_win_over_earlier_ones(tmp_path: Path) -> None:
