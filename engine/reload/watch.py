@@ -1,8 +1,8 @@
 """Which files changed since the last look: the mapping folders and the file imported at start.
 
 A look stats the files (path, size, modification time in ns, inode): an edit in place and an editor's
-write-and-rename both show. Two dozen stats take some tens of microseconds, once per interval, on the
-event loop between requests; nothing on the request path looks at files.
+write-and-rename both show. The bundled two dozen files take about 0.12 ms of CPU per look, once per
+interval, on the event loop between requests; nothing on the request path looks at files.
 """
 
 from __future__ import annotations
