@@ -2,9 +2,10 @@
 
 `open_gateway` builds the parts in order (database, the stored routing table and keys, the upstream
 client, usage recorder, limits, change bus, router, pipeline, discovery), hands out a complete
-`Gateway`, runs its background watchers (model discovery, reloads from SQL, purging stored exchanges)
-while the app serves, and closes the parts in reverse when the app stops. No part is ever missing:
-handlers and the console read them as plain typed attributes (`engine.api.state.gateway_of`).
+`Gateway`, runs its background watchers (model discovery, reloads from SQL, looks at the mapping and
+config files (engine.reload), purging stored exchanges) while the app serves, and closes the parts in
+reverse when the app stops. No part is ever missing: handlers and the console read them as plain typed
+attributes (`engine.api.state.gateway_of`).
 """
 
 from __future__ import annotations
