@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FileWatch", "Look"]
+__all__ = ["FileWatch", "Look", "Stamp"]
 
 Stamp = tuple[str, int, int, int]  # path, size, mtime_ns, inode
 
@@ -25,8 +25,14 @@ class Look:
     source: frozenset[Stamp]  # the --config file, or every folder's models/ (the default set)
 
 
+# the mappings a wheel install bundles (engine.settings.project_path): they change only when the package
+# is upgraded, and new mappings may need the new engine's code, so they are read at start only
+_INSTALLED = Path(__file__).resolve().parent.parent / "_bundled"
+
+
 class FileWatch:
     def __init__(self, folders: Sequence[Path], config: Path | None) -> None:
+        folders = [folder for folder in folders if not folder.resolve().is_relative_to(_INSTALLED)]
         self._mapping_dirs = [str(folder / kind) for folder in folders for kind in _MAPPING_KINDS]
         self._model_dirs = [str(folder / "models") for folder in folders]
         self._config = str(config) if config is not None else None
