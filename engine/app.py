@@ -40,8 +40,8 @@ from engine.console.session import Signer
 from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import open_gateway
-from engine.mapping.dialects import load_dialects
 from engine.mapping.loader import MappingRegistry
+from engine.reload import load_mapping_set
 from engine.settings import Settings
 
 __all__ = ["create_app"]
@@ -85,6 +85,8 @@ def create_app(
     clock: Callable[[], float] | None = None,
 ) -> Litestar:
     """The app serving `settings`; `clock` (epoch seconds) replaces the gateway's clocks, for tests."""
+    # loaded once: the dialects' routes are registered from them, and the gateway starts with them
+    mappings = load_mapping_set(settings.mapping_folders, 1, registry=registry)
     bodies = BodyBudget(settings.request_body_budget_bytes)
     limits = DefineMiddleware(
         BodyLimits,
@@ -102,7 +104,7 @@ def create_app(
 
     @asynccontextmanager
     async def serve_gateway(app: Litestar) -> AsyncIterator[None]:
-        async with open_gateway(settings, registry, clock=clock) as gateway:
+        async with open_gateway(settings, mappings, clock=clock) as gateway:
             gateway.metrics.watch_sign_ins(lambda: console.throttle.failed_total)
             app.state.gateway = gateway
             yield
@@ -130,7 +132,7 @@ def create_app(
             liveness,
             readiness,
             metrics,
-            *dialect_routes(load_dialects(settings.mappings_dir)),
+            *dialect_routes(mappings.dialects),
             *console_routes(settings),
         ],
         lifespan=[serve_gateway],

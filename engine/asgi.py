@@ -6,7 +6,14 @@ nothing, it serves what SQL holds.
 
 from __future__ import annotations
 
+import logging
+
 from engine.app import create_app
 from engine.settings import Settings
 
-app = create_app(Settings())
+settings = Settings()
+# a worker process logs as `turnout serve` does (its reloads, its start), at the level it was given
+logging.basicConfig(
+    level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+)
+app = create_app(settings)

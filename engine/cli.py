@@ -29,11 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; TURNOUT_HOST)")
     serve.add_argument("--port", type=int, help="port (default 4000; TURNOUT_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _own_mappings_option(serve)
     mappings = commands.add_parser("mappings", help="work with mapping files")
     mappings_commands = mappings.add_subparsers(dest="mappings_command", required=True)
     check = mappings_commands.add_parser("check", help="validate every mapping; errors name file:line")
     check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
     _section_parsers(mappings_commands)
+    _own_mappings_option(check)
     imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
     imports.add_argument("config", type=Path)
     probe = commands.add_parser(
@@ -116,6 +118,7 @@ def _section_parsers(mappings_commands: Any) -> None:
         )
         parser.add_argument("section", metavar="SECTION", nargs="?", help="request, response, stream, ...")
         parser.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+        _own_mappings_option(parser)
     show.add_argument("--python", action="store_true", help="print the generated Python instead of the YAML")
     run.add_argument("--input", type=Path, metavar="FILE.json", help="the section's variables by name")
     run.add_argument(
@@ -123,6 +126,18 @@ def _section_parsers(mappings_commands: Any) -> None:
         type=Path,
         metavar="FILE",
         help="for SECTION stream: the upstream's stream as sent (SSE, NDJSON)",
+    )
+
+
+def _own_mappings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--mappings",
+        type=_folder,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of one's own mappings, read on top of the bundled ones (repeatable; later wins; "
+        "after TURNOUT_MAPPINGS_PATH)",
     )
 
 
@@ -157,6 +172,12 @@ def _keys_parser(commands: Any) -> None:
     revoke.add_argument("key", metavar="KEY_OR_PREFIX", help="the key, or the 8-character prefix list shows")
 
 
+def _folder(value: str) -> Path:
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a folder")
+    return Path(value)
+
+
 def _seconds(value: str) -> float:
     seconds = float(value)
     if not seconds > 0:
@@ -170,14 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("config", "host", "port"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
+    if getattr(args, "mappings", None):  # on top of TURNOUT_MAPPINGS_PATH's folders
+        overrides["mappings_path"] = [*Settings().mappings_path, *args.mappings]
     settings = Settings(**overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "mappings" and args.mappings_command in ("show", "eval"):
-        return _explore(args, args.dir or settings.mappings_dir)
+        return _explore(args, (args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "mappings":
-        return _check_mappings(args.dir or settings.mappings_dir)
+        return _check_mappings((args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "import":
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
@@ -197,24 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(settings, args.workers)
 
 
-def _check_mappings(folder: Path) -> int:
+def _check_mappings(folders: tuple[Path, ...]) -> int:
     """Every error and warning as file:line; exit 1 on errors (warnings alone pass)."""
     from engine.mapping.checks import check_mappings
+    from engine.mapping.folders import mapping_files
 
-    report = check_mappings(folder)
+    report = check_mappings(folders)
     for line in report.lines():
         print(line, file=sys.stderr)
-    providers = len(list((folder / "providers").glob("*.yaml")))
-    dialects = len(list((folder / "dialects").glob("*.yaml")))
+    providers = len(mapping_files(folders, "providers"))
+    dialects = len(mapping_files(folders, "dialects"))
+    where = ", ".join(str(folder) for folder in folders)
     counts = f"{report.errors} error(s), {report.warnings} warning(s)"
     verdict = "all valid" if not report.errors and not report.warnings else counts
     if not report.errors and report.warnings:
         verdict = f"valid, with {report.warnings} warning(s)"
-    print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: {verdict}")
+    print(f"{providers} provider mappings and {dialects} dialect mappings in {where}: {verdict}")
     return 1 if report.errors else 0
 
 
-def _explore(args: argparse.Namespace, folder: Path) -> int:
+def _explore(args: argparse.Namespace, folders: tuple[Path, ...]) -> int:
     """`mappings show` / `mappings eval`: the result on stdout, a failure as one line on stderr."""
     from engine.mapping.explore import (
         ExploreError,
@@ -227,7 +252,7 @@ def _explore(args: argparse.Namespace, folder: Path) -> int:
     )
 
     try:
-        found = find_section(folder, args.provider, args.operation, args.section)
+        found = find_section(folders, args.provider, args.operation, args.section)
         if args.mappings_command == "show":
             print(show_section(found, python=args.python), end="")
         else:
@@ -368,7 +393,7 @@ def _prepare(
     from engine.mapping.loader import load_registry
 
     try:
-        registry = load_registry(settings.mappings_dir)
+        registry = load_registry(settings.mapping_folders)
         return prepare(settings, registry, migrate=migrate), registry
     except (ConfigError, MappingLoadError, _PrepareFailed) as exc:
         return str(exc)
@@ -410,7 +435,14 @@ def migrate_child() -> None:
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(exclude={"config"}, exclude_none=True)
+    """The settings for workers, which rebuild them from the environment. The config file's path is
+    passed for watching it (engine.reload): workers never import it at start."""
+    import os
+
+    values = settings.model_dump(exclude={"config", "mappings_path"}, exclude_none=True)
     env = {f"TURNOUT_{k.upper()}": str(v) for k, v in values.items()}
+    env["TURNOUT_MAPPINGS_PATH"] = os.pathsep.join(str(folder) for folder in settings.mappings_path)
+    if settings.config is not None:
+        env["TURNOUT_CONFIG"] = str(settings.config.resolve())
     env["TURNOUT_MIGRATE_ON_START"] = "false"
     return env

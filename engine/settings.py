@@ -5,11 +5,12 @@ Nothing reads these at import time: code receives a `Settings` object.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.netguard import AddressPolicy
 
@@ -37,7 +38,15 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # LiteLLM-format config file imported into SQL at start; None serves the default alias set.
     config: Path | None = None
+    # The base mappings folder: the bundled one unless set (then it replaces it whole, as it always did).
     mappings_dir: Path = Field(default_factory=lambda: project_path("mappings"))
+    # One's own mapping folders, read on top of `mappings_dir` in order: a later folder's provider,
+    # dialect or models file replaces an earlier one's of the same name (engine.mapping.folders).
+    # TURNOUT_MAPPINGS_PATH lists them separated by os.pathsep (":" on Unix), like PATH.
+    mappings_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # Seconds between looks at the mapping folders and the --config file for changes, reloaded when
+    # valid (engine.reload); 0: never (a restart picks changes up).
+    reload_interval: float = Field(default=1.0, ge=0)
     # Bearer key required on every API call when set (general_settings.master_key in a config sets it too).
     master_key: str | None = Field(
         default=None, validation_alias=AliasChoices("TURNOUT_MASTER_KEY", "LITELLM_MASTER_KEY")
@@ -145,6 +154,26 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=1000, ge=1)  # local: entries kept, least recently used go
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)  # local: bytes of all entries
     cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1)  # a larger answer is not cached
+
+    @property
+    def mapping_folders(self) -> tuple[Path, ...]:
+        """Every mapping folder, earliest (lowest precedence) first."""
+        return (self.mappings_dir, *self.mappings_path)
+
+    @field_validator("mappings_path", mode="before")
+    @classmethod
+    def _mappings_path(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment
+            return [Path(part) for part in value.split(os.pathsep) if part]
+        return value
+
+    @field_validator("mappings_path")
+    @classmethod
+    def _own_folders_exist(cls, value: list[Path]) -> list[Path]:
+        for folder in value:
+            if not folder.is_dir():
+                raise ValueError(f"mapping folder {str(folder)!r} is not a folder")
+        return value
 
     @field_validator("ui_path")
     @classmethod

@@ -106,8 +106,11 @@ def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[by
     )
 
 
-def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
+def _proxy_route(registered: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        # the mappings in force now, this dialect's and the providers', kept to the request's end
+        mappings = gateway_of(request).mappings
+        dialect = mappings.dialects[registered.name]
         try:
             key = check_key(request)
             body = _body(await read_body(request), dialect.schema)
@@ -119,7 +122,12 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             pipeline = gateway_of(request).pipeline
             cache_control = headers.get("cache-control") if pipeline.caches else None
             reply = await pipeline.run(
-                dialect.operation, canonical, privacy=privacy, key=key, cache_control=cache_control
+                dialect.operation,
+                canonical,
+                privacy=privacy,
+                key=key,
+                cache_control=cache_control,
+                registry=mappings.registry,
             )
             request_id = reply.headers.get(REQUEST_ID_HEADER)
             if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
@@ -149,10 +157,10 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             return _error_response(dialect, failure)
 
     return post(
-        list(dialect.paths),
-        name=f"dialect-{dialect.name}",
+        list(registered.paths),
+        name=f"dialect-{registered.name}",
         status_code=200,
-        opt={"operation": dialect.operation},
+        opt={"operation": registered.operation},
     )(handle)
 
 
@@ -164,8 +172,10 @@ def _answered_request(failure: MappingFailed, request_id: str | None) -> None:
         failure.headers[REQUEST_ID_HEADER] = request_id
 
 
-def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler:
+def _local_route(registered: DialectMapping, registered_route: LocalRoute) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        dialect = gateway_of(request).mappings.dialects[registered.name]  # the version in force
+        route = next(local for local in dialect.local_routes if local.name == registered_route.name)
         try:
             check_key(request)
             body = _body(await read_body(request), route.schema)
@@ -178,7 +188,8 @@ def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler
         except Exception as exc:
             return _error_response(dialect, _internal_error(dialect, exc))
 
-    return post(list(route.paths), name=f"dialect-{dialect.name}-{route.name}", status_code=200)(handle)
+    name = f"dialect-{registered.name}-{registered_route.name}"
+    return post(list(registered_route.paths), name=name, status_code=200)(handle)
 
 
 def _sse(events: Any) -> bytes:

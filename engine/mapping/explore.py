@@ -11,6 +11,7 @@ provider has it after `extends`, which is what was compiled.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ class Found:
     sections: dict[str, CompiledSection]  # one, or for `stream` its start, event and error
 
 
-def find_section(folder: Path, provider: str, operation: str, section: str | None) -> Found:
+def find_section(folder: Path | Sequence[Path], provider: str, operation: str, section: str | None) -> Found:
     mapping, tree = _load(folder, provider)
     if operation in ("errors", "discovery"):
         return _provider_level(mapping, tree, operation, section)
@@ -118,7 +119,7 @@ def _provider_level(mapping: ProviderMapping, tree: LineDict, operation: str, se
     return Found(mapping, operation, name, shown, compiled.where, {name: compiled})
 
 
-def _load(folder: Path, provider: str) -> tuple[ProviderMapping, LineDict]:
+def _load(folder: Path | Sequence[Path], provider: str) -> tuple[ProviderMapping, LineDict]:
     loaded: dict[str, tuple[ProviderMapping, LineDict]] = {}
 
     def keep(mapping: ProviderMapping, tree: LineDict) -> None:

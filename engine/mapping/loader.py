@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from engine.canonical import OPERATIONS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
 from engine.mapping.compiler import CompiledSection, MappingLoadError, compile_section
+from engine.mapping.folders import as_folders, provider_trees
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
 from engine.mapping.tree import (
     check_keys,
@@ -16,7 +17,6 @@ from engine.mapping.tree import (
     compile_optional,
     compiling_once,
     fail,
-    load_mapping_file,
 )
 from engine.mapping.yaml_lines import LineDict, plain
 
@@ -78,9 +78,10 @@ class MappingRegistry:
         return ProviderCatalog(defaults, self.default_provider)
 
 
-def load_registry(folder: Path) -> MappingRegistry:
-    """Load `<folder>/providers/*.yaml`. Raises MappingLoadError (the first problem found)."""
-    raw = {path.stem: load_mapping_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
+def load_registry(folders: Path | Sequence[Path]) -> MappingRegistry:
+    """Load `<folder>/providers/*.yaml` of every folder, a later folder's file replacing an earlier one's
+    of the same name (engine.mapping.folders). Raises MappingLoadError (the first problem found)."""
+    raw = provider_trees(folders)
     providers: dict[str, ProviderMapping] = {}
     default_provider = ""
     with compiling_once():  # a section a provider inherits unchanged is compiled once
@@ -93,20 +94,18 @@ def load_registry(folder: Path) -> MappingRegistry:
             if tree.get("default_provider") is True:
                 default_provider = mapping.name
     if not providers:
-        raise MappingLoadError(f"{folder / 'providers'}: no provider mappings found")
+        where = ", ".join(str(folder / "providers") for folder in as_folders(folders))
+        raise MappingLoadError(f"{where}: no provider mappings found")
     return MappingRegistry(providers, default_provider or next(iter(providers)))
 
 
-def check_folder(folder: Path, built: Callable[[ProviderMapping, LineDict], None] | None = None) -> list[str]:
+def check_folder(
+    folders: Path | Sequence[Path], built: Callable[[ProviderMapping, LineDict], None] | None = None
+) -> list[str]:
     """Every load error, one per file (empty when all is well). `built` is handed each provider that
     loads, with its tree after `extends`, for the checker (engine.mapping.checks) to read further."""
-    problems = []
-    raw: dict[str, LineDict] = {}
-    for path in sorted((folder / "providers").glob("*.yaml")):
-        try:
-            raw[path.stem] = load_mapping_file(path)
-        except MappingLoadError as exc:
-            problems.append(str(exc))
+    problems: list[str] = []
+    raw = provider_trees(folders, problems)
     for stem in raw:
         if raw[stem].get("abstract") is True:
             continue

@@ -63,23 +63,31 @@ class Prepared:
 class Attempter:
     def __init__(
         self,
-        registry: MappingRegistry,
+        registry: MappingRegistry | Callable[[], MappingRegistry],
         client: UpstreamClient,
         options: PipelineOptions,
         *,
         images: ImageFetcher | None = None,  # None: image URLs are refused, not fetched
         redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
-        self._registry = registry
+        # the mappings in force (a callable when they are reloaded); a request brings its own version
+        self._registry = registry if callable(registry) else (lambda: registry)
         self._client = client
         self._options = options
         self._images = images
         self._redactor = redactor  # the current one: rebuilt with the routing table
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
 
-    async def attempt(self, kind: OperationKind, request: dict[str, Any], deployment: Deployment) -> Outcome:
+    async def attempt(
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: MappingRegistry | None = None,
+    ) -> Outcome:
+        """One try on `deployment`, with the provider mappings of `registry` (default: those in force)."""
         try:
-            prepared = await self._prepare(kind, request, deployment)
+            prepared = await self._prepare(kind, request, deployment, registry or self._registry())
             response = await self._send(prepared)
             if response.status >= 400:
                 raw = await response.read_start(ERROR_BODY_BYTES)
@@ -99,9 +107,9 @@ class Attempter:
             raise
 
     async def _prepare(
-        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment
+        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment, registry: MappingRegistry
     ) -> Prepared:
-        mapping, operation = self._operation(kind, deployment)
+        mapping, operation = self._operation(kind, deployment, registry)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(f"{mapping.name} cannot stream {kind.title}", param="stream")
         drop = self._options.drop_params
@@ -208,8 +216,10 @@ class Attempter:
         reply = Reply(stream=raw_stream(response), headers=headers, media_type=media_type)
         return Outcome(reply, Tally(request, cost=cost))
 
-    def _operation(self, kind: OperationKind, deployment: Deployment) -> tuple[ProviderMapping, Operation]:
-        mapping = self._registry.get(deployment.provider)
+    def _operation(
+        self, kind: OperationKind, deployment: Deployment, registry: MappingRegistry
+    ) -> tuple[ProviderMapping, Operation]:
+        mapping = registry.get(deployment.provider)
         operation = mapping.operations.get(kind.name) if mapping is not None else None
         if mapping is None or operation is None:
             raise InvalidRequest(

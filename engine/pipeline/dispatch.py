@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from engine.canonical import OperationKind
 from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, UpstreamError
+from engine.mapping.loader import MappingRegistry
 from engine.pipeline.call import Call
 from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
 from engine.pipeline.outcome import Outcome
@@ -32,7 +33,11 @@ class Attempts(Protocol):
     """One try of a request on one deployment, without routing (engine.pipeline.attempt.Attempter)."""
 
     async def attempt(
-        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: MappingRegistry | None = None,
     ) -> Outcome: ...
 
 
@@ -114,7 +119,7 @@ class Dispatcher:
         call.meter.tried(deployment)
         started = time.monotonic()
         try:
-            outcome = await self._attempts.attempt(call.kind, call.request, deployment)
+            outcome = await self._attempts.attempt(call.kind, call.request, deployment, call.registry)
         except UpstreamError as exc:
             unwell = exc.retryable or exc.misconfigured
             router.failed(deployment, settings, exc.message, counts=unwell and not alone)

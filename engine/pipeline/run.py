@@ -21,6 +21,7 @@ from engine.canonical import OPERATIONS
 from engine.errors import InvalidRequest, MappingFailed, ModelNotFound, PermissionDenied, TurnoutError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Limiter
+from engine.mapping.loader import MappingRegistry
 from engine.pipeline.call import Call
 from engine.pipeline.dispatch import Dispatcher, hide_topology
 from engine.pipeline.grace import StreamGrace
@@ -53,8 +54,10 @@ class Pipeline:
         sink: UsageSink,
         grace: StreamGrace,
         cache: ResponseCache | None = None,
+        registry: Callable[[], MappingRegistry | None] = lambda: None,
     ) -> None:
         self._table = table
+        self._registry = registry  # the provider mappings in force (None: the attempter's own)
         self._dispatcher = dispatcher
         self._options = options
         self._limiter = limiter
@@ -88,6 +91,7 @@ class Pipeline:
         privacy: str | None = None,
         key: VirtualKey | None = None,
         cache_control: str | None = None,
+        registry: MappingRegistry | None = None,
     ) -> Reply:
         """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach.
 
@@ -97,7 +101,15 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
-        call = Call(OPERATIONS[operation], request, meter, privacy, cache_control=cache_control)
+        # the mappings this request keeps to its end: a dialect route's own version, or those in force now
+        call = Call(
+            OPERATIONS[operation],
+            request,
+            meter,
+            privacy,
+            cache_control=cache_control,
+            registry=registry or self._registry(),
+        )
         try:
             outcome = await self._run_handling_key(call, key)
         except TurnoutError as exc:

@@ -28,6 +28,7 @@ Families:
                                                                               at the console's sign-in
     turnout_cache_{hits,misses,stores}_total{alias}, _failures_total{reason}  the response cache's, when
                                                                               on (engine/cache/metrics.py)
+    and the families of each `watch` source (engine.reload.status: mapping and config reloads)
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Metrics:
 
     def watch(self, families: Callable[[], Iterable[Metric]]) -> None:
         """Add the families `families` gives at each scrape (a part that counts for itself: the
-        response cache, engine/cache/metrics.py)."""
+        response cache, engine/cache/metrics.py; mapping and config reloads, engine/reload/status.py)."""
         self._more.append(families)
 
     def watch_sign_ins(self, failures: Callable[[], int]) -> None:

@@ -71,7 +71,7 @@ def running_gateway(
             **settings,
         }
     )
-    registry = load_registry(base.mappings_dir)
+    registry = load_registry(base.mapping_folders)
     # in a thread of its own: prepare runs its own event loop, and a test may hold one already
     # (Playwright's sync API keeps one running in the test's thread)
     with ThreadPoolExecutor(1) as preparing:

@@ -16,6 +16,7 @@ serving path, which records nothing, pays nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from engine.mapping.yaml_lines import LineDict
 __all__ = ["Diagnostic", "Report", "check_mappings"]
 
 
-def check_mappings(folder: Path) -> Report:
-    """Check every provider and dialect mapping in `folder`."""
+def check_mappings(folder: Path | Sequence[Path]) -> Report:
+    """Check every provider and dialect mapping in `folder` (or folders, later ones on top)."""
     report = Report()
     with shared_parses(), recording_sites():
         report.load_errors += check_folder(folder, partial(_provider, report=report))
