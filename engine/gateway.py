@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,11 +44,15 @@ from engine.stopping import on_stop_signal
 from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
+from engine.tracing import open_tracer
 from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
 from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
 from engine.usage.writer import SqlWriter
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Gateway", "open_gateway"]
 
@@ -158,10 +162,15 @@ class Gateway:
 
 @asynccontextmanager
 async def open_gateway(
-    settings: Settings, registry: MappingRegistry | None = None, *, clock: Callable[[], float] | None = None
+    settings: Settings,
+    registry: MappingRegistry | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Gateway]:
     """A complete gateway, serving until the block ends; then every part is closed, in reverse order.
-    `clock` (epoch seconds) replaces the wall clock and the router's monotonic one, for tests."""
+    `clock` (epoch seconds) replaces the wall clock and the router's monotonic one, for tests;
+    `tracer_provider` turns tracing on with spans going there (tests), else the settings decide."""
     registry = registry if registry is not None else load_registry(settings.mappings_dir)
     wall_clock = clock or time.time
     async with AsyncExitStack() as parts:
@@ -188,6 +197,9 @@ async def open_gateway(
         options = _pipeline_options(settings)
         attempts = Attempter(registry, client, options, images=images, redactor=lambda: routes.redactor)
         grace = StreamGrace()
+        tracer = open_tracer(settings, _gen_ai_names(registry), tracer_provider)
+        if tracer is not None:
+            parts.callback(tracer.close)  # after the recorder: the last requests' spans are ended
         pipeline = Pipeline(
             lambda: routes.table,
             Dispatcher(router, lambda: routes.table, attempts, drop_params=options.drop_params),
@@ -195,6 +207,7 @@ async def open_gateway(
             limiter=limiter,
             sink=GatewaySink(recorder, metrics),
             grace=grace,
+            tracer=tracer,
         )
         gateway = Gateway(
             settings=settings,
@@ -290,6 +303,16 @@ async def _every(
             await work()
         except Exception:
             log.warning(failure, exc_info=True)
+
+
+def _gen_ai_names(registry: MappingRegistry) -> Callable[[str], str]:
+    """A mapping's name -> its gen_ai.provider.name in traces: its `gen_ai_provider`, else its name."""
+
+    def name(provider: str) -> str:
+        mapping = registry.get(provider)
+        return (mapping.gen_ai_provider if mapping is not None else None) or provider
+
+    return name
 
 
 class _Announcer:

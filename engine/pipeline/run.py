@@ -32,6 +32,7 @@ from engine.pipeline.reserve import reservation
 from engine.pipeline.validate import decode_chat_request
 from engine.routing.router import PRIVACY_LEVELS
 from engine.routing.table import Alias, RoutingTable
+from engine.tracing import Tracer
 
 __all__ = ["Pipeline", "stricter_privacy"]
 
@@ -48,6 +49,7 @@ class Pipeline:
         limiter: Limiter,
         sink: UsageSink,
         grace: StreamGrace,
+        tracer: Tracer | None = None,  # None: tracing is off
     ) -> None:
         self._table = table
         self._dispatcher = dispatcher
@@ -55,6 +57,7 @@ class Pipeline:
         self._limiter = limiter
         self._sink = sink
         self._grace = grace  # ends the event streams still running when a shutdown's grace ends
+        self._tracer = tracer
 
     async def complete(
         self, raw: bytes | bytearray, *, privacy: str | None = None, key: VirtualKey | None = None
@@ -80,6 +83,8 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
+        if self._tracer is not None:
+            meter.trace = self._tracer.request(operation, meter.record.alias, meter.request_id)
         call = Call(OPERATIONS[operation], request, meter, privacy)
         try:
             outcome = await self._run_handling_key(call, key)
