@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -235,12 +236,14 @@ def test_an_upstream_5xx_ends_both_spans_in_error(
 def test_a_refused_request_has_a_server_span_and_no_client_span(
     tmp_path: Path, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    with FakeUpstream() as fake:
-        with running_gateway(
+    with (
+        FakeUpstream() as fake,
+        running_gateway(
             tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
-            assert _ask(gw, "no-such-model").status_code == 404
-            (server,) = _finished(exporter, 1)
+        ) as gw,
+    ):
+        assert _ask(gw, "no-such-model").status_code == 404
+        (server,) = _finished(exporter, 1)
     assert server.name == "chat no-such-model"
     assert dict(server.attributes or {})["error.type"] == "model_not_found"
     assert server.status.status_code == StatusCode.UNSET  # the client's mistake, not the server's error
@@ -287,7 +290,7 @@ def test_a_malformed_traceparent_starts_a_new_trace(
             assert _ask(gw, "gpt-x", **headers).status_code == 200
             spans = _finished(exporter, 2)
         sent = fake.last.headers
-    server, (client,) = _split(spans)
+    server, _ = _split(spans)
     assert server.parent is None
     assert sent["traceparent"].split("-")[1] == format(server.context.trace_id, "032x")
 
@@ -308,8 +311,7 @@ def test_two_traceparent_headers_are_ignored(
     assert server.parent is None
 
 
-_OFF_SCRIPT = (
-    """
+_OFF_SCRIPT = """
 import sys
 import httpx
 from pathlib import Path
@@ -324,20 +326,18 @@ with FakeUpstream() as fake:
         "api_base": fake.url + "/v1"}}]}
     with running_gateway(Path(sys.argv[1]), config) as gw:
         answer = httpx.post(gw.v1 + "/chat/completions", json={"model": "a",
-            "messages": [{"role": "user", "content": "hi"}]}, headers={"traceparent": "%s"})
+            "messages": [{"role": "user", "content": "hi"}]}, headers={"traceparent": sys.argv[2]})
         assert answer.status_code == 200, answer.text
         sent = fake.last.headers
 print(sorted(m for m in sys.modules if m.startswith("opentelemetry") or m.startswith("engine.tracing.")))
 print("traceparent" in sent)
 """
-    % TRACEPARENT
-)
 
 
 def _imported_in_a_fresh_process(tmp_path: Path, **environment: str) -> tuple[list[str], bool]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **environment}
     done = subprocess.run(
-        [sys.executable, "-c", _OFF_SCRIPT, str(tmp_path)],
+        [sys.executable, "-c", _OFF_SCRIPT, str(tmp_path), TRACEPARENT],
         capture_output=True,
         text=True,
         env=env,
@@ -362,3 +362,30 @@ def test_with_tracing_on_the_same_process_imports_it(tmp_path: Path) -> None:
     )
     assert "engine.tracing.otel" in modules and "opentelemetry.trace" in modules
     assert forwarded
+
+
+def test_spans_are_exported_over_otlp_as_the_otel_variables_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test provider: TURNOUT_OTEL on, and the OTLP exporter configured by OTEL_* alone; the fake
+    collector gets the spans (flushed when the gateway stops) as OTLP protobuf."""
+    with FakeUpstream() as fake, FakeUpstream() as collector:
+        fake.add("POST", "/v1/chat/completions", json=golden_json("openai", "simple.response.json"))
+        collector.add("POST", "/v1/traces", body=b"", content_type="application/x-protobuf")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-eu")
+        with running_gateway(tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, otel=True) as gw:
+            assert _ask(gw, "gpt-x").status_code == 200
+        exported = [r for r in collector.requests if r.path == "/v1/traces"]
+    assert exported and exported[0].headers["content-type"] == "application/x-protobuf"
+    names, services = [], set()
+    for request in exported:
+        message = ExportTraceServiceRequest.FromString(request.body)
+        for resource_spans in message.resource_spans:
+            for attribute in resource_spans.resource.attributes:
+                if attribute.key == "service.name":
+                    services.add(attribute.value.string_value)
+            names += [span.name for scope in resource_spans.scope_spans for span in scope.spans]
+    assert sorted(names) == ["chat gpt-x", "chat test-model"]
+    assert services == {"gateway-eu"}
+    assert PROMPT.encode() not in b"".join(r.body for r in exported)
