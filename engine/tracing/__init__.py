@@ -34,6 +34,7 @@ __all__ = [
     "open_tracer",
     "trace_context_middleware",
     "tracing_on",
+    "tracing_problem",
 ]
 _MISSING = (
     "tracing is on (TURNOUT_OTEL or OTEL_TRACES_EXPORTER) but the OpenTelemetry packages are not installed: "
@@ -82,6 +83,18 @@ def tracing_on(settings: Settings) -> bool:
         return False
     exporter = (settings.otel_traces_exporter or "").strip().lower()
     return settings.otel or (exporter not in ("", "none"))
+
+
+def tracing_problem(settings: Settings) -> str | None:
+    """Why tracing, being on, cannot start (a missing package, an OTEL_* value it cannot honour), or None:
+    `turnout serve` says it in one line before serving."""
+    if not tracing_on(settings):
+        return None
+    try:
+        from engine.tracing.export import setup_problem
+    except ImportError:
+        return _MISSING
+    return setup_problem(settings)
 
 
 def open_tracer(

@@ -10,6 +10,8 @@ OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*         read by the SDK's provider and bat
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from collections.abc import Mapping
 
@@ -19,23 +21,60 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from engine.settings import Settings
 
-__all__ = ["TracingSetupError", "exporting_provider"]
+__all__ = ["TracingSetupError", "exporting_provider", "setup_problem"]
+
+_EXPORTERS = ("otlp", "console", "none")
+_PROTOCOLS = ("http/protobuf", "grpc")
+_GRPC_PACKAGE = "opentelemetry.exporter.otlp.proto.grpc"  # opentelemetry-exporter-otlp-proto-grpc
 
 
 class TracingSetupError(ValueError):
     """An OTEL_* value Turnout cannot honour; the message names it."""
 
 
+def setup_problem(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """What in the OTEL_* variables cannot be honoured (checked before serving), or None."""
+    environ = os.environ if environ is None else environ
+    names = _exporter_names(settings)
+    unknown = [name for name in names if name not in _EXPORTERS]
+    if unknown:
+        return f"OTEL_TRACES_EXPORTER: unknown exporter {unknown[0]!r} (otlp, console or none)"
+    if "otlp" not in names:
+        return None
+    protocol = _protocol(environ)
+    if protocol not in _PROTOCOLS:
+        return f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported (http/protobuf or grpc)"
+    if protocol == "grpc" and importlib.util.find_spec(_GRPC_PACKAGE) is None:
+        return (
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs pip install opentelemetry-exporter-otlp-proto-grpc "
+            "(turnout[otel] brings the http/protobuf exporter only)"
+        )
+    return None
+
+
 def exporting_provider(settings: Settings, environ: Mapping[str, str] | None = None) -> TracerProvider:
     """A provider exporting through every exporter OTEL_TRACES_EXPORTER names, batched off the event loop."""
     environ = os.environ if environ is None else environ
+    problem = setup_problem(settings, environ)
+    if problem is not None:
+        raise TracingSetupError(problem)
     provider = TracerProvider(resource=_resource())
-    names = [n.strip().lower() for n in (settings.otel_traces_exporter or "otlp").split(",") if n.strip()]
-    for name in names:
-        if name == "none":
-            continue
-        provider.add_span_processor(BatchSpanProcessor(_exporter(name, environ)))
+    for name in _exporter_names(settings):
+        if name == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif name == "otlp":
+            provider.add_span_processor(BatchSpanProcessor(_otlp(_protocol(environ))))
     return provider
+
+
+def _exporter_names(settings: Settings) -> list[str]:
+    names = (settings.otel_traces_exporter or "otlp").split(",")
+    return [name.strip().lower() for name in names if name.strip()]
+
+
+def _protocol(environ: Mapping[str, str]) -> str:
+    named = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    return (named or "http/protobuf").strip()
 
 
 def _resource() -> Resource:
@@ -45,32 +84,11 @@ def _resource() -> Resource:
     return resource
 
 
-def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
-    if name == "console":
-        return ConsoleSpanExporter()
-    if name != "otlp":
-        raise TracingSetupError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (otlp, console or none)")
-    protocol = (
-        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
+def _otlp(protocol: str) -> SpanExporter:
+    """The OTLP exporter for `protocol`; it reads its endpoint, headers, timeout and TLS files itself."""
     if protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter as GrpcExporter,
-            )
-        except ImportError:
-            raise TracingSetupError(
-                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs pip install opentelemetry-exporter-otlp-proto-grpc "
-                "(turnout[otel] brings the http/protobuf exporter only)"
-            ) from None
-        exporter: SpanExporter = GrpcExporter()
+        exporter: SpanExporter = importlib.import_module(_GRPC_PACKAGE + ".trace_exporter").OTLPSpanExporter()
         return exporter
-    raise TracingSetupError(
-        f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported (http/protobuf or grpc)"
-    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()

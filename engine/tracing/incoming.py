@@ -11,11 +11,11 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry.context import attach, detach
-
-from engine.tracing.otel import PROPAGATOR
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = ["TraceContextMiddleware"]
 
+PROPAGATOR = TraceContextTextMapPropagator()  # W3C traceparent / tracestate only: baggage is not read
 _MAX_TRACESTATE = 8192  # W3C: at most 32 members of 256 characters; a longer header is cut here
 
 

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from engine.errors import TurnoutError, UpstreamStatus
 
@@ -53,7 +52,6 @@ _REQUEST_PARAMETERS = (
     ("seed", "gen_ai.request.seed"),
     ("n", "gen_ai.request.choice.count"),
 )
-PROPAGATOR = TraceContextTextMapPropagator()  # W3C traceparent / tracestate only: baggage stays here
 
 
 class OtelTracer:
@@ -76,19 +74,24 @@ class OtelTracer:
         )
         return _RequestSpan(self, span, name)
 
-    def attempt_span(self, parent: _RequestSpan, deployment: Deployment) -> Span:
+    def attempt_span(self, parent: _RequestSpan, deployment: Deployment, request: Mapping[str, Any]) -> Span:
         provider = self._names(deployment.provider)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": parent.operation,
+            "gen_ai.provider.name": provider,
+            "gen_ai.system": provider,
+            "gen_ai.request.model": deployment.upstream_model,
+            "turnout.deployment.id": deployment.model_id or str(deployment.id),
+        }
+        for name, attribute in _REQUEST_PARAMETERS:
+            value = request.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                attributes[attribute] = value
         return self._tracer.start_span(
             f"{parent.operation} {deployment.upstream_model}",
             context=parent.context,
             kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": parent.operation,
-                "gen_ai.provider.name": provider,
-                "gen_ai.system": provider,
-                "gen_ai.request.model": deployment.upstream_model,
-                "turnout.deployment.id": deployment.model_id or str(deployment.id),
-            },
+            attributes=attributes,
         )
 
     def provider_name(self, mapping: str) -> str:
@@ -121,11 +124,7 @@ class _RequestSpan:
                 },
             )
             self._failure = None
-        span = self._tracer.attempt_span(self, deployment)
-        for name, attribute in _REQUEST_PARAMETERS:
-            value = request.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                span.set_attribute(attribute, value)
+        span = self._tracer.attempt_span(self, deployment, request)
         return _AttemptSpan(self, span, deployment.upstream_model)
 
     def fell_back(self, alias: str, target: str, reason: str) -> None:
@@ -172,12 +171,15 @@ class _RequestSpan:
 
 
 class _AttemptSpan:
-    __slots__ = ("_model", "_parent", "_span")
+    """Attributes learnt along the try are set once, when it ends (each call into the SDK validates)."""
+
+    __slots__ = ("_attributes", "_model", "_parent", "_span")
 
     def __init__(self, parent: _RequestSpan, span: Span, model: str) -> None:
         self._parent = parent
         self._span = span
         self._model = model
+        self._attributes: dict[str, Any] = {}
 
     def outgoing(self, url: str, headers: Mapping[str, str]) -> Mapping[str, str]:
         try:
@@ -186,58 +188,68 @@ class _AttemptSpan:
         except ValueError:  # a URL aiohttp will refuse too (the try fails as unreachable)
             host, port = None, None
         if host:
-            self._span.set_attribute("server.address", host)
-            self._span.set_attribute("server.port", port or (443 if parts.scheme == "https" else 80))
-        carrier = dict(headers)
-        PROPAGATOR.inject(carrier, context=set_span_in_context(self._span))
+            self._attributes["server.address"] = host
+            self._attributes["server.port"] = port or (443 if parts.scheme == "https" else 80)
+        context = self._span.get_span_context()
+        if not context.is_valid:
+            return headers
+        # W3C Trace Context, written here: the propagator API would build a Context for each request
+        carrier = {
+            **headers,
+            "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}",
+        }
+        if context.trace_state:
+            carrier["tracestate"] = context.trace_state.to_header()
         return carrier
 
     def answered(self, answer: Any, usage: Any) -> None:
-        attributes: dict[str, Any] = {}
         model = None
         if isinstance(answer, dict):
             model = _text(answer.get("model"))
             response_id = _text(answer.get("id"))
             if response_id is not None:
-                attributes["gen_ai.response.id"] = response_id
+                self._attributes["gen_ai.response.id"] = response_id
             reasons = _finish_reasons(answer.get("choices"))
             if reasons:
-                attributes["gen_ai.response.finish_reasons"] = reasons
-        self._end_answered(attributes, model, usage)
+                self._attributes["gen_ai.response.finish_reasons"] = reasons
+        self._end_answered(model, usage)
 
     def streamed(self, tally: Tally) -> None:
         reading = tally.stream
         if reading is None:
-            self._end_answered({}, None, None)
+            self._end_answered(None, None)
             return
-        if reading.error is not None:
-            self._span.set_attribute("error.type", reading.error[1] or reading.error[0])
+        if reading.error is not None:  # the stream broke off with an error event, after it had begun
+            self._attributes["error.type"] = reading.error[1] or reading.error[0]
             self._span.set_status(Status(StatusCode.ERROR))
-        self._end_answered({}, reading.model, reading.usage)
+        self._end_answered(reading.model, reading.usage)
 
     def failed(self, error: BaseException) -> None:
         kind = error_type(error)
-        span = self._span
-        span.set_attribute("error.type", kind)
+        attributes = self._attributes
+        attributes["error.type"] = kind
         if isinstance(error, UpstreamStatus):
-            span.set_attribute("http.response.status_code", error.upstream_status)
+            attributes["http.response.status_code"] = error.upstream_status
         if not isinstance(error, asyncio.CancelledError):  # the client left: not the upstream's failure
-            span.set_status(Status(StatusCode.ERROR))
+            self._span.set_status(Status(StatusCode.ERROR))
         self._parent.tried(kind, None)
-        span.end()
+        self._end()
 
-    def _end_answered(self, attributes: dict[str, Any], model: str | None, usage: Any) -> None:
+    def _end_answered(self, model: str | None, usage: Any) -> None:
         if model is not None:
-            attributes["gen_ai.response.model"] = model
+            self._attributes["gen_ai.response.model"] = model
         if isinstance(usage, Mapping):
             _set_tokens(
-                attributes,
+                self._attributes,
                 _count(usage.get("prompt_tokens", usage.get("input_tokens"))),
                 _count(usage.get("completion_tokens", usage.get("output_tokens"))),
             )
-        attributes["http.response.status_code"] = 200
-        self._span.set_attributes(attributes)
         self._parent.tried(None, model or self._model)
+        self._end()
+
+    def _end(self) -> None:
+        if self._attributes:
+            self._span.set_attributes(self._attributes)
         self._span.end()
 
 
