@@ -169,14 +169,14 @@ def _serve(settings: Settings, workers: int) -> int:
     from engine.app import create_app
     from engine.tracing import tracing_problem
 
+    if (problem := tracing_problem(settings)) is not None:  # before the database is touched
+        print(f"turnout: {problem}", file=sys.stderr)
+        return 2
     prepared = _prepare(settings, migrate=_migrate_in_child)
     if isinstance(prepared, str):
         print(f"turnout: {prepared}", file=sys.stderr)
         return 2
     settings, registry = prepared
-    if (problem := tracing_problem(settings)) is not None:
-        print(f"turnout: {problem}", file=sys.stderr)
-        return 2
     _announce_console(settings)
     common: dict[str, Any] = {
         "host": settings.host,

@@ -6,6 +6,7 @@ the answer or a key in any span; and with tracing off, opentelemetry not even im
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -211,6 +212,29 @@ def test_a_fallback_is_an_event_and_the_answering_model_is_the_fallbacks(
     assert "error.type" not in attributes
 
 
+def test_a_client_leaving_mid_stream_ends_both_spans(
+    tmp_path: Path, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    chunks = golden_stream("openai", "stream_text")
+    with FakeUpstream() as fake:
+        fake.add("POST", "/v1/chat/completions", stream=chunks, hang_after=2)  # then silent: never ends
+        config = {"model_list": [_openai("gpt-x", fake.url)]}
+        with running_gateway(tmp_path, config, tracer_provider=provider) as gw:
+            body = {"model": "gpt-x", "messages": HI, "stream": True}
+            with (
+                httpx.Client(base_url=gw.url, timeout=10) as http,
+                http.stream("POST", "/v1/chat/completions", json=body) as response,
+            ):
+                assert next(response.iter_bytes()).startswith(b"data: ")
+            spans = _finished(exporter, 2)
+    server, (client,) = _split(spans)
+    attributes = dict(server.attributes or {})
+    assert attributes["error.type"] == "client_disconnected"
+    assert attributes["http.response.status_code"] == 499
+    assert server.status.status_code == StatusCode.UNSET  # the client's choice, not the server's error
+    assert client.status.status_code == StatusCode.UNSET
+
+
 def test_an_upstream_5xx_ends_both_spans_in_error(
     tmp_path: Path, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
@@ -389,3 +413,32 @@ def test_spans_are_exported_over_otlp_as_the_otel_variables_say(
     assert sorted(names) == ["chat gpt-x", "chat test-model"]
     assert services == {"gateway-eu"}
     assert PROMPT.encode() not in b"".join(r.body for r in exported)
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER: unknown exporter 'zipkin'"),
+        (
+            {"TURNOUT_OTEL": "true", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' is not supported",
+        ),
+    ],
+)
+def test_serve_refuses_to_start_with_tracing_it_cannot_export(
+    tmp_path: Path, environment: dict[str, str], message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TURNOUT_", "LITELLM_", "OTEL_"))}
+    env.update(TURNOUT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", **environment)
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"turnout: {message}")  # before anything else: no database touched
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "cli.db").exists()
