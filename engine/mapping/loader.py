@@ -129,7 +129,7 @@ def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...])
         raise MappingLoadError(f"{where}: extends forms a cycle through {parent_name!r}")
     parent = _resolve_extends(str(parent_name), raw, (*seen, stem))
     merged = _deep_merge(parent, tree)
-    # said of one file, never inherited (a mapping extending azure's is not Azure OpenAI)
+    # said of one file, never inherited (a mapping that extends another is not that provider)
     for own in ("default_provider", "abstract", "gen_ai_provider"):
         if own not in tree:
             merged.pop(own, None)
@@ -169,7 +169,7 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
     prefixes = tree.get("litellm_prefixes", [])
     gen_ai_provider = tree.get("gen_ai_provider")
     if gen_ai_provider is not None and not (isinstance(gen_ai_provider, str) and gen_ai_provider.strip()):
-        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, e.g. gcp.gemini")
+        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, as the semantic conventions spell it")
     return ProviderMapping(
         name=name,
         file=str(getattr(tree, "file", stem)),
