@@ -1,9 +1,10 @@
 """What tracing costs: the same requests through Turnout with tracing off and on, back to back.
 
 Starts the bench's mock upstream, a local OTLP sink (answers every export with 200, keeps nothing), and
-two `turnout serve` processes on the bench config: one as installed (tracing off), one with
+three `turnout serve` processes on the bench config: one as installed (tracing off), one with
 TURNOUT_OTEL=true exporting over OTLP/http to the sink (the batch processor's thread included in its
-CPU). Both stay up; each scenario is measured on one then the other, the order alternating per round.
+CPU), and the same with a share of traces sampled (OTEL_TRACES_SAMPLER=traceidratio, --sampled).
+All stay up; each scenario is measured on each in turn, the order reversed every other round.
 Reports requests/s, p50 latency and the gateway's CPU per request (utime + stime of its process tree),
 and each gateway's resident memory at the end.
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement (default 4)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, order alternating (default 2)")
+    parser.add_argument("--sampled", type=float, default=0.1, help="the third gateway's sampling ratio")
     parser.add_argument("--turnout", help="turnout executable (default: beside this Python, or on PATH)")
     parser.add_argument("--gateway-cpus", default="0")
     parser.add_argument("--load-cpus", default="1")
@@ -98,20 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         mock, mock_url = start_mock(pinning, tmp)
         sink_url, exports = start_sink()
         started: list[Process] = [mock]
+        exporting = {"TURNOUT_OTEL": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}
+        sampled = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.sampled)}
         try:
             benches = {}
-            for name, extra in (
-                ("off", {}),
-                ("on", {"TURNOUT_OTEL": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}),
-            ):
+            for name, extra in (("off", {}), ("on", exporting), ("sampled", {**exporting, **sampled})):
                 gateway, url = start_gateway(args, pinning, tmp, mock_url, name, extra)
                 started.append(gateway)
                 benches[name] = Bench(args, pinning, mock_url, url, gateway, (OPENAI, OLLAMA))
             for bench in benches.values():  # warm: pools, caches, lazy imports
                 for scenario in SCENARIOS:
                     bench.load(scenario, "turnout", 1.0, 0)
+            names = list(benches)
             for round_no in range(args.rounds):
-                order = ("off", "on") if round_no % 2 == 0 else ("on", "off")
+                order = names if round_no % 2 == 0 else names[::-1]
                 for scenario in SCENARIOS:
                     for name in order:
                         result = benches[name].load(scenario, "turnout", args.duration, 1.0)
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for process in reversed(started):
                 process.stop()
-    _report(results, memory, exports[0], pinning)
+    _report(results, memory, exports[0], pinning, args)
     return 0
 
 
@@ -129,6 +131,7 @@ def _report(
     memory: dict[str, float],
     exports: int,
     pinning: Pinning,
+    args: argparse.Namespace,
 ) -> None:
     def median(scenario: str, name: str, key: str) -> float:
         values = []
@@ -137,24 +140,19 @@ def _report(
             values.append(value["p50"] if isinstance(value, dict) else float(value or 0))
         return statistics.median(values)
 
-    print(
-        f"\nTracing off vs on ({pinning.describe()}; medians of {len(next(iter(results.values())))} rounds)\n"
-    )
-    print(
-        "| scenario | req/s off | req/s on | on/off | p50 ms off | p50 ms on "
-        "| CPU ms/req off | CPU ms/req on | on/off |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nTracing off, on, and on with {args.sampled:g} of traces sampled ({pinning.describe()}; ")
+    print(f"medians of {args.rounds} rounds of {args.duration:g} s; ratios are to off)\n")
+    print("| scenario | req/s off | on | sampled | CPU ms/req off | on | sampled |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for scenario in dict.fromkeys(s for s, _ in results):
-        rps = [median(scenario, n, "rps") for n in ("off", "on")]
-        p50 = [median(scenario, n, "latency_ms") for n in ("off", "on")]
-        cpu = [median(scenario, n, "cpu_ms_per_request") for n in ("off", "on")]
+        rps = [median(scenario, n, "rps") for n in ("off", "on", "sampled")]
+        cpu = [median(scenario, n, "cpu_ms_per_request") for n in ("off", "on", "sampled")]
         print(
-            f"| {scenario} | {rps[0]:,.0f} | {rps[1]:,.0f} | {rps[1] / rps[0]:.2f} "
-            f"| {p50[0]:.3f} | {p50[1]:.3f} | {cpu[0]:.3f} | {cpu[1]:.3f} | {cpu[1] / cpu[0]:.2f} |"
+            f"| {scenario} | {rps[0]:,.0f} | {rps[1] / rps[0]:.2f}x | {rps[2] / rps[0]:.2f}x "
+            f"| {cpu[0]:.3f} | {cpu[1] / cpu[0]:.2f}x | {cpu[2] / cpu[0]:.2f}x |"
         )
-    print(f"\nresident memory at the end: off {memory['off']:.1f} MB, on {memory['on']:.1f} MB")
-    print(f"OTLP exports the sink received: {exports}")
+    rss = ", ".join(f"{name} {mb:.1f} MB" for name, mb in memory.items())
+    print(f"\nresident memory at the end: {rss}; OTLP exports the sink received: {exports}")
 
 
 if __name__ == "__main__":

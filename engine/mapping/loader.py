@@ -169,7 +169,7 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
     prefixes = tree.get("litellm_prefixes", [])
     gen_ai_provider = tree.get("gen_ai_provider")
     if gen_ai_provider is not None and not (isinstance(gen_ai_provider, str) and gen_ai_provider.strip()):
-        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, as the semantic conventions spell it")
+        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, as semconv spells it")
     return ProviderMapping(
         name=name,
         file=str(getattr(tree, "file", stem)),

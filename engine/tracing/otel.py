@@ -146,6 +146,9 @@ class _RequestSpan:
 
     def end(self, record: UsageRecord) -> None:
         span = self._span
+        if not span.is_recording():  # sampled out: nothing to note
+            span.end()
+            return
         attributes: dict[str, Any] = {
             "http.response.status_code": record.status,
             "turnout.attempts": record.attempts,
@@ -248,7 +251,7 @@ class _AttemptSpan:
         self._end()
 
     def _end(self) -> None:
-        if self._attributes:
+        if self._attributes and self._span.is_recording():
             self._span.set_attributes(self._attributes)
         self._span.end()
 
