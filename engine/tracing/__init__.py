@@ -10,8 +10,8 @@
       AttemptTrace.answered(answer, usage) | streamed(tally) | failed(error)   ends it
 
 The pipeline holds `Tracer | None`: None when tracing is off, so the off path costs one None-check per
-hook and opentelemetry is never imported (only `open_tracer`, when tracing is on, imports
-engine.tracing.otel). Spans carry no prompt, answer or credential: counts, names and statuses only.
+hook and opentelemetry is never imported (`open_tracer` and `trace_context_middleware` import
+engine.tracing's other modules, and they opentelemetry, only when tracing is on). Spans carry no prompt, answer or credential: counts, names and statuses only.
 """
 
 from __future__ import annotations

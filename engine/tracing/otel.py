@@ -12,8 +12,8 @@ semantic conventions as of semconv 1.37+ (docs/gen-ai/gen-ai-spans.md):
       the same gen_ai.* for this try, gen_ai.request.* parameters, server.address / server.port,
       http.response.status_code, error.type
 
-`gen_ai.provider.name` replaced `gen_ai.system` in semconv 1.37; both are set to the same value so that
-backends still reading the older name (most LLM-observability tools did in 2025) group spans too.
+`gen_ai.provider.name` replaced `gen_ai.system` in semconv 1.37 (semantic-conventions PR 2046); both
+are set to the same value, so that backends still reading the older name group the spans too.
 Nothing of the prompt, the answer or a credential is recorded, and no exception text (an upstream's
 error message may quote the prompt): error.type is a low-cardinality code.
 """
