@@ -11,7 +11,8 @@
 
 The pipeline holds `Tracer | None`: None when tracing is off, so the off path costs one None-check per
 hook and opentelemetry is never imported (`open_tracer` and `trace_context_middleware` import
-engine.tracing's other modules, and they opentelemetry, only when tracing is on). Spans carry no prompt, answer or credential: counts, names and statuses only.
+engine.tracing's other modules, and they opentelemetry, only when tracing is on). Spans carry no
+prompt, answer or credential: counts, names and statuses only.
 """
 
 from __future__ import annotations
