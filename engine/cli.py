@@ -334,7 +334,11 @@ def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from engine.app import create_app
+    from engine.tracing import tracing_problem
 
+    if (problem := tracing_problem(settings)) is not None:  # before the database is touched
+        print(f"turnout: {problem}", file=sys.stderr)
+        return 2
     prepared = _prepare(settings, migrate=_migrate_in_child)
     if isinstance(prepared, str):
         print(f"turnout: {prepared}", file=sys.stderr)

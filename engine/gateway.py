@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -47,11 +47,15 @@ from engine.stopping import on_stop_signal
 from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
+from engine.tracing import open_tracer
 from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
 from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
 from engine.usage.writer import SqlWriter
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Gateway", "open_gateway"]
 
@@ -190,10 +194,12 @@ async def open_gateway(
     registry: MappingRegistry | MappingSet | None = None,
     *,
     clock: Callable[[], float] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Gateway]:
     """A complete gateway, serving until the block ends; then every part is closed, in reverse order.
     `registry`: the mappings already loaded (default: loaded from the settings' folders). `clock`
-    (epoch seconds) replaces the wall clock and the router's monotonic one, for tests."""
+    (epoch seconds) replaces the wall clock and the router's monotonic one, for tests;
+    `tracer_provider` turns tracing on with spans going there (tests), else the settings decide."""
     wall_clock = clock or time.time
     # the files as they are before loading: a change made while loading is seen at the first look
     watch = FileWatch(settings.mapping_folders, settings.config)
@@ -235,6 +241,9 @@ async def open_gateway(
         if cache is not None:
             parts.push_async_callback(cache.close)
             metrics.watch(cache.metrics.families)
+        tracer = open_tracer(settings, _gen_ai_names(current_registry), tracer_provider)
+        if tracer is not None:
+            parts.callback(tracer.close)  # after the recorder: the last requests' spans are ended
         pipeline = Pipeline(
             lambda: routes.table,
             Dispatcher(router, lambda: routes.table, attempts, drop_params=options.drop_params),
@@ -244,6 +253,7 @@ async def open_gateway(
             grace=grace,
             cache=cache,
             registry=current_registry,
+            tracer=tracer,
         )
         gateway = Gateway(
             settings=settings,
@@ -347,6 +357,17 @@ async def _every(
             await work()
         except Exception:
             log.warning(failure, exc_info=True)
+
+
+def _gen_ai_names(registry: Callable[[], MappingRegistry]) -> Callable[[str], str]:
+    """A mapping's name -> its gen_ai.provider.name in traces: its `gen_ai_provider`, else its name (read
+    from the mappings in force, which a reload may replace)."""
+
+    def name(provider: str) -> str:
+        mapping = registry().get(provider)
+        return (mapping.gen_ai_provider if mapping is not None else None) or provider
+
+    return name
 
 
 class _Announcer:

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):
     # rendering costs milliseconds per configured alias, so a scrape loop costs one render per this.
     metrics_max_age: float = 1.0
+    # OpenTelemetry traces (README "Tracing"): on with TURNOUT_OTEL=true, or when OTEL_TRACES_EXPORTER names
+    # an exporter; OTEL_SDK_DISABLED=true turns them off. The SDK reads the other OTEL_* variables itself.
+    otel: bool = False
+    otel_traces_exporter: str | None = Field(default=None, validation_alias="OTEL_TRACES_EXPORTER")
+    otel_sdk_disabled: bool = Field(default=False, validation_alias="OTEL_SDK_DISABLED")
     log_level: str = "info"
     access_log: bool = False
     # The admin console (engine/console): served at `ui_path` by the same process unless turned off.

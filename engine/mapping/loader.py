@@ -36,6 +36,7 @@ _TOP_KEYS = {
     "default_provider",
     "discovery",
     "abstract",
+    "gen_ai_provider",
 }
 _DISCOVERY_KEYS = {"method", "url", "models"}
 _OPERATION_KEYS = {
@@ -132,7 +133,8 @@ def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...])
         raise MappingLoadError(f"{where}: extends forms a cycle through {parent_name!r}")
     parent = _resolve_extends(str(parent_name), raw, (*seen, stem))
     merged = _deep_merge(parent, tree)
-    for own in ("default_provider", "abstract"):  # said of one file, never inherited
+    # said of one file, never inherited (a mapping that extends another is not that provider)
+    for own in ("default_provider", "abstract", "gen_ai_provider"):
         if own not in tree:
             merged.pop(own, None)
     return merged
@@ -169,6 +171,9 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
         for op, spec in operations_tree.items()
     }
     prefixes = tree.get("litellm_prefixes", [])
+    gen_ai_provider = tree.get("gen_ai_provider")
+    if gen_ai_provider is not None and not (isinstance(gen_ai_provider, str) and gen_ai_provider.strip()):
+        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, as semconv spells it")
     return ProviderMapping(
         name=name,
         file=str(getattr(tree, "file", stem)),
@@ -180,6 +185,7 @@ def _build_provider(stem: str, tree: LineDict) -> ProviderMapping:
         errors=compile_optional(tree, "errors", ERROR_VARS),
         headers=_merged_headers(provider_headers, None, tree),
         discovery=_build_discovery(tree["discovery"], tree) if tree.get("discovery") is not None else None,
+        gen_ai_provider=gen_ai_provider.strip() if gen_ai_provider is not None else None,
     )
 
 

@@ -37,6 +37,7 @@ from engine.pipeline.translate import encode_json, evaluate, mapped_error, upstr
 from engine.redact import GENERIC, Redactor
 from engine.routing.table import Deployment
 from engine.routing.view import deployment_view
+from engine.tracing import AttemptTrace
 from engine.upstream import UpstreamClient, UpstreamResponse, decode_json
 
 __all__ = ["ERROR_BODY_BYTES", "Attempter", "Prepared"]
@@ -84,11 +85,12 @@ class Attempter:
         request: dict[str, Any],
         deployment: Deployment,
         registry: MappingRegistry | None = None,
+        trace: AttemptTrace | None = None,  # the try's span: its context goes to the upstream
     ) -> Outcome:
         """One try on `deployment`, with the provider mappings of `registry` (default: those in force)."""
         try:
             prepared = await self._prepare(kind, request, deployment, registry or self._registry())
-            response = await self._send(prepared)
+            response = await self._send(prepared, trace)
             if response.status >= 400:
                 raw = await response.read_start(ERROR_BODY_BYTES)
                 errors = prepared.mapping.errors
@@ -131,7 +133,7 @@ class Attempter:
             kind, mapping, operation, deployment, self._view(deployment), label, effective, headers, usage
         )
 
-    async def _send(self, prepared: Prepared) -> UpstreamResponse:
+    async def _send(self, prepared: Prepared, trace: AttemptTrace | None) -> UpstreamResponse:
         operation, request, view = prepared.operation, prepared.request, prepared.view
         url = evaluate(operation.url, request, view)
         headers = dict(evaluate(operation.headers, request, view)) if operation.headers is not None else {}
@@ -150,6 +152,7 @@ class Attempter:
             timeout=prepared.deployment.timeout or self._options.request_timeout,
             label=prepared.label,
             streaming=bool(request.get("stream")),
+            trace=trace,
         )
 
     async def _read_answer(self, prepared: Prepared, response: UpstreamResponse) -> Outcome:

@@ -27,6 +27,7 @@ from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
 from engine.pipeline.translate import report_mapping_failure
 from engine.routing.table import Deployment
+from engine.tracing import RequestTrace
 from engine.usage.record import UsageRecord
 
 __all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
@@ -56,7 +57,7 @@ class NullSink:
 
 
 class Meter:
-    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request")
+    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request", "trace")
 
     def __init__(self, sink: UsageSink, operation: str, request: Mapping[str, Any], key: VirtualKey | None):
         self._sink = sink
@@ -65,6 +66,7 @@ class Meter:
         self.admission: Admission | None = None
         self.deployment: Deployment | None = None
         self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
+        self.trace: RequestTrace | None = None  # the request's span (engine.tracing), ended with the record
         model = request.get("model")
         self.record = UsageRecord(
             request_id=os.urandom(16).hex(),  # uuid4().hex costs 4x as much
@@ -131,6 +133,8 @@ class Meter:
         self._sink.finished(record)
         if self.admission is not None:
             self.admission.release(record.total_tokens, record.cost)
+        if self.trace is not None:
+            self.trace.end(record)
         return record
 
     def _elapsed_ms(self) -> float:

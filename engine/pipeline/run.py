@@ -34,6 +34,7 @@ from engine.pipeline.translate import report_mapping_failure
 from engine.pipeline.validate import decode_chat_request
 from engine.routing.router import PRIVACY_LEVELS
 from engine.routing.table import Alias, RoutingTable
+from engine.tracing import Tracer
 
 if TYPE_CHECKING:
     from engine.cache import ResponseCache
@@ -55,6 +56,7 @@ class Pipeline:
         grace: StreamGrace,
         cache: ResponseCache | None = None,
         registry: Callable[[], MappingRegistry | None] = lambda: None,
+        tracer: Tracer | None = None,  # None: tracing is off
     ) -> None:
         self._table = table
         self._registry = registry  # the provider mappings in force (None: the attempter's own)
@@ -63,6 +65,7 @@ class Pipeline:
         self._limiter = limiter
         self._sink = sink
         self._grace = grace  # ends the event streams still running when a shutdown's grace ends
+        self._tracer = tracer
         self._cache = cache  # the response cache (engine.cache); None: off, and never asked
 
     @property
@@ -101,6 +104,8 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
+        if self._tracer is not None:
+            meter.trace = self._tracer.request(operation, meter.record.alias, meter.request_id)
         # the mappings this request keeps to its end: a dialect route's own version, or those in force now
         call = Call(
             OPERATIONS[operation],

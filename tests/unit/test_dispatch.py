@@ -30,7 +30,12 @@ class FakeAttempts:
         self.tried: list[tuple[str, int]] = []
 
     async def attempt(
-        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment, registry: Any = None
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: Any = None,
+        trace: Any = None,
     ) -> Outcome:
         self.tried.append((kind.name, deployment.id))
         if deployment.id in self.failing:
