@@ -16,17 +16,19 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.canonical import OPERATIONS, OperationKind
-from engine.errors import TurnoutError, UpstreamError
+from engine.errors import MappingFailed, TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
 from engine.logs.context import current_request_id, new_request_id
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.outcome import Tally
-from engine.pipeline.stream_events import StreamPiece
+from engine.pipeline.stream_events import StreamError, StreamPiece
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
+from engine.pipeline.translate import report_mapping_failure
 from engine.routing.table import Deployment
+from engine.tracing import RequestTrace
 from engine.usage.record import UsageRecord
 
 __all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
@@ -58,7 +60,7 @@ class NullSink:
 
 
 class Meter:
-    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request")
+    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request", "trace")
 
     def __init__(self, sink: UsageSink, operation: str, request: Mapping[str, Any], key: VirtualKey | None):
         self._sink = sink
@@ -67,6 +69,7 @@ class Meter:
         self.admission: Admission | None = None
         self.deployment: Deployment | None = None
         self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
+        self.trace: RequestTrace | None = None  # the request's span (engine.tracing), ended with the record
         model = request.get("model")
         self.record = UsageRecord(
             # the HTTP request's id (engine.logs.context): the same in the logs, the header and the row
@@ -114,6 +117,8 @@ class Meter:
             self.record.cost = tally.cost
         else:
             self._estimate(answer_characters(answer))
+            if tally.cost is not None:  # priced on other counts than tokens (a rerank's search units)
+                self.record.cost = tally.cost
 
     def streamed(self, usage: StreamUsage | None) -> None:
         """A stream's end: the usage it carried (else its text counted), its cost, an error it reported."""
@@ -146,6 +151,8 @@ class Meter:
         self._sink.finished(record)
         if self.admission is not None:
             self.admission.release(record.total_tokens, record.cost)
+        if self.trace is not None:
+            self.trace.end(record)
         if log.isEnabledFor(logging.DEBUG):  # nothing formatted unless someone reads it
             log.debug(
                 "%s %.200s: %d in %.0f ms, %d attempt(s), last %s",  # the alias is the client's text
@@ -203,6 +210,8 @@ async def metered_stream(
             if first:
                 meter.first_chunk()
                 first = False
+            if type(chunk) is StreamError and isinstance(chunk.error, MappingFailed):
+                report_mapping_failure(chunk.error, meter.request_id)  # named in the event the client gets
             yield chunk
     except (asyncio.CancelledError, GeneratorExit) as exc:
         if running is None or not running.ended:
