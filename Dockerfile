@@ -15,6 +15,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY engine ./engine
 COPY mappings ./mappings
 COPY migrations ./migrations
+COPY tests/golden/scenarios ./tests/golden/scenarios
 RUN python -m venv /opt/turnout \
     && /opt/turnout/bin/pip install --no-compile /src
 
