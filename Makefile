@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 4000
 CONFIG ?=
 
-.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings screenshots clean
+.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings screenshots fidelity clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ lint: install
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/mypy
 	$(BIN)/turnout mappings check
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest
@@ -47,6 +48,10 @@ bench-hostile: install
 # the console's browser tests, saving their screenshots where README.md shows them
 screenshots: install
 	TURNOUT_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/console -q
+
+# the fidelity matrix, docs/fidelity.md, generated from the golden suite's data
+fidelity: install
+	$(BIN)/python -m tests.golden.fidelity
 
 check-mappings: install
 	$(BIN)/turnout mappings check

@@ -4,21 +4,31 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 
 from engine.api.body_limits import BodyBudget, BodyLimits
 from engine.api.chat import chat_completions
 from engine.api.dialects import dialect_routes
 from engine.api.disconnect import DisconnectWatch
-from engine.api.endpoints import completions, embeddings, images, speech, transcriptions, translations
+from engine.api.endpoints import (
+    completions,
+    embeddings,
+    images,
+    rerank,
+    speech,
+    transcriptions,
+    translations,
+)
 from engine.api.health import liveness, readiness
 from engine.api.keys import delete_keys, generate_key, key_info_route, list_keys, update_key
 from engine.api.metrics import metrics
@@ -32,9 +42,14 @@ from engine.console.session import Signer
 from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
 from engine.gateway import open_gateway
-from engine.mapping.dialects import load_dialects
+from engine.logs import RequestIds
 from engine.mapping.loader import MappingRegistry
+from engine.reload import load_mapping_set
 from engine.settings import Settings
+from engine.tracing import trace_context_middleware, tracing_on
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["create_app"]
 
@@ -70,13 +85,42 @@ def _unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return _render(TurnoutError("internal error in the gateway; see its log"))
 
 
+@contextmanager
+def _no_litestar_otel_probe() -> Iterator[None]:
+    """Litestar's constructor imports `litestar.plugins.opentelemetry`, which imports opentelemetry when it
+    is installed (`turnout[otel]`), only to reorder an OpenTelemetry middleware Turnout never uses. While
+    the app is built that import fails as if the package were absent, so tracing off imports nothing of it."""
+    name = "litestar.plugins.opentelemetry"
+    if name in sys.modules:  # imported on purpose by someone else: leave it
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]  # `import` raises ImportError, which Litestar expects
+    try:
+        yield
+    finally:
+        if sys.modules.get(name, ...) is None:
+            del sys.modules[name]
+
+
+def _tracing(settings: Settings, provider: TracerProvider | None) -> list[Any]:
+    """The middleware that reads a client's traceparent, when tracing is on (opentelemetry is imported only
+    then); first, so that the request's whole handling runs in the client's trace context."""
+    if provider is None and not tracing_on(settings):
+        return []
+    return [trace_context_middleware()]
+
+
 def create_app(
     settings: Settings,
     *,
     registry: MappingRegistry | None = None,
     clock: Callable[[], float] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Litestar:
-    """The app serving `settings`; `clock` (epoch seconds) replaces the gateway's clocks, for tests."""
+    """The app serving `settings`; `clock` (epoch seconds) replaces the gateway's clocks, and
+    `tracer_provider` (an OpenTelemetry SDK provider) receives the spans, for tests."""
+    # loaded once: the dialects' routes are registered from them, and the gateway starts with them
+    mappings = load_mapping_set(settings.mapping_folders, 1, registry=registry)
     bodies = BodyBudget(settings.request_body_budget_bytes)
     limits = DefineMiddleware(
         BodyLimits,
@@ -94,17 +138,32 @@ def create_app(
 
     @asynccontextmanager
     async def serve_gateway(app: Litestar) -> AsyncIterator[None]:
-        async with open_gateway(settings, registry, clock=clock) as gateway:
+        async with open_gateway(settings, mappings, clock=clock, tracer_provider=tracer_provider) as gateway:
             gateway.metrics.watch_sign_ins(lambda: console.throttle.failed_total)
             app.state.gateway = gateway
             yield
 
-    return Litestar(
+    with _no_litestar_otel_probe():
+        dialects = dialect_routes(mappings.dialects)
+        return _litestar(settings, tracer_provider, serve_gateway, bodies, console, limits, dialects)
+
+
+def _litestar(
+    settings: Settings,
+    tracer_provider: TracerProvider | None,
+    serve_gateway: Callable[[Litestar], AbstractAsyncContextManager[None]],
+    bodies: BodyBudget,
+    console: ConsoleState,
+    limits: DefineMiddleware,
+    dialects: list[HTTPRouteHandler],
+) -> Litestar:
+    app = Litestar(
         route_handlers=[
             chat_completions,
             embeddings,
             completions,
             images,
+            rerank,
             speech,
             transcriptions,
             translations,
@@ -121,14 +180,18 @@ def create_app(
             liveness,
             readiness,
             metrics,
-            *dialect_routes(load_dialects(settings.mappings_dir)),
+            *dialects,
             *console_routes(settings),
         ],
         lifespan=[serve_gateway],
         state=State({"bodies": bodies, "console": console}),
         exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
-        middleware=[DisconnectWatch, limits],  # cancel work a client left; bound request bodies
+        # the client's trace context (when tracing is on); cancel work a client left; bound request bodies
+        middleware=[*_tracing(settings, tracer_provider), DisconnectWatch, limits],
         request_max_body_size=None,  # BodyLimits enforces the limits (per route, and in total)
         openapi_config=None,
         logging_config=None,
     )
+    # outside the router, so that every request has its id for the logs, one no route serves too
+    app.asgi_handler = RequestIds(app.asgi_handler)
+    return app

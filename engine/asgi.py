@@ -1,4 +1,5 @@
-"""`engine.asgi:app` for ASGI servers and uvicorn workers: settings from the environment.
+"""`engine.asgi:app` for ASGI servers and uvicorn workers: settings, and Turnout's log format, from the
+environment.
 
 Run `turnout import` (or `turnout serve` once) first: this entry point migrates nothing and imports
 nothing, it serves what SQL holds.
@@ -7,6 +8,11 @@ nothing, it serves what SQL holds.
 from __future__ import annotations
 
 from engine.app import create_app
+from engine.logs import configure_logging
 from engine.settings import Settings
 
-app = create_app(Settings())
+settings = Settings()
+configure_logging(
+    settings.log_level, settings.log_format, credentials=(settings.master_key, settings.salt_key)
+)
+app = create_app(settings)

@@ -6,6 +6,10 @@ unchanged) and the `think` request field (an on/off or level switch for thinking
 This module describes each operation once (`OPERATIONS`): its canonical parameters, so the loader can
 insist that every mapping accounts for every one of them (mapped, dropped with a warning, or rejected),
 the alias modes that serve it, how errors name it, and how its usage is counted.
+
+Besides OpenAI's operations there is `rerank`, in the shape LiteLLM's `/rerank` serves (a request of
+`query` and `documents`; an answer of `results` ranked by `relevance_score`, with `meta.billed_units`
+and `meta.tokens` for its usage; mappings/README.md has the whole shape).
 """
 
 from __future__ import annotations
@@ -114,6 +118,21 @@ IMAGES_PARAMETERS = frozenset(
     }
 )
 
+# the rerank request LiteLLM's `/rerank` takes: the v2 rerank API's fields plus the v1 object documents,
+# `rank_fields` and `return_documents`
+RERANK_PARAMETERS = frozenset(
+    {
+        "model",
+        "query",
+        "documents",  # strings, or objects of string fields (ranked on `rank_fields`, else `text`)
+        "top_n",
+        "return_documents",
+        "max_tokens_per_doc",
+        "rank_fields",
+        "max_chunks_per_doc",  # the v1 API's, still sent by old clients
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class OperationKind:
@@ -126,6 +145,7 @@ class OperationKind:
     counts_tokens: bool = False  # usage is in tokens: the prompt is counted (estimated when missing)
     generates: bool = False  # it generates text: completion tokens, and streamed chunks carry usage
     names_model: bool = False  # its answers and chunks name a model (the alias's, when answer_alias)
+    usage_at: tuple[str, ...] = ("usage",)  # where a whole answer carries its token usage
 
 
 _CHAT_MODES = frozenset({"chat", "completion", "responses"})
@@ -164,5 +184,13 @@ OPERATIONS: dict[str, OperationKind] = {
         OperationKind("translations", "audio translations", TRANSLATIONS_PARAMETERS, _AUDIO_IN),
         OperationKind("speech", "speech", SPEECH_PARAMETERS, frozenset({"audio_speech"})),
         OperationKind("images", "image generation", IMAGES_PARAMETERS, frozenset({"image_generation"})),
+        OperationKind(
+            "rerank",
+            "rerank",
+            RERANK_PARAMETERS,
+            frozenset({"rerank"}),
+            counts_tokens=True,  # the query and documents: estimated when the backend does not say
+            usage_at=("meta", "tokens"),  # {input_tokens, output_tokens}
+        ),
     )
 }

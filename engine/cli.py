@@ -1,14 +1,17 @@
-"""The `turnout` command: serve | mappings check | import | probe | keys | admin."""
+"""The `turnout` command: serve | mappings check | import | probe | record | keys | admin."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import __version__
+from engine.logs import LogFormat, configure_logging
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,6 +24,7 @@ _SERVER_CUT_AFTER_GRACE = 2.0  # seconds after `shutdown_grace` the server cuts 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"turnout {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate, import the config and serve the API")
     serve.add_argument(
@@ -29,10 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; TURNOUT_HOST)")
     serve.add_argument("--port", type=int, help="port (default 4000; TURNOUT_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _own_mappings_option(serve)
     mappings = commands.add_parser("mappings", help="work with mapping files")
     mappings_commands = mappings.add_subparsers(dest="mappings_command", required=True)
     check = mappings_commands.add_parser("check", help="validate every mapping; errors name file:line")
     check.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+    _section_parsers(mappings_commands)
+    _own_mappings_option(check)
     imports = commands.add_parser("import", help="import a LiteLLM-format config into SQL and exit")
     imports.add_argument("config", type=Path)
     probe = commands.add_parser(
@@ -50,7 +57,92 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
     _keys_parser(commands)
     _admin_parser(commands)
+    _record_parser(commands)
     return parser
+
+
+def _record_parser(commands: Any) -> None:
+    record = commands.add_parser(
+        "record",
+        help="send the golden scenarios (or one request) through the gateway to a live backend and "
+        "write what went upstream and came back as golden fixtures, secrets redacted",
+    )
+    record.add_argument(
+        "model", help="LiteLLM-style model string, <provider>/<model>: the prefix picks the mapping"
+    )
+    record.add_argument("--base-url", required=True, help="the backend's api_base, as a config would give it")
+    record.add_argument(
+        "--api-key-env",
+        default="TURNOUT_RECORD_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the backend's key (default TURNOUT_RECORD_API_KEY)",
+    )
+    record.add_argument("--name", help="provider name of the fixture folder (default: the model's prefix)")
+    record.add_argument("--out", type=Path, help="folder to write (default: tests/golden/fixtures/<name>/)")
+    record.add_argument("--force", action="store_true", help="replace files that already exist")
+    record.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="record only this scenario (repeatable)",
+    )
+    record.add_argument(
+        "--request", metavar="JSON|@FILE", help="record this one request instead of the scenarios"
+    )
+    record.add_argument("--save-as", default="exchange", metavar="NAME", help="fixture name for --request")
+    record.add_argument("--route", default="/v1/chat/completions", help="gateway route for --request")
+    record.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another litellm_params entry, e.g. api_version=2024-10-21 (repeatable)",
+    )
+    record.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request (default 120)")
+    record.add_argument(
+        "--image-url", help="public image URL for the vision scenario (default: served locally)"
+    )
+    record.add_argument(
+        "--context-chars",
+        type=int,
+        default=4_000_000,
+        help="prompt length that provokes error_context_length (default 4000000)",
+    )
+
+
+def _section_parsers(mappings_commands: Any) -> None:
+    """`mappings show` and `mappings eval`: one section of one provider (engine.mapping.explore)."""
+    show = mappings_commands.add_parser("show", help="print one section of a provider mapping, as compiled")
+    run = mappings_commands.add_parser("eval", help="run one section of a provider mapping on a JSON fixture")
+    for parser in (show, run):
+        parser.add_argument("provider", metavar="PROVIDER")
+        parser.add_argument(
+            "operation", metavar="OPERATION", help="chat, embeddings, ...; or errors, discovery"
+        )
+        parser.add_argument("section", metavar="SECTION", nargs="?", help="request, response, stream, ...")
+        parser.add_argument("--dir", type=Path, help="mappings folder (default: the project's mappings/)")
+        _own_mappings_option(parser)
+    show.add_argument("--python", action="store_true", help="print the generated Python instead of the YAML")
+    run.add_argument("--input", type=Path, metavar="FILE.json", help="the section's variables by name")
+    run.add_argument(
+        "--stream",
+        type=Path,
+        metavar="FILE",
+        help="for SECTION stream: the upstream's stream as sent (SSE, NDJSON)",
+    )
+
+
+def _own_mappings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--mappings",
+        type=_folder,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of one's own mappings, read on top of the bundled ones (repeatable; later wins; "
+        "after TURNOUT_MAPPINGS_PATH)",
+    )
 
 
 def _admin_parser(commands: Any) -> None:
@@ -84,6 +176,12 @@ def _keys_parser(commands: Any) -> None:
     revoke.add_argument("key", metavar="KEY_OR_PREFIX", help="the key, or the 8-character prefix list shows")
 
 
+def _folder(value: str) -> Path:
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a folder")
+    return Path(value)
+
+
 def _seconds(value: str) -> float:
     seconds = float(value)
     if not seconds > 0:
@@ -97,16 +195,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("config", "host", "port"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
+    if getattr(args, "mappings", None):  # on top of TURNOUT_MAPPINGS_PATH's folders
+        overrides["mappings_path"] = [*Settings().mappings_path, *args.mappings]
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging(
+        settings.log_level, settings.log_format, credentials=(settings.master_key, settings.salt_key)
     )
+    if args.command == "mappings" and args.mappings_command in ("show", "eval"):
+        return _explore(args, (args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "mappings":
-        return _check_mappings(args.dir or settings.mappings_dir)
+        return _check_mappings((args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "import":
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
         return _probe(settings, args.alias, args.write, args.timeout)
+    if args.command == "record":
+        return _record(settings, args)
     if args.command == "keys":
         from engine.keys.command import run_keys
 
@@ -120,18 +224,85 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(settings, args.workers)
 
 
-def _check_mappings(folder: Path) -> int:
-    from engine.mapping.dialects import check_dialects
-    from engine.mapping.loader import check_folder
+def _check_mappings(folders: tuple[Path, ...]) -> int:
+    """Every error and warning as file:line; exit 1 on errors (warnings alone pass)."""
+    from engine.mapping.checks import check_mappings
+    from engine.mapping.folders import mapping_files
 
-    problems = check_folder(folder) + check_dialects(folder)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if not problems:
-        providers = len(list((folder / "providers").glob("*.yaml")))
-        dialects = len(list((folder / "dialects").glob("*.yaml")))
-        print(f"{providers} provider mappings and {dialects} dialect mappings in {folder}: all valid")
-    return 1 if problems else 0
+    report = check_mappings(folders)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    providers = len(mapping_files(folders, "providers"))
+    dialects = len(mapping_files(folders, "dialects"))
+    where = ", ".join(str(folder) for folder in folders)
+    counts = f"{report.errors} error(s), {report.warnings} warning(s)"
+    verdict = "all valid" if not report.errors and not report.warnings else counts
+    if not report.errors and report.warnings:
+        verdict = f"valid, with {report.warnings} warning(s)"
+    print(f"{providers} provider mappings and {dialects} dialect mappings in {where}: {verdict}")
+    return 1 if report.errors else 0
+
+
+def _explore(args: argparse.Namespace, folders: tuple[Path, ...]) -> int:
+    """`mappings show` / `mappings eval`: the result on stdout, a failure as one line on stderr."""
+    from engine.mapping.explore import (
+        ExploreError,
+        evaluate_section,
+        find_section,
+        read_input,
+        read_stream,
+        show_section,
+        to_json,
+    )
+
+    try:
+        found = find_section(folders, args.provider, args.operation, args.section)
+        if args.mappings_command == "show":
+            print(show_section(found, python=args.python), end="")
+        else:
+            if args.input is None and args.stream is None:
+                raise ExploreError("eval needs --input FILE.json (or, for a stream, --stream FILE)")
+            stream = read_stream(args.stream) if args.stream is not None else None
+            print(to_json(evaluate_section(found, read_input(args.input), stream)))
+    except ExploreError as exc:
+        print(f"turnout: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _record(settings: Settings, args: argparse.Namespace) -> int:
+    from engine.record import RecordOptions, run_record
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the report
+    params = {key: _param_value(value) for key, _, value in (item.partition("=") for item in args.param)}
+    options = RecordOptions(
+        model=args.model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        mappings_dir=settings.mappings_dir,
+        name=args.name,
+        out=args.out,
+        force=args.force,
+        scenarios=args.scenario,
+        request=args.request,
+        save_as=args.save_as,
+        route=args.route,
+        params=params,
+        timeout=args.timeout,
+        image_url=args.image_url,
+        context_chars=args.context_chars,
+    )
+    return run_record(options)
+
+
+def _param_value(text: str) -> Any:
+    """A --param value: JSON when it parses as such (8192, true), else the text (2024-10-21)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _import(settings: Settings) -> int:
@@ -167,8 +338,14 @@ def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from engine.app import create_app
+    from engine.tracing import tracing_problem
 
-    prepared = _prepare(settings, migrate=_migrate_in_child)
+    if (problem := tracing_problem(settings)) is not None:  # before the database is touched
+        print(f"turnout: {problem}", file=sys.stderr)
+        return 2
+    prepared = _prepare(
+        settings, migrate=functools.partial(_migrate_in_child, log_format=settings.log_format)
+    )
     if isinstance(prepared, str):
         print(f"turnout: {prepared}", file=sys.stderr)
         return 2
@@ -182,6 +359,7 @@ def _serve(settings: Settings, workers: int) -> int:
         "ws": "none",  # Turnout serves no WebSocket route: no WebSocket library imported at start
         "access_log": settings.access_log,
         "log_level": settings.log_level,
+        "log_config": None,  # the server's lines go through Turnout's handler (engine.logs): one format
         # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
         # limit, which cuts whatever still runs, comes just after, so that those streams end first
         "timeout_graceful_shutdown": settings.shutdown_grace + _SERVER_CUT_AFTER_GRACE,
@@ -206,7 +384,11 @@ def _announce_console(settings: Settings) -> None:
         if settings.master_key or settings.admin_password
         else "to sign in, set TURNOUT_MASTER_KEY or run `turnout admin set-password`"
     )
-    print(f"turnout: admin console at http://{host}:{settings.port}{settings.ui_path} ({how})", flush=True)
+    where = f"admin console at http://{host}:{settings.port}{settings.ui_path} ({how})"
+    if settings.log_format == "json":  # a log shipper reads standard output too: one JSON object per line
+        logging.getLogger("turnout").info(where)
+        return
+    print(f"turnout: {where}", flush=True)
 
 
 class _PrepareFailed(Exception):
@@ -226,13 +408,13 @@ def _prepare(
     from engine.mapping.loader import load_registry
 
     try:
-        registry = load_registry(settings.mappings_dir)
+        registry = load_registry(settings.mapping_folders)
         return prepare(settings, registry, migrate=migrate), registry
     except (ConfigError, MappingLoadError, _PrepareFailed) as exc:
         return str(exc)
 
 
-def _migrate_in_child(database_url: str) -> None:
+def _migrate_in_child(database_url: str, log_format: LogFormat = "text") -> None:
     """Alembic's migrations in a process that exits, so that a serving process never imports Alembic
     and Mako (~10 MB of memory). Only a database behind the newest revision needs them: an empty one is
     created and one at head is left alone in this process (engine.store.migrate).
@@ -247,7 +429,7 @@ def _migrate_in_child(database_url: str) -> None:
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     child = subprocess.run(
         [sys.executable, "-c", "from engine.cli import migrate_child; migrate_child()"],
-        input=json.dumps({"database_url": database_url, "log_level": level}),
+        input=json.dumps({"database_url": database_url, "log_level": level, "log_format": log_format}),
         text=True,
         check=False,
     )
@@ -256,11 +438,11 @@ def _migrate_in_child(database_url: str) -> None:
 
 
 def migrate_child() -> None:
-    """The child side of `_migrate_in_child`: the database URL and log level in on stdin."""
+    """The child side of `_migrate_in_child`: the database URL and the log settings in on stdin."""
     import json
 
     given = json.loads(sys.stdin.read())
-    logging.basicConfig(level=given["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(given["log_level"], given["log_format"])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from engine.store.migrate import run_migrations
 
@@ -268,7 +450,14 @@ def migrate_child() -> None:
 
 
 def _settings_environment(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(exclude={"config"}, exclude_none=True)
+    """The settings for workers, which rebuild them from the environment. The config file's path is
+    passed for watching it (engine.reload): workers never import it at start."""
+    import os
+
+    values = settings.model_dump(exclude={"config", "mappings_path"}, exclude_none=True)
     env = {f"TURNOUT_{k.upper()}": str(v) for k, v in values.items()}
+    env["TURNOUT_MAPPINGS_PATH"] = os.pathsep.join(str(folder) for folder in settings.mappings_path)
+    if settings.config is not None:
+        env["TURNOUT_CONFIG"] = str(settings.config.resolve())
     env["TURNOUT_MIGRATE_ON_START"] = "false"
     return env

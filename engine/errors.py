@@ -9,8 +9,9 @@
     ├── NotFound                      404 not_found_error         unknown route
     │   └── ModelNotFound             404 invalid_request_error   unknown alias (model_not_found)
     ├── RateLimited                   429 rate_limit_error        a key's rpm/tpm/parallel limit or budget
-    ├── MappingFailed                 500 api_error               a mapping failed while translating: its
-    │                                                             file:line under mappings/ (details: log)
+    ├── MappingFailed                 502 api_error               a mapping failed while translating: names
+    │                                                             the provider (or dialect) and the request
+    │                                                             id; file:line and the cause go to the log
     ├── ServerShuttingDown            503 api_error               streams still running when the grace ends
     ├── GatewayBusy                   503 api_error               too many large request bodies in memory now
     └── UpstreamError                 502 upstream_error          anything the backend did wrong
@@ -127,7 +128,36 @@ class RateLimited(TurnoutError):
 
 
 class MappingFailed(TurnoutError):
+    """A mapping raised while translating a request or its answer. The client learns whose mapping
+    failed and the request id; where (file:line) and why go to the gateway's log under that id
+    (engine.pipeline.translate.report_mapping_failure). The same request would fail the same way, so
+    the client's SDK is told not to retry."""
+
+    status = 502
     code = "mapping_error"
+
+    def __init__(self, owner: str, where: str, detail: str) -> None:
+        self.owner = owner  # "<provider> (<upstream model>)", "the <name> dialect"
+        self.where = where  # file:line: for the log only
+        self.detail = detail  # the exception: for the log only
+        self.failed_request: str | None = None
+        self.logged = False
+        super().__init__(self._text(), headers={"x-should-retry": "false"})
+
+    def blame(self, owner: str) -> None:
+        """Name the owner the caller knows better (the deployment, rather than the file's name)."""
+        self.owner = owner
+        self.message = self._text()
+        self.args = (self.message,)
+
+    def name_request(self, request_id: str | None) -> None:
+        self.failed_request = request_id
+        self.message = self._text()
+        self.args = (self.message,)
+
+    def _text(self) -> str:
+        request = f" (request {self.failed_request})" if self.failed_request else ""
+        return f"the mapping for {self.owner} failed while translating{request}; see the gateway's log"
 
 
 class ServerShuttingDown(TurnoutError):

@@ -2,9 +2,10 @@
 
 `open_gateway` builds the parts in order (database, the stored routing table and keys, the upstream
 client, usage recorder, limits, change bus, router, pipeline, discovery), hands out a complete
-`Gateway`, runs its background watchers (model discovery, reloads from SQL, purging stored exchanges)
-while the app serves, and closes the parts in reverse when the app stops. No part is ever missing:
-handlers and the console read them as plain typed attributes (`engine.api.state.gateway_of`).
+`Gateway`, runs its background watchers (model discovery, reloads from SQL, looks at the mapping and
+config files (engine.reload), purging stored exchanges) while the app serves, and closes the parts in
+reverse when the app stops. No part is ever missing: handlers and the console read them as plain typed
+attributes (`engine.api.state.gateway_of`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from engine.cache import open_cache
 from engine.config.secrets import SecretBox
 from engine.keys import KeyRing, KeyService
 from engine.limits.admission import Limiter
 from engine.limits.counters import Counters
 from engine.limits.local import LocalCounters
-from engine.mapping.loader import MappingRegistry, load_registry
+from engine.logs import redacting_with
+from engine.mapping.loader import MappingRegistry
 from engine.netguard import AddressPolicy
 from engine.pipeline.attempt import Attempter
 from engine.pipeline.dispatch import Dispatcher
@@ -35,6 +38,7 @@ from engine.pipeline.images import ImageFetcher, ImageLimits
 from engine.pipeline.options import PipelineOptions
 from engine.pipeline.run import Pipeline
 from engine.redact import Redactor, credentials_of
+from engine.reload import FileWatch, MappingSet, Reloader, ReloadStatus, load_mapping_set
 from engine.replicas.bus import ChangeBus, create_bus
 from engine.routing.discovery import Discovery
 from engine.routing.router import Router
@@ -44,11 +48,15 @@ from engine.stopping import on_stop_signal
 from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
 from engine.store.load import load_routing_table
+from engine.tracing import open_tracer
 from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
 from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
 from engine.usage.writer import SqlWriter
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Gateway", "open_gateway"]
 
@@ -59,24 +67,27 @@ _PURGE_EVERY = 3600.0
 
 
 class Routes:
-    """The routing table in force and the redactor that knows every credential in it, replaced as one.
-    The parts that read them per request (pipeline, metrics, redaction) hold this object."""
+    """The routing table in force, the redactor that knows every credential in it, and the mappings it
+    was built with, replaced as one. The parts that read them per request (pipeline, metrics, redaction)
+    hold this object; a request takes the mappings once, at its start (engine.pipeline.call.Call)."""
 
-    __slots__ = ("redactor", "table")
+    __slots__ = ("mappings", "redactor", "table")
 
-    def __init__(self, table: RoutingTable, redactor: Redactor) -> None:
+    def __init__(self, table: RoutingTable, redactor: Redactor, mappings: MappingSet) -> None:
         self.table = table
         self.redactor = redactor  # every credential held: kept out of what leaves
+        self.mappings = mappings
 
-    def replace(self, table: RoutingTable, redactor: Redactor) -> None:
+    def replace(self, table: RoutingTable, redactor: Redactor, mappings: MappingSet | None = None) -> None:
         self.redactor = redactor  # first: the new credentials are known before they are used
+        if mappings is not None:  # no await between these: no request sees one without the other
+            self.mappings = mappings
         self.table = table
 
 
 @dataclass(eq=False)
 class Gateway:
     settings: Settings
-    registry: MappingRegistry
     # the wall clock (epoch seconds) of keys' expiry, rate-limit windows, budget periods and stored
     # exchanges' expiry (tests inject a clock they move, so that none depends on the wall clock)
     clock: Callable[[], float]
@@ -92,6 +103,7 @@ class Gateway:
     attempts: Attempter  # one try on one deployment, without routing (the console's connection test)
     pipeline: Pipeline
     discovery: Discovery
+    files: Reloader  # hot reload of the mapping folders and the config file (engine.reload)
     # one reload at a time: an interval reload that read SQL before an admin change must not swap its
     # older ring in after the admin change's own reload
     _keys_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -103,6 +115,16 @@ class Gateway:
     @property
     def redactor(self) -> Redactor:
         return self.routes.redactor
+
+    @property
+    def mappings(self) -> MappingSet:
+        """The mappings in force: providers and dialects, of one version."""
+        return self.routes.mappings
+
+    @property
+    def registry(self) -> MappingRegistry:
+        """The provider mappings in force."""
+        return self.routes.mappings.registry
 
     async def keys_changed(self) -> None:
         """After an admin change to the keys: this process at once, the other replicas through the bus."""
@@ -120,12 +142,23 @@ class Gateway:
         async with self._keys_lock:
             self.keys = await self.key_service.ring()
 
-    async def reload(self) -> None:
+    async def reload(self, mappings: MappingSet | None = None) -> None:
         """Rebuild the in-memory routing table from SQL; swap it in whole when it changed (an unchanged
-        table is kept, so nothing derived from it is rebuilt)."""
-        table = await _load_table(self.settings, self.sessions, self.registry)
-        if table != self.routes.table:
-            self.routes.replace(table, _redactor_for(self.settings, table))
+        table is kept, so nothing derived from it is rebuilt). With `mappings` (newly loaded), the table
+        is built with their providers and both are swapped in at once."""
+        while True:
+            current = self.routes.mappings
+            table = await _load_table(self.settings, self.sessions, (mappings or current).registry)
+            if mappings is None and self.routes.mappings is not current:
+                continue  # new mappings came in meanwhile: their providers may build another table
+            if mappings is not None or table != self.routes.table:
+                self.routes.replace(table, _redactor_for(self.settings, table), mappings)
+            return
+
+    async def check_files(self) -> bool:
+        """Look at the mapping folders and the config file now, and reload what changed (engine.reload);
+        True when a new version serves. The watcher calls it every `reload_interval` seconds."""
+        return await self.files.check(self)
 
     async def refresh_missing_models(self) -> None:
         """Ask the backends which models they serve; the router puts deployments they do not list last."""
@@ -158,19 +191,34 @@ class Gateway:
 
 @asynccontextmanager
 async def open_gateway(
-    settings: Settings, registry: MappingRegistry | None = None, *, clock: Callable[[], float] | None = None
+    settings: Settings,
+    registry: MappingRegistry | MappingSet | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Gateway]:
     """A complete gateway, serving until the block ends; then every part is closed, in reverse order.
-    `clock` (epoch seconds) replaces the wall clock and the router's monotonic one, for tests."""
-    registry = registry if registry is not None else load_registry(settings.mappings_dir)
+    `registry`: the mappings already loaded (default: loaded from the settings' folders). `clock`
+    (epoch seconds) replaces the wall clock and the router's monotonic one, for tests;
+    `tracer_provider` turns tracing on with spans going there (tests), else the settings decide."""
     wall_clock = clock or time.time
+    # the files as they are before loading: a change made while loading is seen at the first look
+    watch = FileWatch(settings.mapping_folders, settings.config)
+    files = Reloader(watch, ReloadStatus(wall_clock))
+    mappings = (
+        registry
+        if isinstance(registry, MappingSet)
+        else load_mapping_set(settings.mapping_folders, 1, registry=registry)
+    )
+    registry = mappings.registry
     async with AsyncExitStack() as parts:
         database = create_engine(settings.database_url)
         parts.push_async_callback(database.dispose)
         sessions = session_factory(database)
         key_service = KeyService(sessions)
         table = await _load_table(settings, sessions, registry)
-        routes = Routes(table, _redactor_for(settings, table))
+        routes = Routes(table, _redactor_for(settings, table), mappings)
+        parts.enter_context(redacting_with(lambda: routes.redactor))  # every log line, at every level
         keys = await key_service.ring()
         client = _upstream_client(settings)
         parts.push_async_callback(client.close)
@@ -186,8 +234,18 @@ async def open_gateway(
         parts.push_async_callback(recorder.close)  # closed first: every record left is written
         router = Router(clock=clock or time.monotonic, on_cooldown=_Announcer(bus))
         options = _pipeline_options(settings)
-        attempts = Attempter(registry, client, options, images=images, redactor=lambda: routes.redactor)
+        current_registry = lambda: routes.mappings.registry  # noqa: E731  # the mappings in force
+        attempts = Attempter(
+            current_registry, client, options, images=images, redactor=lambda: routes.redactor
+        )
         grace = StreamGrace()
+        cache = open_cache(settings, clock=wall_clock)  # None: caching is off
+        if cache is not None:
+            parts.push_async_callback(cache.close)
+            metrics.watch(cache.metrics.families)
+        tracer = open_tracer(settings, _gen_ai_names(current_registry), tracer_provider)
+        if tracer is not None:
+            parts.callback(tracer.close)  # after the recorder: the last requests' spans are ended
         pipeline = Pipeline(
             lambda: routes.table,
             Dispatcher(router, lambda: routes.table, attempts, drop_params=options.drop_params),
@@ -195,10 +253,12 @@ async def open_gateway(
             limiter=limiter,
             sink=GatewaySink(recorder, metrics),
             grace=grace,
+            cache=cache,
+            registry=current_registry,
+            tracer=tracer,
         )
         gateway = Gateway(
             settings=settings,
-            registry=registry,
             clock=wall_clock,
             database=database,
             sessions=sessions,
@@ -211,14 +271,19 @@ async def open_gateway(
             router=router,
             attempts=attempts,
             pipeline=pipeline,
-            discovery=Discovery(registry, client, redactor=lambda: routes.redactor),
+            discovery=Discovery(current_registry, client, redactor=lambda: routes.redactor),
+            files=files,
         )
+        metrics.watch(files.status.families)
         bus.subscribe(gateway.on_change)
         await bus.start()
         parts.callback(on_stop_signal(lambda: grace.begin(settings.shutdown_grace)))
         parts.enter_context(_watching(gateway))
         log.info(
-            "turnout ready: %d aliases, %d provider mappings", len(table.aliases), len(registry.providers)
+            "turnout ready: %d aliases, %d provider mappings",
+            len(table.aliases),
+            len(registry.providers),
+            extra={"aliases": len(table.aliases), "provider_mappings": len(registry.providers)},
         )
         # Everything built so far (imported modules, compiled mappings) lives as long as the process.
         # Freezing it keeps the cyclic GC from rescanning ~100k objects: a full pass drops from ~30 ms
@@ -236,7 +301,7 @@ def _watching(gateway: Gateway) -> Iterator[None]:
     # reloads pick up what other processes change in SQL: keys through other replicas and `turnout
     # keys`; aliases and deployments through `turnout serve --config` on another replica, `turnout
     # import` or `turnout probe --write`. Discovery asks the backends which models they serve, at once.
-    work: list[tuple[str, float, Callable[[], Awaitable[None]], str, bool]] = [
+    work: list[tuple[str, float, Callable[[], Awaitable[object]], str, bool]] = [
         (
             "discovery",
             settings.discovery_interval,
@@ -259,6 +324,13 @@ def _watching(gateway: Gateway) -> Iterator[None]:
             False,
         ),
         (
+            "files",
+            settings.reload_interval,
+            gateway.check_files,
+            "checking the mapping and config files failed",
+            False,
+        ),
+        (
             "purge",
             _PURGE_EVERY,
             gateway.purge_conversations,
@@ -278,7 +350,7 @@ def _watching(gateway: Gateway) -> Iterator[None]:
 
 
 async def _every(
-    interval: float, work: Callable[[], Awaitable[None]], failure: str, *, at_once: bool = False
+    interval: float, work: Callable[[], Awaitable[object]], failure: str, *, at_once: bool = False
 ) -> None:
     """Do `work` every `interval` seconds (0: never), the first time at once with `at_once`. A failure (an
     unreachable database or backend) keeps what was there, and the watcher goes on."""
@@ -290,6 +362,17 @@ async def _every(
             await work()
         except Exception:
             log.warning(failure, exc_info=True)
+
+
+def _gen_ai_names(registry: Callable[[], MappingRegistry]) -> Callable[[str], str]:
+    """A mapping's name -> its gen_ai.provider.name in traces: its `gen_ai_provider`, else its name (read
+    from the mappings in force, which a reload may replace)."""
+
+    def name(provider: str) -> str:
+        mapping = registry().get(provider)
+        return (mapping.gen_ai_provider if mapping is not None else None) or provider
+
+    return name
 
 
 class _Announcer:

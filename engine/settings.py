@@ -5,11 +5,12 @@ Nothing reads these at import time: code receives a `Settings` object.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.netguard import AddressPolicy
 
@@ -19,11 +20,14 @@ _ENGINE_DIR = Path(__file__).resolve().parent
 
 
 def project_path(name: str) -> Path:
-    """A top-level project folder (`mappings`, `migrations`), from a checkout or a wheel install."""
-    checkout = _ENGINE_DIR.parent / name
-    if checkout.is_dir():
-        return checkout
-    return _ENGINE_DIR / "_bundled" / name
+    """A top-level project folder (`mappings`, `migrations`): in an installed wheel, the copy bundled in
+    the package (pyproject.toml's force-include); in a checkout (editable install included), the folder
+    beside `engine/`. The bundled copy comes first: beside an installed `engine/` is site-packages, where
+    another distribution may have put a folder of the same name."""
+    bundled = _ENGINE_DIR / "_bundled" / name
+    if bundled.is_dir():
+        return bundled
+    return _ENGINE_DIR.parent / name
 
 
 class Settings(BaseSettings):
@@ -37,7 +41,15 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # LiteLLM-format config file imported into SQL at start; None serves the default alias set.
     config: Path | None = None
+    # The base mappings folder: the bundled one unless set (then it replaces it whole, as it always did).
     mappings_dir: Path = Field(default_factory=lambda: project_path("mappings"))
+    # One's own mapping folders, read on top of `mappings_dir` in order: a later folder's provider,
+    # dialect or models file replaces an earlier one's of the same name (engine.mapping.folders).
+    # TURNOUT_MAPPINGS_PATH lists them separated by os.pathsep (":" on Unix), like PATH.
+    mappings_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # Seconds between looks at the mapping folders and the --config file for changes, reloaded when
+    # valid (engine.reload); 0: never (a restart picks changes up).
+    reload_interval: float = Field(default=1.0, ge=0)
     # Bearer key required on every API call when set (general_settings.master_key in a config sets it too).
     master_key: str | None = Field(
         default=None, validation_alias=AliasChoices("TURNOUT_MASTER_KEY", "LITELLM_MASTER_KEY")
@@ -113,8 +125,16 @@ class Settings(BaseSettings):
     # Seconds a rendered /metrics answer is served again before it is rendered anew (0: every scrape):
     # rendering costs milliseconds per configured alias, so a scrape loop costs one render per this.
     metrics_max_age: float = 1.0
+    # OpenTelemetry traces (README "Tracing"): on with TURNOUT_OTEL=true, or when OTEL_TRACES_EXPORTER names
+    # an exporter; OTEL_SDK_DISABLED=true turns them off. The SDK reads the other OTEL_* variables itself.
+    otel: bool = False
+    otel_traces_exporter: str | None = Field(default=None, validation_alias="OTEL_TRACES_EXPORTER")
+    otel_sdk_disabled: bool = Field(default=False, validation_alias="OTEL_SDK_DISABLED")
     log_level: str = "info"
     access_log: bool = False
+    # Logs (engine/logs): "text", one readable line per event, or "json", one object per line for log
+    # shippers; every line written while handling a request carries its id, and no line a credential.
+    log_format: Literal["text", "json"] = "text"
     # The admin console (engine/console): served at `ui_path` by the same process unless turned off.
     ui_enabled: bool = True
     ui_path: str = "/ui"
@@ -129,6 +149,42 @@ class Settings(BaseSettings):
     ui_sign_in_delay: float = Field(default=1.0, ge=0)
     ui_max_failed_sign_ins: int = Field(default=5, ge=1)
     ui_lockout_seconds: float = Field(default=900.0, gt=0)
+    # The response cache (engine/cache; LiteLLM's `litellm_settings.cache` and `cache_params` set these
+    # too). Off by default. `cache_type` local: each process's own bounded LRU; redis: one cache for
+    # every replica, at `cache_redis_url` (else `redis_url`). `cache_scope` key: each virtual key
+    # (or a key's `cache_namespace` metadata, shared by the keys that name it) has its own entries;
+    # shared: every caller shares them, as LiteLLM does.
+    cache: bool = False
+    cache_type: Literal["local", "redis"] = "local"
+    cache_ttl: float = Field(default=600.0, gt=0)  # seconds an answer is kept, unless a request says
+    cache_max_ttl: float = Field(default=86400.0, gt=0)  # the longest `cache.ttl` a request may ask for
+    cache_namespace: str = ""  # a prefix of every entry's key (LiteLLM's cache_params.namespace)
+    cache_call_types: str = "chat,completions,embeddings"  # operations cached, comma-separated
+    cache_scope: Literal["key", "shared"] = "key"
+    cache_redis_url: str | None = None
+    cache_max_entries: int = Field(default=1000, ge=1)  # local: entries kept, least recently used go
+    cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)  # local: bytes of all entries
+    cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1)  # a larger answer is not cached
+
+    @property
+    def mapping_folders(self) -> tuple[Path, ...]:
+        """Every mapping folder, earliest (lowest precedence) first."""
+        return (self.mappings_dir, *self.mappings_path)
+
+    @field_validator("mappings_path", mode="before")
+    @classmethod
+    def _mappings_path(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment
+            return [Path(part) for part in value.split(os.pathsep) if part]
+        return value
+
+    @field_validator("mappings_path")
+    @classmethod
+    def _own_folders_exist(cls, value: list[Path]) -> list[Path]:
+        for folder in value:
+            if not folder.is_dir():
+                raise ValueError(f"mapping folder {str(folder)!r} is not a folder")
+        return value
 
     @field_validator("ui_path")
     @classmethod
@@ -137,6 +193,14 @@ class Settings(BaseSettings):
         if path == "/" or path.startswith(("/v1", "/health", "/metrics", "/turnout")):
             raise ValueError(f"ui_path {value!r} would hide the API; pick a path like /ui or /admin")
         return path
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in ("debug", "info", "warning", "error", "critical"):
+            raise ValueError(f"log_level {value!r} is not one of debug, info, warning, error, critical")
+        return level
 
     @field_validator("image_fetch_allow")
     @classmethod

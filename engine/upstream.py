@@ -17,6 +17,7 @@ import msgspec
 from aiohttp.abc import AbstractResolver
 
 from engine.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from engine.tracing import AttemptTrace
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "decode_json"]
 
@@ -122,12 +123,16 @@ class UpstreamClient:
         timeout: float,
         label: str,
         streaming: bool = False,
+        trace: AttemptTrace | None = None,
     ) -> UpstreamResponse:
         """Send one request and wait for the status line and headers. `label` names the backend in errors.
 
         `timeout` bounds the whole exchange, except for streams, where it bounds each silence (the wait
-        for headers, and between chunks): a long generation that keeps talking is not cut off.
+        for headers, and between chunks): a long generation that keeps talking is not cut off. With
+        `trace`, the request carries the try's trace context (traceparent) and the span notes the address.
         """
+        if trace is not None:
+            headers = trace.outgoing(url, headers)
         client_timeout = aiohttp.ClientTimeout(
             total=None if streaming else timeout,
             sock_connect=self._connect_timeout,

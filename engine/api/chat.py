@@ -21,4 +21,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     key = check_key(request)
     privacy = request.headers.get("x-turnout-privacy")
     pipeline = gateway_of(request).pipeline
-    return respond(await pipeline.complete(await read_body(request), privacy=privacy, key=key))
+    cache_control = request.headers.get("cache-control") if pipeline.caches else None
+    reply = await pipeline.complete(
+        await read_body(request), privacy=privacy, key=key, cache_control=cache_control
+    )
+    return respond(reply)

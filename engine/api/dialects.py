@@ -24,15 +24,16 @@ from engine.api.body_limits import read_body
 from engine.api.conversation import AssistantAccumulator, Exchange, assistant_message, open_exchange
 from engine.api.respond import note_refusal
 from engine.api.state import gateway_of
-from engine.errors import InvalidRequest, TurnoutError
+from engine.errors import InvalidRequest, MappingFailed, TurnoutError
 from engine.jsonbody import decode_json_body
 from engine.keys.ring import VirtualKey
 from engine.mapping.dialects import DialectMapping, DialectStream, LocalRoute
 from engine.mapping.runtime import MappingRuntimeError
 from engine.mapping.schema import BodySchema, SchemaViolation
+from engine.pipeline.metering import REQUEST_ID_HEADER
 from engine.pipeline.schemas import decode_request
 from engine.pipeline.stream_events import ChunkReader, StreamPiece
-from engine.pipeline.translate import encode_json, evaluate
+from engine.pipeline.translate import encode_json, evaluate, report_mapping_failure
 from engine.pipeline.validate import check_chat_request
 
 __all__ = ["dialect_routes"]
@@ -105,8 +106,11 @@ def _error_response(dialect: DialectMapping, error: TurnoutError) -> Response[by
     )
 
 
-def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
+def _proxy_route(registered: DialectMapping) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        # the mappings in force now, this dialect's and the providers', kept to the request's end
+        mappings = gateway_of(request).mappings
+        dialect = mappings.dialects[registered.name]
         try:
             key = check_key(request)
             body = _body(await read_body(request), dialect.schema)
@@ -116,16 +120,29 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
                 raise InvalidRequest(f"the {dialect.name} dialect cannot stream", param="stream")
             privacy = headers.get("x-turnout-privacy")
             pipeline = gateway_of(request).pipeline
-            reply = await pipeline.run(dialect.operation, canonical, privacy=privacy, key=key)
+            cache_control = headers.get("cache-control") if pipeline.caches else None
+            reply = await pipeline.run(
+                dialect.operation,
+                canonical,
+                privacy=privacy,
+                key=key,
+                cache_control=cache_control,
+                registry=mappings.registry,
+            )
+            request_id = reply.headers.get(REQUEST_ID_HEADER)
             if reply.stream is None:  # the canonical answer, as the pipeline decoded (or built) it
-                answer = evaluate(dialect.response, reply.answer, body)
-                if exchange is not None:  # kept before the client sees the id, so a next turn finds it
-                    await exchange.keep(
-                        evaluate(exchange.spec.id, answer, body), assistant_message(reply.answer)
-                    )
+                try:
+                    answer = evaluate(dialect.response, reply.answer, body)
+                    if exchange is not None:  # kept before the client sees the id, so a next turn finds it
+                        await exchange.keep(
+                            evaluate(exchange.spec.id, answer, body), assistant_message(reply.answer)
+                        )
+                except MappingFailed as failed:  # the request is metered already: name it, not a new one
+                    _answered_request(failed, request_id)
+                    raise
                 return Response(encode_json(answer), media_type="application/json", headers=reply.headers)
             assert dialect.stream is not None
-            events = _render_stream(dialect, dialect.stream, reply.stream, body, exchange)
+            events = _render_stream(dialect, dialect.stream, reply.stream, body, exchange, request_id)
             return Stream(
                 events,
                 media_type="text/event-stream",
@@ -140,26 +157,39 @@ def _proxy_route(dialect: DialectMapping) -> HTTPRouteHandler:
             return _error_response(dialect, failure)
 
     return post(
-        list(dialect.paths),
-        name=f"dialect-{dialect.name}",
+        list(registered.paths),
+        name=f"dialect-{registered.name}",
         status_code=200,
-        opt={"operation": dialect.operation},
+        opt={"operation": registered.operation},
     )(handle)
 
 
-def _local_route(dialect: DialectMapping, route: LocalRoute) -> HTTPRouteHandler:
+def _answered_request(failure: MappingFailed, request_id: str | None) -> None:
+    """A dialect's mapping failed on an answer the pipeline already metered under `request_id`."""
+    report_mapping_failure(failure, request_id)
+    failure.request_id = request_id  # recorded: note_refusal adds no second row
+    if request_id is not None:
+        failure.headers[REQUEST_ID_HEADER] = request_id
+
+
+def _local_route(registered: DialectMapping, registered_route: LocalRoute) -> HTTPRouteHandler:
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        dialect = gateway_of(request).mappings.dialects[registered.name]  # the version in force
+        route = next(local for local in dialect.local_routes if local.name == registered_route.name)
         try:
             check_key(request)
             body = _body(await read_body(request), route.schema)
             answer = evaluate(route.response, body, dict(request.headers))
             return Response(encode_json(answer), media_type="application/json")
         except TurnoutError as error:
+            if isinstance(error, MappingFailed):  # a local route is no metered request: no id to name
+                report_mapping_failure(error, None)
             return _error_response(dialect, error)
         except Exception as exc:
             return _error_response(dialect, _internal_error(dialect, exc))
 
-    return post(list(route.paths), name=f"dialect-{dialect.name}-{route.name}", status_code=200)(handle)
+    name = f"dialect-{registered.name}-{registered_route.name}"
+    return post(list(registered_route.paths), name=name, status_code=200)(handle)
 
 
 def _sse(events: Any) -> bytes:
@@ -181,6 +211,7 @@ async def _render_stream(
     pieces: AsyncIterator[StreamPiece],
     request: dict[str, Any],
     exchange: Exchange | None = None,
+    request_id: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The pipeline's canonical chunks (engine.pipeline.stream_events), re-framed as the dialect's events;
     its error, or an upstream's in-band error event, as the dialect's error events that end the stream.
@@ -210,6 +241,8 @@ async def _render_stream(
         if end:
             yield end
     except TurnoutError as error:  # a mapping failure mid-stream: tell the client in its own shape
+        if isinstance(error, MappingFailed):
+            report_mapping_failure(error, request_id)
         log.warning("dialect %s stream failed: %s", dialect.name, error.message)
         if spec.error is not None:
             yield _sse(evaluate(spec.error, error.body()["error"], state, request))

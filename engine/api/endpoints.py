@@ -1,5 +1,6 @@
 """The other OpenAI endpoints: embeddings, legacy completions, images, speech (JSON bodies) and audio
-transcriptions / translations (multipart uploads). Each also answers without the /v1 prefix."""
+transcriptions / translations (multipart uploads). Each also answers without the /v1 prefix.
+Also rerank, in the shape LiteLLM serves it, at its three paths (`/rerank`, `/v1/rerank`, `/v2/rerank`)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.pipeline.multipart import UploadedFile
 from engine.pipeline.schemas import decode_request
 
-__all__ = ["completions", "embeddings", "images", "speech", "transcriptions", "translations"]
+__all__ = ["completions", "embeddings", "images", "rerank", "speech", "transcriptions", "translations"]
 
 
 async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
     key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
     canonical = decode_request(operation, await read_body(request))
     privacy = request.headers.get("x-turnout-privacy")
-    return respond(await gateway_of(request).pipeline.run(operation, canonical, privacy=privacy, key=key))
+    pipeline = gateway_of(request).pipeline
+    cache_control = request.headers.get("cache-control") if pipeline.caches else None
+    return respond(
+        await pipeline.run(operation, canonical, privacy=privacy, key=key, cache_control=cache_control)
+    )
 
 
 @post(["/v1/embeddings", "/embeddings"], status_code=200, opt={"operation": "embeddings"})
@@ -46,6 +51,11 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
 )
 async def images(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _json_operation(request, "images")
+
+
+@post(["/v1/rerank", "/v2/rerank", "/rerank"], status_code=200, opt={"operation": "rerank"})
+async def rerank(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _json_operation(request, "rerank")
 
 
 @post(["/v1/audio/speech", "/audio/speech"], status_code=200, opt={"operation": "speech"})

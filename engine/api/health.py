@@ -1,5 +1,8 @@
 """Health: liveness (the process answers) and readiness (database reachable, mappings loaded).
 
+Readiness also tells the version of the mappings and of the config file in force, and why the last
+change was refused while it stands (engine.reload): still ready, since the last good version serves.
+
 Readiness also says how many backends answered their discovery question. That is information, not a
 condition: a gateway whose backends are down still serves errors that say so, and other replicas
 would find the same backends down.
@@ -37,6 +40,8 @@ async def readiness(request: Request[Any, Any, Any]) -> Response[bytes]:
         "mappings": len(gateway.registry.providers) if mappings else 0,
         "aliases": len(gateway.table.aliases),
         "backends": await _backends(gateway),
+        # the mappings and config file in force, and a refused change's error while it stands
+        "reload": gateway.files.status.detail(),
     }
     return Response(
         encode_json(body), media_type="application/json", status_code=200 if body["status"] == "ok" else 503

@@ -248,6 +248,7 @@ def _spend_item(row: RequestLogRow, key_hash: str | None) -> dict[str, Any]:
         "endTime": (started + timedelta(milliseconds=row.latency_ms)).isoformat(),
         "completionStartTime": None if first_chunk is None else first_chunk.isoformat(),
         "status": "success" if row.status < 400 else "failure",
+        "cache_hit": "True" if row.cache_hit else "False",  # LiteLLM's spend logs spell it as text
     }
 
 

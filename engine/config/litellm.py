@@ -13,6 +13,7 @@ Turnout's own extensions, which LiteLLM does not know:
   (the operator's override), where plain `litellm_params` are only defaults a request may change.
 
 Per deployment limits (`Limits`): `litellm_params.rpm`, `tpm`, `max_parallel_requests`.
+`litellm_settings.cache` and `cache_params` are read by `engine.cache.config` (the response cache).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from engine.cache.config import parse_cache_settings
 from engine.config.catalog import ProviderCatalog
 from engine.config.litellm_router import ROUTER_KEYS, normalize_strategy, parse_router_settings
 from engine.config.plan import ConfigError, DeploymentSpec, ImportPlan
@@ -42,7 +44,10 @@ __all__ = [
 
 PRIVACY_TIERS = ("local", "self-hosted", "third-party")
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
-_SETTINGS = {"general_settings": {"master_key"}, "litellm_settings": {"drop_params", "request_timeout"}}
+_SETTINGS = {
+    "general_settings": {"master_key"},
+    "litellm_settings": {"drop_params", "request_timeout", "cache", "cache_params"},
+}
 _ROUTING_PARAMS = {
     "model", "custom_llm_provider", "api_base", "base_url", "api_key", "api_version", "timeout",
     "stream_timeout", "weight", "order", "priority", "tags", "turnout_forced_params", *_LIMIT_KEYS,
@@ -61,6 +66,7 @@ COST_KEYS = {
     "input_cost_per_second": "audio_second",
     "input_cost_per_character": "character",
     "output_cost_per_image": "image",
+    "input_cost_per_query": "search_unit",  # rerank: LiteLLM's price per query (search unit)
 }
 CAPABILITY_FLAGS = {
     "supports_function_calling": "tools",
@@ -159,6 +165,14 @@ class _Parser:
             found["request_timeout"] = timeout
         if "drop_params" in found and not isinstance(found["drop_params"], bool):
             raise self.fail("litellm_settings", "drop_params must be true or false")
+        cache = parse_cache_settings(
+            found.pop("cache", None),
+            found.pop("cache_params", None),
+            lambda problem: self.fail("litellm_settings", problem),
+            self.warn,
+        )
+        if cache:
+            found["cache_settings"] = cache  # engine.bootstrap applies them
         return found
 
     def entry(self, raw: Any, index: int, seen: dict[str, int]) -> DeploymentSpec:

@@ -47,7 +47,8 @@ class DeploymentSpec:
 class ImportPlan:
     origin: str  # the file it came from, for messages
     deployments: list[DeploymentSpec] = field(default_factory=list)
-    # master_key (may be an `os.environ/NAME` reference), drop_params, request_timeout
+    # master_key (may be an `os.environ/NAME` reference), drop_params, request_timeout, and
+    # cache_settings (engine.cache.config: Turnout's cache_* settings from litellm_settings.cache_params)
     settings: dict[str, Any] = field(default_factory=dict)
     # router_settings (and the same keys under litellm_settings), only the keys the file states,
     # validated: routing_strategy, num_retries, retry_after, allowed_fails, cooldown_time,

@@ -61,7 +61,9 @@ _MAX_PRICE = Decimal(1_000_000)  # per 1M tokens
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,120}")
 # the request's own content and framing: never a per-deployment default
-_REQUEST_OWN = frozenset({"model", "messages", "input", "prompt", "stream", "stream_options", "file"})
+_REQUEST_OWN = frozenset(
+    {"model", "messages", "input", "prompt", "stream", "stream_options", "file", "query", "documents"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ MODE_OPERATIONS = {
     "audio_transcription": "transcriptions",
     "audio_speech": "speech",
     "image_generation": "images",
+    "rerank": "rerank",
 }
 
 

@@ -72,6 +72,9 @@ class VirtualKey:
     rpm_limit: int | None
     tpm_limit: int | None
     max_parallel_requests: int | None
+    # the response cache's space when the operator shares one between keys (metadata.cache_namespace);
+    # None: the key's own (engine.cache.key)
+    cache_namespace: str | None = None
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> VirtualKey:
@@ -90,6 +93,7 @@ class VirtualKey:
             rpm_limit=row.rpm_limit,
             tpm_limit=row.tpm_limit,
             max_parallel_requests=row.max_parallel_requests,
+            cache_namespace=_cache_namespace(row.key_metadata),
         )
 
     def allows(self, alias: str) -> bool:
@@ -97,6 +101,11 @@ class VirtualKey:
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+def _cache_namespace(metadata: object) -> str | None:
+    found = metadata.get("cache_namespace") if isinstance(metadata, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 class KeyRing:

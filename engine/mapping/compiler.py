@@ -10,45 +10,50 @@ file:line, also inside a fragment or a value an overlay inherited from another f
 from __future__ import annotations
 
 import itertools
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.mapping.constructs import CONSTRUCTS, construct_key_problem, did_you_mean
 from engine.mapping.expressions import EXPRESSION_GLOBALS, ExpressionError, compile_expression
 from engine.mapping.expressions import parse_template_string as split_template
 from engine.mapping.runtime import RUNTIME_GLOBALS, MappingRuntimeError
-from engine.mapping.yaml_lines import line_of, plain
+from engine.mapping.yaml_lines import LineDict, line_of, plain
 
-__all__ = ["CompiledSection", "MappingLoadError", "compile_section"]
+__all__ = ["CompiledSection", "MappingLoadError", "Site", "compile_section", "recording_sites"]
 
-_CONSTRUCTS = {
-    "$for",
-    "$as",
-    "$index",
-    "$do",
-    "$flat",
-    "$where",
-    "$if",
-    "$then",
-    "$else",
-    "$switch",
-    "$cases",
-    "$default",
-    "$merge",
-    "$let",
-    "$in",
-    "$use",
-    "$with",
-    "$literal",
-    "$replace",
-}
-_HEADS = ("$for", "$if", "$switch", "$merge", "$let", "$use", "$literal", "$replace")
 _counter = itertools.count()
+_RECORDING_SITES: ContextVar[bool] = ContextVar("turnout_recording_sites", default=False)
+_TEMPLATE_MARKS = ("{%", "{#")  # Jinja statements and comments: never evaluated, they would go out as text
+
+
+@contextmanager
+def recording_sites() -> Iterator[None]:
+    """Within: compiled sections keep their Sites for the checker. Serving never asks: it keeps none."""
+    token = _RECORDING_SITES.set(True)
+    try:
+        yield
+    finally:
+        _RECORDING_SITES.reset(token)
 
 
 class MappingLoadError(ValueError):
     """A mapping that cannot load; the message starts with file:line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A leaf the compiler met, for the checker: an expression, or text that looks like a Jinja template
+    (`{% %}`, `{# #}`) and would go out as written."""
+
+    kind: str  # "expression" | "text"
+    source: str  # the expression without `{{ }}`, or the whole text
+    file: str
+    line: int
+    local_names: tuple[str, ...]  # names bound around it by `$for`, `$let`, ... (they hide variables)
+    fragment: str | None = None  # the fragment it was written in (compiled where `$use` names it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +63,10 @@ class CompiledSection:
     function: Callable[..., Any]
     variables: tuple[str, ...]
     where: str  # file:line of the section
-    source: str  # the generated Python, for `turnout mappings check --show`
+    source: str  # the generated Python, printed by `turnout mappings show --python`
     line_map: dict[int, int]  # generated line -> YAML line
     file_map: dict[int, str] = field(default_factory=dict)  # generated line -> YAML file, when not `where`'s
+    sites: tuple[Site, ...] = ()  # what the checker reads, within `recording_sites` (else none)
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -98,15 +104,25 @@ def compile_section(
     """Compile `tree` into a function of `variables`; `$use` takes its trees from `fragments`.
 
     Raises MappingLoadError naming file:line."""
+    where = f"{file}:{line}"
     gen = _Generator(file, variables, fragments or {})
-    body = gen.node(tree, line)
+    # No raised recursion limit: Python's tokenizer refuses more than 200 nested brackets in the
+    # generated source long before the default limit is reached (the bundled mappings nest a few dozen
+    # levels), so a section nested that deep is the mapping's error, said at its line.
+    try:
+        body = gen.node(tree, line)
+    except RecursionError:
+        raise MappingLoadError(f"{where}: the section is nested too deeply to compile") from None
     params = ", ".join(gen.python_name(v) for v in variables)
     source = f"def _section({params}):\n    return (\n{body}\n    )\n"
-    where = f"{file}:{line}"
     namespace: dict[str, Any] = {**RUNTIME_GLOBALS, **EXPRESSION_GLOBALS, **gen.constants}
     try:
         code = compile(source, f"<mapping {where}>", "exec")
+    except RecursionError:
+        raise MappingLoadError(f"{where}: the section is nested too deeply to compile") from None
     except SyntaxError as exc:  # a bug in the generator, not in the mapping; say so plainly
+        if "too many nested" in str(exc):
+            raise MappingLoadError(f"{where}: the section is nested too deeply to compile") from None
         raise MappingLoadError(f"{where}: internal error compiling mapping: {exc}") from exc
     exec(code, namespace)
     line_map, file_map = {}, {}
@@ -117,7 +133,9 @@ def compile_section(
             line_map[number] = int(yaml_line)
             if other:
                 file_map[number] = gen.files[int(other)]
-    return CompiledSection(namespace["_section"], tuple(variables), where, source, line_map, file_map)
+    return CompiledSection(
+        namespace["_section"], tuple(variables), where, source, line_map, file_map, tuple(gen.sites or ())
+    )
 
 
 class _Generator:
@@ -129,6 +147,7 @@ class _Generator:
         self.fragments = fragments
         self.expanding: list[str] = []  # the fragments being expanded, innermost last
         self.used: set[str] = set()  # the Python names `lookup` resolved (for `$let`'s grouping)
+        self.sites: list[Site] | None = [] if _RECORDING_SITES.get() else None
 
     @staticmethod
     def python_name(name: str) -> str:
@@ -144,16 +163,31 @@ class _Generator:
     def fail(self, line: int, message: str) -> MappingLoadError:
         return MappingLoadError(f"{self.file}:{line}: {message}")
 
-    def expression(self, source: str, line: int) -> str:
+    def expression(self, source: str, line: int, file: str | None = None) -> str:
         try:
             code = compile_expression(source, self.lookup)
         except ExpressionError as exc:
-            raise self.fail(line, str(exc)) from exc
+            raise self.fail(line, f"{exc}{self.known_names(exc)}") from exc
+        if self.sites is not None:
+            fragment = self.expanding[-1] if self.expanding else None
+            self.sites.append(
+                Site("expression", source, file or self.file, line, self.local_names(), fragment)
+            )
         if self.file == self.section_file:
             return f"\n{code}  # L{line}\n"
         if self.file not in self.files:
             self.files.append(self.file)
         return f"\n{code}  # L{line} F{self.files.index(self.file)}\n"
+
+    def local_names(self) -> tuple[str, ...]:
+        return tuple(name for scope in self.scopes[1:] for name in scope)
+
+    def known_names(self, exc: ExpressionError) -> str:
+        """For an unknown name: the closest name in scope, and every name the section can use here."""
+        if exc.name is None:
+            return ""
+        names = [name for scope in self.scopes for name in scope]
+        return f"{did_you_mean(exc.name, names)} (this section has: {', '.join(names)})"
 
     def node(self, value: Any, line: int) -> str:
         own = getattr(value, "file", None)
@@ -182,15 +216,19 @@ class _Generator:
         return repr(value)
 
     def string(self, text: str, line: int) -> str:
+        file = getattr(text, "file", None)
         try:
             parts = split_template(text)
         except ExpressionError as exc:
             raise self.fail(line, str(exc)) from exc
+        texts = [src for is_expr, src in parts or [(False, text)] if not is_expr]
+        if self.sites is not None and any(mark in src for src in texts for mark in _TEMPLATE_MARKS):
+            self.sites.append(Site("text", str(text), file or self.file, line, ()))
         if parts is None:
             return repr(str(text))
         if len(parts) == 1 and parts[0][0]:
-            return self.expression(parts[0][1], line)
-        pieces = [self.expression(src, line) if is_expr else repr(src) for is_expr, src in parts]
+            return self.expression(parts[0][1], line, file)
+        pieces = [self.expression(src, line, file) if is_expr else repr(src) for is_expr, src in parts]
         return f"_interp({', '.join(pieces)})"
 
     def bare_expression(self, value: Any, line: int, construct: str) -> str:
@@ -205,13 +243,13 @@ class _Generator:
         return self.expression(text, line)
 
     def construct(self, spec: dict[str, Any], line: int) -> str:
-        unknown = [k for k in spec if k not in _CONSTRUCTS]
-        if unknown:
-            raise self.fail(line, f"unknown or mixed keys beside a construct: {', '.join(map(str, unknown))}")
-        heads = [h for h in _HEADS if h in spec]
-        if len(heads) != 1:
-            raise self.fail(line, f"a construct needs exactly one of {', '.join(_HEADS)}")
-        builder: Callable[[dict[str, Any], int], str] = getattr(self, "construct_" + heads[0][1:])
+        problem = construct_key_problem(spec)
+        if problem is not None:
+            key, message = problem
+            at = spec.key_lines.get(key, line) if isinstance(spec, LineDict) and key is not None else line
+            raise self.fail(at, message)
+        head = next(k for k in spec if k in CONSTRUCTS)
+        builder: Callable[[dict[str, Any], int], str] = getattr(self, "construct_" + head[1:])
         return builder(spec, line)
 
     def local(self, spec: dict[str, Any], key: str, default: str, line: int) -> str:
@@ -335,6 +373,3 @@ class _Generator:
         name = f"_const{len(self.constants)}"
         self.constants[name] = plain(spec["$literal"])
         return name
-
-
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))

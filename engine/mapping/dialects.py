@@ -8,12 +8,14 @@ route's) says what shape of body its mapping can take; engine.mapping.schema com
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from engine.canonical import OPERATIONS
 from engine.mapping.compiler import CompiledSection, MappingLoadError
+from engine.mapping.folders import mapping_files
 from engine.mapping.schema import BodySchema, compile_schemas
 from engine.mapping.tree import (
     check_keys,
@@ -102,24 +104,31 @@ class DialectMapping:
     schema: BodySchema | None = None  # the request body's shape, checked before `request` runs
 
 
-def load_dialects(folder: Path) -> dict[str, DialectMapping]:
-    """Every `<folder>/dialects/*.yaml`, compiled. Raises MappingLoadError naming file:line."""
+def load_dialects(folders: Path | Sequence[Path]) -> dict[str, DialectMapping]:
+    """Every `<folder>/dialects/*.yaml`, compiled (a later folder's file replaces an earlier one's of the
+    same name). Raises MappingLoadError naming file:line."""
     with compiling_once():
         dialects = [
-            _build(path.stem, load_mapping_file(path))
-            for path in sorted((folder / "dialects").glob("*.yaml"))
+            _build(stem, load_mapping_file(path)) for stem, path in mapping_files(folders, "dialects").items()
         ]
     return {dialect.name: dialect for dialect in dialects}
 
 
-def check_dialects(folder: Path) -> list[str]:
-    """Every problem in `<folder>/dialects/*.yaml`, one per file (empty when all is well)."""
+def check_dialects(
+    folders: Path | Sequence[Path], built: Callable[[DialectMapping, LineDict], None] | None = None
+) -> list[str]:
+    """Every problem in `<folder>/dialects/*.yaml`, one per file (empty when all is well). `built` is
+    handed each dialect that loads, with its tree, for the checker (engine.mapping.checks)."""
     problems = []
-    for path in sorted((folder / "dialects").glob("*.yaml")):
+    for path in mapping_files(folders, "dialects").values():
         try:
-            _build(path.stem, load_mapping_file(path), lint=True)
+            tree = load_mapping_file(path)
+            dialect = _build(path.stem, tree, lint=True)
         except MappingLoadError as exc:
             problems.append(str(exc))
+        else:
+            if built is not None:
+                built(dialect, tree)
     return problems
 
 

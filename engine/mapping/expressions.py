@@ -47,7 +47,12 @@ _COMPARE = {
 
 
 class ExpressionError(ValueError):
-    """An expression that cannot compile; the caller adds the file and line."""
+    """An expression that cannot compile; the caller adds the file and line (and, for an unknown name,
+    the names it could have meant)."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name  # the unknown name, when that is the problem
 
 
 @contextmanager
@@ -131,7 +136,7 @@ class _Translator:
             return "MISSING"
         python_name = self.scope(node.name)
         if python_name is None:
-            raise ExpressionError(f"unknown name {node.name!r}")
+            raise ExpressionError(f"unknown name {node.name!r}", name=node.name)
         return python_name
 
     def visit_Getattr(self, node: nodes.Getattr) -> str:

@@ -20,7 +20,7 @@ import msgspec
 from engine.jsonbody import MAX_JSON_DEPTH, too_deep
 from engine.mapping.runtime import MISSING, MappingRejected, to_text
 
-__all__ = ["FILTERS", "FUNCTIONS", "TESTS"]
+__all__ = ["FILTERS", "FUNCTIONS", "SELECT_TESTS", "TESTS", "UNWRAPPED_FILTERS"]
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
@@ -267,6 +267,27 @@ def _estimate_tokens(value: Any, chars_per_token: int = 4) -> int:
     return -(-chars(value) // chars_per_token)
 
 
+def _rank_text(document: Any, fields: Any = None) -> Any:
+    """The text a reranker ranks for one document: a string as is; an object's `fields` (else its `text`,
+    else all its fields) as YAML `name: value` lines, the form rerankers advise for structured data."""
+    if not isinstance(document, dict):
+        return document if isinstance(document, str) else to_text(document)
+    if not isinstance(fields, list):
+        text = document.get("text")
+        if isinstance(text, str):
+            return text
+        fields = list(document)
+    return "\n".join(f"{name}: {to_text(document[name])}" for name in fields if name in document)
+
+
+def _item_at(items: Any, index: Any) -> Any:
+    """The item of a list at a whole-number position from 0; absent for anything else (no counting from
+    the end: an index in an upstream's answer names one item or none)."""
+    if isinstance(items, list) and type(index) is int and 0 <= index < len(items):
+        return items[index]
+    return MISSING
+
+
 def _passes_missing(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
         if value is MISSING:
@@ -333,9 +354,15 @@ _RAW_FILTERS: dict[str, Callable[..., Any]] = {
     "b64encode": _b64encode,
     "estimate_tokens": _estimate_tokens,
     "floats_base64": _floats_base64,
+    "rank_text": _rank_text,
+    "item_at": _item_at,
 }
 
 FILTERS: dict[str, Callable[..., Any]] = {name: _passes_missing(fn) for name, fn in _RAW_FILTERS.items()}
+# the filters as written, before the wrapper that passes absent values on: their signatures are what
+# `turnout mappings check` holds each call to (engine.mapping.checks)
+UNWRAPPED_FILTERS: dict[str, Callable[..., Any]] = {**_RAW_FILTERS, "default": _default, "d": _default}
+SELECT_TESTS = frozenset(_SELECT_TESTS)  # the tests `selectattr` and `rejectattr` take by name
 FILTERS["default"] = _default
 FILTERS["d"] = _default
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from engine.canonical import OPERATIONS
 from engine.config.catalog import ProviderCatalog, ProviderDefaults
-from engine.mapping.compiler import _HEADS as CONSTRUCT_HEADS  # the keys that name a construct
 from engine.mapping.compiler import CompiledSection, MappingLoadError
+from engine.mapping.constructs import HEADS as CONSTRUCT_HEADS  # the keys that name a construct
+from engine.mapping.folders import as_folders, provider_trees
 from engine.mapping.spec import Action, Discovery, Limit, Operation, ParamPolicy, ProviderMapping, StreamSpec
 from engine.mapping.tree import (
     check_keys,
@@ -18,7 +19,6 @@ from engine.mapping.tree import (
     compile_value,
     compiling_once,
     fail,
-    load_mapping_file,
     using_fragments,
 )
 from engine.mapping.yaml_lines import LineDict, plain
@@ -40,6 +40,7 @@ _TOP_KEYS = {
     "discovery",
     "abstract",
     "fragments",
+    "gen_ai_provider",
 }
 _DISCOVERY_KEYS = {"method", "url", "models"}
 _OPERATION_KEYS = {
@@ -82,9 +83,10 @@ class MappingRegistry:
         return ProviderCatalog(defaults, self.default_provider)
 
 
-def load_registry(folder: Path) -> MappingRegistry:
-    """Load `<folder>/providers/*.yaml`. Raises MappingLoadError (the first problem found)."""
-    raw = {path.stem: load_mapping_file(path) for path in sorted((folder / "providers").glob("*.yaml"))}
+def load_registry(folders: Path | Sequence[Path]) -> MappingRegistry:
+    """Load `<folder>/providers/*.yaml` of every folder, a later folder's file replacing an earlier one's
+    of the same name (engine.mapping.folders). Raises MappingLoadError (the first problem found)."""
+    raw = provider_trees(folders)
     providers: dict[str, ProviderMapping] = {}
     default_provider = ""
     with compiling_once():  # a section a provider inherits unchanged is compiled once
@@ -97,26 +99,29 @@ def load_registry(folder: Path) -> MappingRegistry:
             if tree.get("default_provider") is True:
                 default_provider = mapping.name
     if not providers:
-        raise MappingLoadError(f"{folder / 'providers'}: no provider mappings found")
+        where = ", ".join(str(folder / "providers") for folder in as_folders(folders))
+        raise MappingLoadError(f"{where}: no provider mappings found")
     return MappingRegistry(providers, default_provider or next(iter(providers)))
 
 
-def check_folder(folder: Path) -> list[str]:
-    """Every problem `turnout mappings check` reports, one per file (empty when all is well)."""
-    problems = []
-    raw: dict[str, LineDict] = {}
-    for path in sorted((folder / "providers").glob("*.yaml")):
-        try:
-            raw[path.stem] = load_mapping_file(path)
-        except MappingLoadError as exc:
-            problems.append(str(exc))
+def check_folder(
+    folders: Path | Sequence[Path], built: Callable[[ProviderMapping, LineDict], None] | None = None
+) -> list[str]:
+    """Every load error, one per file (empty when all is well). `built` is handed each provider that
+    loads, with its tree after `extends`, for the checker (engine.mapping.checks) to read further."""
+    problems: list[str] = []
+    raw = provider_trees(folders, problems)
     for stem in raw:
         if raw[stem].get("abstract") is True:
             continue
         try:
-            _build_provider(stem, _resolve_extends(stem, raw, ()), lint=stem not in _extended(raw))
+            tree = _resolve_extends(stem, raw, ())
+            mapping = _build_provider(stem, tree, lint=stem not in _extended(raw))
         except MappingLoadError as exc:
             problems.append(str(exc))
+        else:
+            if built is not None:
+                built(mapping, tree)
     return problems
 
 
@@ -132,7 +137,8 @@ def _resolve_extends(stem: str, raw: dict[str, LineDict], seen: tuple[str, ...])
         raise MappingLoadError(f"{where}: extends forms a cycle through {parent_name!r}")
     parent = _resolve_extends(str(parent_name), raw, (*seen, stem))
     merged = _deep_merge(parent, tree)
-    for own in ("default_provider", "abstract"):  # said of one file, never inherited
+    # said of one file, never inherited (a mapping that extends another is not that provider)
+    for own in ("default_provider", "abstract", "gen_ai_provider"):
         if own not in tree:
             merged.pop(own, None)
     return merged
@@ -200,6 +206,9 @@ def _provider_of(stem: str, tree: LineDict) -> ProviderMapping:
         for op, spec in operations_tree.items()
     }
     prefixes = tree.get("litellm_prefixes", [])
+    gen_ai_provider = tree.get("gen_ai_provider")
+    if gen_ai_provider is not None and not (isinstance(gen_ai_provider, str) and gen_ai_provider.strip()):
+        raise fail(tree, "gen_ai_provider", "gen_ai_provider must be a name, as semconv spells it")
     return ProviderMapping(
         name=name,
         file=str(getattr(tree, "file", stem)),
@@ -211,6 +220,7 @@ def _provider_of(stem: str, tree: LineDict) -> ProviderMapping:
         errors=compile_optional(tree, "errors", ERROR_VARS),
         headers=_merged_headers(provider_headers, None, tree),
         discovery=_build_discovery(tree["discovery"], tree) if tree.get("discovery") is not None else None,
+        gen_ai_provider=gen_ai_provider.strip() if gen_ai_provider is not None else None,
     )
 
 

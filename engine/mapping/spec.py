@@ -81,3 +81,4 @@ class ProviderMapping:
     errors: CompiledSection | None  # (status, body, text, deployment) -> {message, type, code, param}
     headers: CompiledSection | None = None  # provider-level headers, (request, deployment) -> mapping
     discovery: Discovery | None = None
+    gen_ai_provider: str | None = None  # `gen_ai.provider.name` in traces, when not `name` (semconv's value)

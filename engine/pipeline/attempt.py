@@ -7,7 +7,7 @@
       read          an error status -> the mapping's error; then one of
         read_raw      the upstream's bytes as they come (audio, transcripts), priced from the request
         read_stream   translated or passed-through SSE, once its first bytes for the client are ready
-        read_answer   a whole JSON answer, translated back and priced
+        read_answer   a whole JSON answer, translated back, checked where its operation has a shape, priced
 
 The dispatcher calls it for each deployment it tries, and `turnout probe` calls it directly. Its
 errors name no credential: backends echo the key they were sent in their error text.
@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.canonical import OperationKind
-from engine.errors import InvalidRequest, TurnoutError, UpstreamBadResponse
+from engine.errors import InvalidRequest, MappingFailed, TurnoutError, UpstreamBadResponse
 from engine.mapping.loader import MappingRegistry
 from engine.mapping.spec import Operation, ProviderMapping
+from engine.pipeline.answers import check_answer
 from engine.pipeline.capabilities import gate_capabilities
 from engine.pipeline.costs import add_cost_header
 from engine.pipeline.images import ImageFetcher, inline_remote_images
@@ -36,6 +37,7 @@ from engine.pipeline.translate import encode_json, evaluate, mapped_error, upstr
 from engine.redact import GENERIC, Redactor
 from engine.routing.table import Deployment
 from engine.routing.view import deployment_view
+from engine.tracing import AttemptTrace
 from engine.upstream import UpstreamClient, UpstreamResponse, decode_json
 
 __all__ = ["ERROR_BODY_BYTES", "Attempter", "Prepared"]
@@ -62,24 +64,33 @@ class Prepared:
 class Attempter:
     def __init__(
         self,
-        registry: MappingRegistry,
+        registry: MappingRegistry | Callable[[], MappingRegistry],
         client: UpstreamClient,
         options: PipelineOptions,
         *,
         images: ImageFetcher | None = None,  # None: image URLs are refused, not fetched
         redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
-        self._registry = registry
+        # the mappings in force (a callable when they are reloaded); a request brings its own version
+        self._registry = registry if callable(registry) else (lambda: registry)
         self._client = client
         self._options = options
         self._images = images
         self._redactor = redactor  # the current one: rebuilt with the routing table
         self._views: dict[int, tuple[Deployment, dict[str, Any]]] = {}
 
-    async def attempt(self, kind: OperationKind, request: dict[str, Any], deployment: Deployment) -> Outcome:
+    async def attempt(
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: MappingRegistry | None = None,
+        trace: AttemptTrace | None = None,  # the try's span: its context goes to the upstream
+    ) -> Outcome:
+        """One try on `deployment`, with the provider mappings of `registry` (default: those in force)."""
         try:
-            prepared = await self._prepare(kind, request, deployment)
-            response = await self._send(prepared)
+            prepared = await self._prepare(kind, request, deployment, registry or self._registry())
+            response = await self._send(prepared, trace)
             if response.status >= 400:
                 raw = await response.read_start(ERROR_BODY_BYTES)
                 errors = prepared.mapping.errors
@@ -92,13 +103,15 @@ class Attempter:
                 return await self._read_stream(prepared, response)
             return await self._read_answer(prepared, response)
         except TurnoutError as exc:
+            if isinstance(exc, MappingFailed):  # the deployment's, whichever file the section came from
+                exc.blame(f"{deployment.provider} ({deployment.upstream_model})")
             self._redactor().error(exc)
             raise
 
     async def _prepare(
-        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment
+        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment, registry: MappingRegistry
     ) -> Prepared:
-        mapping, operation = self._operation(kind, deployment)
+        mapping, operation = self._operation(kind, deployment, registry)
         if request.get("stream") and operation.stream is None and not operation.raw_response:
             raise InvalidRequest(f"{mapping.name} cannot stream {kind.title}", param="stream")
         drop = self._options.drop_params
@@ -120,7 +133,7 @@ class Attempter:
             kind, mapping, operation, deployment, self._view(deployment), label, effective, headers, usage
         )
 
-    async def _send(self, prepared: Prepared) -> UpstreamResponse:
+    async def _send(self, prepared: Prepared, trace: AttemptTrace | None) -> UpstreamResponse:
         operation, request, view = prepared.operation, prepared.request, prepared.view
         url = evaluate(operation.url, request, view)
         headers = dict(evaluate(operation.headers, request, view)) if operation.headers is not None else {}
@@ -139,6 +152,7 @@ class Attempter:
             timeout=prepared.deployment.timeout or self._options.request_timeout,
             label=prepared.label,
             streaming=bool(request.get("stream")),
+            trace=trace,
         )
 
     async def _read_answer(self, prepared: Prepared, response: UpstreamResponse) -> Outcome:
@@ -153,9 +167,10 @@ class Attempter:
                     raise mapped_error(problem, label, "refused to answer")
             answer = evaluate(operation.response, answer, request, view)
             raw = encode_json(answer)
+        check_answer(prepared.kind.name, answer, label)
         costs, headers = prepared.deployment.costs, prepared.headers
         cost = add_cost_header(headers, costs, prepared.kind.name, request, answer) if costs else None
-        usage = answer.get("usage") if isinstance(answer, dict) else None
+        usage = _usage_at(answer, prepared.kind.usage_at)
         return Outcome(Reply(body=raw, headers=headers, answer=answer), Tally(request, usage, cost))
 
     async def _read_stream(self, prepared: Prepared, response: UpstreamResponse) -> Outcome:
@@ -204,8 +219,10 @@ class Attempter:
         reply = Reply(stream=raw_stream(response), headers=headers, media_type=media_type)
         return Outcome(reply, Tally(request, cost=cost))
 
-    def _operation(self, kind: OperationKind, deployment: Deployment) -> tuple[ProviderMapping, Operation]:
-        mapping = self._registry.get(deployment.provider)
+    def _operation(
+        self, kind: OperationKind, deployment: Deployment, registry: MappingRegistry
+    ) -> tuple[ProviderMapping, Operation]:
+        mapping = registry.get(deployment.provider)
         operation = mapping.operations.get(kind.name) if mapping is not None else None
         if mapping is None or operation is None:
             raise InvalidRequest(
@@ -222,6 +239,13 @@ class Attempter:
             cached = (deployment, deployment_view(deployment))
             self._views[deployment.id] = cached
         return cached[1]
+
+
+def _usage_at(answer: Any, path: tuple[str, ...]) -> Any:
+    """The answer's usage, where its operation keeps it (`usage`; a rerank's `meta.tokens`)."""
+    for name in path:
+        answer = answer.get(name) if isinstance(answer, dict) else None
+    return answer
 
 
 def _deployment_headers(

@@ -14,6 +14,14 @@ them, see engine/config/litellm.py). Which counts each operation prices, and wit
     speech                          the characters of the request's `input`             x character
     transcriptions, translations    seconds of audio: the answer's `usage.seconds` (`usage: {type:
                                     duration, seconds}`), else its `duration` (verbose_json) x audio_second
+    rerank                          each unit the deployment prices, as the answer reports it:
+                                    meta.billed_units.search_units                      x search_unit
+                                    meta.tokens.input_tokens, else billed_units.total_tokens x input_token
+                                    (a rerank is billed in search units or in tokens, whichever the
+                                    deployment prices; a unit priced at 0 may go unreported). Estimates
+                                    (budget reservations, answers without counts) pass `usage.prompt_tokens`
+                                    instead, and search units as ceil(documents / 100): a search unit is one
+                                    query over up to 100 documents.
 
 The cost is None -- not known -- rather than a guess when none of the operation's units has a price,
 when a count is missing or malformed, or when a count that is not zero has no price (a partial sum is
@@ -159,6 +167,42 @@ def _audio(prices: Mapping[str, Decimal], request: Mapping[str, Any], answer: An
     return None if seconds is None else {"audio_second": seconds}
 
 
+_DOCUMENTS_PER_SEARCH_UNIT = 100
+
+
+def _rerank(prices: Mapping[str, Decimal], request: Mapping[str, Any], answer: Any) -> Counts | None:
+    answer = answer if isinstance(answer, Mapping) else {}
+    meta, estimate = answer.get("meta"), answer.get("usage")
+    found: dict[str, int | None]
+    if isinstance(estimate, Mapping) and not isinstance(meta, Mapping):
+        documents = request.get("documents")
+        sent = len(documents) if isinstance(documents, list) else 0
+        found = {
+            "search_unit": -(-sent // _DOCUMENTS_PER_SEARCH_UNIT),
+            "input_token": _integer(estimate.get("prompt_tokens")),
+        }
+    else:
+        meta = meta if isinstance(meta, Mapping) else {}
+        billed, tokens = meta.get("billed_units"), meta.get("tokens")
+        billed = billed if isinstance(billed, Mapping) else {}
+        tokens = tokens if isinstance(tokens, Mapping) else {}
+        input_tokens = tokens.get("input_tokens")
+        found = {
+            "search_unit": _integer(billed.get("search_units")),
+            "input_token": _integer(billed.get("total_tokens") if input_tokens is None else input_tokens),
+        }
+    counts: Counts = {}
+    for unit, count in found.items():
+        if unit not in prices:
+            continue
+        if count is None:
+            if prices[unit]:
+                return None  # a unit the deployment pays for, not reported: the cost is not known
+            continue
+        counts[unit] = Decimal(count)
+    return counts
+
+
 def _integer(value: Any) -> int | None:
     """A count: a non-negative integer (an integral float too); None for anything else."""
     if isinstance(value, float) and value.is_integer():
@@ -184,4 +228,5 @@ _RULES: dict[str, _Rule] = {
     "speech": (("character",), _speech),
     "transcriptions": (("audio_second",), _audio),
     "translations": (("audio_second",), _audio),
+    "rerank": (("search_unit", "input_token"), _rerank),
 }

@@ -17,13 +17,15 @@ from typing import Any, Protocol
 
 from engine.canonical import OperationKind
 from engine.errors import InvalidRequest, PermissionDenied, TurnoutError, UpstreamError
+from engine.mapping.loader import MappingRegistry
 from engine.pipeline.call import Call
 from engine.pipeline.capabilities import gate_capabilities, requested_capabilities
-from engine.pipeline.outcome import Outcome
+from engine.pipeline.outcome import Outcome, Tally
 from engine.pipeline.stream_events import StreamPiece
 from engine.pipeline.tokens import estimate_prompt_tokens
 from engine.routing.router import PRIVACY_LEVELS, Router, Selection
 from engine.routing.table import Alias, Deployment, RouterSettings, RoutingTable
+from engine.tracing import AttemptTrace
 
 __all__ = ["TOPOLOGY_HEADERS", "Attempts", "Dispatcher", "hide_topology"]
 
@@ -32,7 +34,12 @@ class Attempts(Protocol):
     """One try of a request on one deployment, without routing (engine.pipeline.attempt.Attempter)."""
 
     async def attempt(
-        self, kind: OperationKind, request: dict[str, Any], deployment: Deployment
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: MappingRegistry | None = None,
+        trace: AttemptTrace | None = None,
     ) -> Outcome: ...
 
 
@@ -112,24 +119,32 @@ class Dispatcher:
         router = self._router
         router.started(deployment, prompt_tokens)
         call.meter.tried(deployment)
+        trace = call.meter.trace
+        span = trace.attempt(deployment, call.request) if trace is not None else None
         started = time.monotonic()
         try:
-            outcome = await self._attempts.attempt(call.kind, call.request, deployment)
+            outcome = await self._attempts.attempt(call.kind, call.request, deployment, call.registry, span)
         except UpstreamError as exc:
             unwell = exc.retryable or exc.misconfigured
             router.failed(deployment, settings, exc.message, counts=unwell and not alone)
             call.meter.upstream_failed(deployment, exc)
+            if span is not None:
+                span.failed(exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             # the client's mistake, the client leaving or a bug here: no failure of the deployment's
             router.abandoned(deployment)
+            if span is not None:
+                span.failed(exc)
             raise
         router.answered(deployment, time.monotonic() - started)
         reply = outcome.reply
         if reply.stream is None:
             router.finished(deployment, time.monotonic() - started)
+            if span is not None:
+                span.answered(reply.answer, outcome.tally.usage)
         else:
-            reply.stream = _tracked(reply.stream, router, deployment, started)
+            reply.stream = _tracked(reply.stream, router, deployment, started, span, outcome.tally)
         return outcome
 
     async def _nothing_to_try(self, call: Call, alias: Alias, selection: Selection, depth: int) -> Outcome:
@@ -172,6 +187,8 @@ class Dispatcher:
             other = table.get(target)
             if other is None or other.name == alias.name:
                 continue
+            if call.meter.trace is not None:
+                call.meter.trace.fell_back(alias.name, target, kind)
             try:
                 outcome = await self.dispatch(call.retargeted(target), other, depth=1)
             except TurnoutError:
@@ -235,11 +252,19 @@ def _backoff(retry: int, last: UpstreamError | None, settings: RouterSettings) -
 
 
 async def _tracked(
-    stream: AsyncIterator[StreamPiece], router: Router, deployment: Deployment, started: float
+    stream: AsyncIterator[StreamPiece],
+    router: Router,
+    deployment: Deployment,
+    started: float,
+    span: AttemptTrace | None,
+    tally: Tally,
 ) -> AsyncIterator[StreamPiece]:
-    """The stream, with the deployment counted as busy until it ends (or the client leaves)."""
+    """The stream, with the deployment counted as busy until it ends (or the client leaves), and its
+    attempt's span ended then (its usage known by then)."""
     try:
         async for chunk in stream:
             yield chunk
     finally:
         router.finished(deployment, time.monotonic() - started)
+        if span is not None:
+            span.streamed(tally)

@@ -8,7 +8,7 @@ complete, when its stream ends (or the client leaves), or when it fails. Closing
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -16,21 +16,26 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.canonical import OPERATIONS, OperationKind
-from engine.errors import TurnoutError, UpstreamError
+from engine.errors import MappingFailed, TurnoutError, UpstreamError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Admission
+from engine.logs.context import current_request_id, new_request_id
 from engine.pipeline.costs import cost_of
 from engine.pipeline.grace import StreamGrace
 from engine.pipeline.outcome import Tally
-from engine.pipeline.stream_events import StreamPiece
+from engine.pipeline.stream_events import StreamError, StreamPiece
 from engine.pipeline.stream_usage import StreamUsage
 from engine.pipeline.tokens import answer_characters, estimate_prompt_tokens, tokens
+from engine.pipeline.translate import report_mapping_failure
 from engine.routing.table import Deployment
+from engine.tracing import RequestTrace
 from engine.usage.record import UsageRecord
 
 __all__ = ["REQUEST_ID_HEADER", "Meter", "NullSink", "UsageSink", "metered_stream"]
 
 REQUEST_ID_HEADER = "x-turnout-request-id"
+
+log = logging.getLogger("turnout.requests")
 
 
 class UsageSink(Protocol):
@@ -55,7 +60,7 @@ class NullSink:
 
 
 class Meter:
-    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request")
+    __slots__ = ("_kind", "_sink", "_started", "admission", "deployment", "record", "request", "trace")
 
     def __init__(self, sink: UsageSink, operation: str, request: Mapping[str, Any], key: VirtualKey | None):
         self._sink = sink
@@ -64,9 +69,11 @@ class Meter:
         self.admission: Admission | None = None
         self.deployment: Deployment | None = None
         self.request: Mapping[str, Any] = request  # as sent to the deployment that answered, once known
+        self.trace: RequestTrace | None = None  # the request's span (engine.tracing), ended with the record
         model = request.get("model")
         self.record = UsageRecord(
-            request_id=os.urandom(16).hex(),  # uuid4().hex costs 4x as much
+            # the HTTP request's id (engine.logs.context): the same in the logs, the header and the row
+            request_id=current_request_id() or new_request_id(),
             created_at=datetime.now(UTC),
             operation=operation,
             alias=model if isinstance(model, str) else "",
@@ -85,6 +92,20 @@ class Meter:
 
     def upstream_failed(self, deployment: Deployment, error: UpstreamError) -> None:
         self._sink.upstream_failed(deployment.provider, deployment.id, error.status, error.code)
+        # a backend in trouble or refusing this deployment's credentials or model is the operator's
+        # business (WARNING); one that refused this request only is the client's (DEBUG)
+        level = logging.WARNING if error.retryable or error.misconfigured else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "deployment %d (%s %s) failed: %d %s: %.300s",
+                deployment.id,
+                deployment.provider,
+                deployment.upstream_model,
+                error.status,
+                error.code or error.type,
+                error.message,
+            )
 
     def first_chunk(self) -> None:
         self.record.ttft_ms = self._elapsed_ms()
@@ -96,6 +117,8 @@ class Meter:
             self.record.cost = tally.cost
         else:
             self._estimate(answer_characters(answer))
+            if tally.cost is not None:  # priced on other counts than tokens (a rerank's search units)
+                self.record.cost = tally.cost
 
     def streamed(self, usage: StreamUsage | None) -> None:
         """A stream's end: the usage it carried (else its text counted), its cost, an error it reported."""
@@ -128,6 +151,18 @@ class Meter:
         self._sink.finished(record)
         if self.admission is not None:
             self.admission.release(record.total_tokens, record.cost)
+        if self.trace is not None:
+            self.trace.end(record)
+        if log.isEnabledFor(logging.DEBUG):  # nothing formatted unless someone reads it
+            log.debug(
+                "%s %.200s: %d in %.0f ms, %d attempt(s), last %s",  # the alias is the client's text
+                record.operation,
+                record.alias,
+                record.status,
+                record.latency_ms,
+                record.attempts,
+                record.provider or "none",
+            )
         return record
 
     def _elapsed_ms(self) -> float:
@@ -175,6 +210,8 @@ async def metered_stream(
             if first:
                 meter.first_chunk()
                 first = False
+            if type(chunk) is StreamError and isinstance(chunk.error, MappingFailed):
+                report_mapping_failure(chunk.error, meter.request_id)  # named in the event the client gets
             yield chunk
     except (asyncio.CancelledError, GeneratorExit) as exc:
         if running is None or not running.ended:

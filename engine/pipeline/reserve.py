@@ -4,7 +4,8 @@
     output tokens   the request's `max_completion_tokens` or `max_tokens`, else the deployment's
                     `max_output_tokens`, else DEFAULT_OUTPUT_CAP; times `n` (choices asked for)
     other units     as the answer would be priced (engine.pipeline.costs): images by the request's `n`,
-                    speech by its characters; audio seconds are not known before: nothing
+                    speech by its characters, a rerank's search units by its documents; audio seconds are
+                    not known before: nothing
 
 priced at each deployment of the alias, and the most of them is the reservation. An alias with no
 prices reserves nothing (its requests are free, or their cost is not known). The estimate is a bound

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.canonical import OPERATIONS
-from engine.errors import InvalidRequest, ModelNotFound, PermissionDenied, TurnoutError
+from engine.errors import InvalidRequest, MappingFailed, ModelNotFound, PermissionDenied, TurnoutError
 from engine.keys.ring import VirtualKey
 from engine.limits.admission import Limiter
+from engine.mapping.loader import MappingRegistry
 from engine.pipeline.call import Call
 from engine.pipeline.dispatch import Dispatcher, hide_topology
 from engine.pipeline.grace import StreamGrace
@@ -29,9 +30,14 @@ from engine.pipeline.model_name import ModelRename, renamed_stream
 from engine.pipeline.options import PipelineOptions
 from engine.pipeline.outcome import Outcome, Reply
 from engine.pipeline.reserve import reservation
+from engine.pipeline.translate import report_mapping_failure
 from engine.pipeline.validate import decode_chat_request
 from engine.routing.router import PRIVACY_LEVELS
 from engine.routing.table import Alias, RoutingTable
+from engine.tracing import Tracer
+
+if TYPE_CHECKING:
+    from engine.cache import ResponseCache
 
 __all__ = ["Pipeline", "stricter_privacy"]
 
@@ -48,21 +54,37 @@ class Pipeline:
         limiter: Limiter,
         sink: UsageSink,
         grace: StreamGrace,
+        cache: ResponseCache | None = None,
+        registry: Callable[[], MappingRegistry | None] = lambda: None,
+        tracer: Tracer | None = None,  # None: tracing is off
     ) -> None:
         self._table = table
+        self._registry = registry  # the provider mappings in force (None: the attempter's own)
         self._dispatcher = dispatcher
         self._options = options
         self._limiter = limiter
         self._sink = sink
         self._grace = grace  # ends the event streams still running when a shutdown's grace ends
+        self._tracer = tracer
+        self._cache = cache  # the response cache (engine.cache); None: off, and never asked
+
+    @property
+    def caches(self) -> bool:
+        """Whether a response cache answers (routes read the client's Cache-Control header only then)."""
+        return self._cache is not None
 
     async def complete(
-        self, raw: bytes | bytearray, *, privacy: str | None = None, key: VirtualKey | None = None
+        self,
+        raw: bytes | bytearray,
+        *,
+        privacy: str | None = None,
+        key: VirtualKey | None = None,
+        cache_control: str | None = None,
     ) -> Reply:
         """A chat completion from the client's JSON bytes (the canonical dialect's fast path)."""
         request = decode_chat_request(raw)
         del raw  # not held while the request is answered: a body can be tens of megabytes
-        return await self.run("chat", request, privacy=privacy, key=key)
+        return await self.run("chat", request, privacy=privacy, key=key, cache_control=cache_control)
 
     async def run(
         self,
@@ -71,6 +93,8 @@ class Pipeline:
         *,
         privacy: str | None = None,
         key: VirtualKey | None = None,
+        cache_control: str | None = None,
+        registry: MappingRegistry | None = None,
     ) -> Reply:
         """One already-validated canonical request of `operation`; `privacy` limits the tiers it may reach.
 
@@ -80,7 +104,17 @@ class Pipeline:
         is metered: one usage record when it ends, however it ends.
         """
         meter = Meter(self._sink, operation, request, key)
-        call = Call(OPERATIONS[operation], request, meter, privacy)
+        if self._tracer is not None:
+            meter.trace = self._tracer.request(operation, meter.record.alias, meter.request_id)
+        # the mappings this request keeps to its end: a dialect route's own version, or those in force now
+        call = Call(
+            OPERATIONS[operation],
+            request,
+            meter,
+            privacy,
+            cache_control=cache_control,
+            registry=registry or self._registry(),
+        )
         try:
             outcome = await self._run_handling_key(call, key)
         except TurnoutError as exc:
@@ -122,6 +156,8 @@ class Pipeline:
                 reservation(call.kind.name, call.request, alias) if key.max_budget is not None else _NOTHING
             )
             call.meter.admission = await self._limiter.admit(key, call.meter.request_id, reserve)
+        if self._cache is not None:  # a hit has passed the key, its models and its limits, as above
+            return await self._cache.serve(call, key, lambda: self._dispatcher.dispatch(call, alias))
         return await self._dispatcher.dispatch(call, alias)
 
     def _alias(self, call: Call) -> Alias:
@@ -160,6 +196,8 @@ class Pipeline:
 
     @staticmethod
     def _record_refusal(error: TurnoutError, meter: Meter) -> None:
+        if isinstance(error, MappingFailed):  # named and logged under the id the client gets
+            report_mapping_failure(error, meter.request_id)
         error.request_id = meter.request_id
         error.headers[REQUEST_ID_HEADER] = meter.request_id
         meter.failed(error, error.status)

@@ -14,7 +14,7 @@ from engine.errors import InvalidRequest
 from engine.jsonbody import decode_json_body
 from engine.pipeline.validate import MAX_TOKEN_COUNT, Int64, TokenCount, invalid_request
 
-__all__ = ["decode_request"]
+__all__ = ["MAX_RERANK_DOCUMENTS", "MAX_RERANK_TEXT", "decode_request"]
 
 NonEmpty = Annotated[str, Meta(min_length=1)]
 # text, texts, a token array or token arrays (msgspec takes one list type per union; checked below)
@@ -69,11 +69,36 @@ class ImagesRequest(Struct):
     user: str | None = None
 
 
+# A rerank request is bounded before any backend sees it: rerank APIs advise at most 1,000 documents
+# and truncate each to `max_tokens_per_doc` (commonly 4,096 tokens, some 16,000 characters), so these
+# bounds only stop what no reranker would take.
+MAX_RERANK_DOCUMENTS = 10_000
+MAX_RERANK_TEXT = 100_000  # characters of the query, of a document, of one field of an object document
+RerankText = Annotated[str, Meta(max_length=MAX_RERANK_TEXT)]
+FieldName = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class RerankRequest(Struct):
+    model: NonEmpty
+    query: Annotated[str, Meta(min_length=1, max_length=MAX_RERANK_TEXT)]
+    # strings, or objects of string fields (the v1 API, LiteLLM): ranked on `rank_fields`, else `text`
+    documents: Annotated[
+        list[RerankText | Annotated[dict[FieldName, RerankText], Meta(max_length=100)]],
+        Meta(min_length=1, max_length=MAX_RERANK_DOCUMENTS),
+    ]
+    top_n: Annotated[int, Meta(ge=1, le=MAX_RERANK_DOCUMENTS)] | None = None
+    return_documents: bool | None = None
+    max_tokens_per_doc: TokenCount | None = None
+    rank_fields: Annotated[list[FieldName], Meta(min_length=1, max_length=100)] | None = None
+    max_chunks_per_doc: TokenCount | None = None
+
+
 _DECODERS: dict[str, Any] = {
     "embeddings": msgspec.json.Decoder(EmbeddingsRequest).decode,
     "completions": msgspec.json.Decoder(CompletionsRequest).decode,
     "speech": msgspec.json.Decoder(SpeechRequest).decode,
     "images": msgspec.json.Decoder(ImagesRequest).decode,
+    "rerank": msgspec.json.Decoder(RerankRequest).decode,
 }
 
 

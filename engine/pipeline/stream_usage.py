@@ -29,6 +29,7 @@ class StreamUsage:
         self.usage: dict[str, Any] | None = None
         self.characters = 0
         self.error: tuple[str, str | None] | None = None  # (type, code) of an error reported mid-stream
+        self.model: str | None = None  # the model the usage chunk names (a trace's gen_ai.response.model)
 
     def chunk(self, chunk: Any) -> Any:
         """Note one canonical chunk; the chunk to send on (None: send nothing)."""
@@ -42,6 +43,8 @@ class StreamUsage:
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage
+            model = chunk.get("model")
+            self.model = model if isinstance(model, str) else None
             if self.strip:
                 if not choices:
                     return None

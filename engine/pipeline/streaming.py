@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import TurnoutError, UpstreamBadResponse, UpstreamError
+from engine.errors import MappingFailed, TurnoutError, UpstreamBadResponse, UpstreamError
 from engine.mapping.framing import (
     DONE,
     FrameTooLarge,
@@ -173,7 +173,10 @@ def _failure(
     exc: Exception, label: str, usage: StreamUsage | None, started: bool, redactor: Redactor
 ) -> StreamError:
     """The error event that ends a stream; raised instead while nothing has gone to the client."""
-    if isinstance(exc, TurnoutError):
+    if isinstance(exc, MappingFailed):  # the deployment's, whichever file the section came from
+        exc.blame(label)
+        error: TurnoutError = exc
+    elif isinstance(exc, TurnoutError):
         error = exc
     elif isinstance(exc, FrameTooLarge):
         error = UpstreamBadResponse(

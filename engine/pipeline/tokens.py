@@ -40,11 +40,16 @@ def _characters(value: Any) -> int:
 
 def estimate_prompt_tokens(request: dict[str, Any]) -> int:
     total = 0
-    for key in ("messages", "tools", "prompt", "input"):
+    for key in ("messages", "tools", "prompt", "input", "query"):  # query: a rerank's
         value = request.get(key)
         if key == "input" and isinstance(value, list) and value and isinstance(value[0], int):
             return len(value)  # token ids already
         total += _characters(value)
+    documents = request.get("documents")  # a rerank's: strings, or objects whose every field is text
+    if isinstance(documents, list):
+        for document in documents:
+            fields = document.values() if isinstance(document, dict) else (document,)
+            total += sum(len(field) for field in fields if isinstance(field, str))
     return tokens(total)
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "evaluate",
     "mapped_error",
     "mapping_failed",
+    "report_mapping_failure",
     "upstream_error",
 ]
 
@@ -37,11 +38,30 @@ def evaluate(section: CompiledSection, *args: Any) -> Any:
 
 
 def mapping_failed(exc: MappingRuntimeError) -> MappingFailed:
-    """The client's 500 for a mapping that failed: the file and line relative to the mappings folder,
-    nothing internal (no server path, no exception text); the log has the whole story."""
-    log.error("mapping failed at %s: %s", exc.where, exc.detail, exc_info=exc.__cause__ or exc)
-    return MappingFailed(
-        f"a mapping failed while translating ({exc.location}); the gateway's log has details"
+    """The client's 502 for a mapping that failed, owned by the file's provider or dialect until the
+    caller names the deployment; nothing internal (no path, no exception text) goes to the client."""
+    folder, _, file = exc.location.rpartition(":")[0].rpartition("/")
+    name = file.removesuffix(".yaml")
+    owner = f"the {name} dialect" if folder == "dialects" else name
+    failure = MappingFailed(owner, exc.where, exc.detail)
+    failure.__cause__ = exc.__cause__ or exc
+    return failure
+
+
+def report_mapping_failure(failure: MappingFailed, request_id: str | None) -> None:
+    """Name the request in the client's message, and log where and why the mapping failed under that
+    request id: the one place the server's path appears. Once per failure."""
+    if failure.logged:
+        return
+    failure.logged = True
+    failure.name_request(request_id)
+    log.error(
+        "request %s: the mapping for %s failed at %s: %s",
+        request_id or "-",
+        failure.owner,
+        failure.where,
+        failure.detail,
+        exc_info=failure.__cause__,
     )
 
 

@@ -95,4 +95,4 @@ def run_probe(
     settings: Settings, *, aliases: Sequence[str] = (), write: bool = False, timeout: float = 120.0
 ) -> int:
     """Probe the aliases held in SQL (all, or the named ones) and print the report; the exit status."""
-    return asyncio.run(_probe(settings, load_registry(settings.mappings_dir), aliases, write, timeout))
+    return asyncio.run(_probe(settings, load_registry(settings.mapping_folders), aliases, write, timeout))

@@ -46,14 +46,14 @@ def endpoint_key(deployment: Deployment) -> EndpointKey:
 class Discovery:
     def __init__(
         self,
-        registry: MappingRegistry,
+        registry: MappingRegistry | Callable[[], MappingRegistry],
         client: UpstreamClient,
         *,
         timeout: float = 2.5,
         ttl: float = 30.0,
         redactor: Callable[[], Redactor] = lambda: GENERIC,
     ) -> None:
-        self._registry = registry
+        self._registry = registry if callable(registry) else (lambda: registry)  # the mappings in force
         self._redactor = redactor
         self._client = client
         self._timeout = timeout
@@ -90,7 +90,7 @@ class Discovery:
 
     async def ask(self, deployment: Deployment) -> EndpointReport:
         """One endpoint's model list, asked now and not cached (e.g. for a deployment not saved yet)."""
-        mapping = self._registry.get(deployment.provider)
+        mapping = self._registry().get(deployment.provider)
         if mapping is None or mapping.discovery is None:
             return EndpointReport(deployment.provider, None, f"{deployment.provider} cannot list its models")
         return await self._ask(deployment)
@@ -99,13 +99,13 @@ class Discovery:
         endpoints: dict[EndpointKey, Deployment] = {}
         for alias in table.aliases.values():
             for deployment in alias.deployments:
-                mapping = self._registry.get(deployment.provider)
+                mapping = self._registry().get(deployment.provider)
                 if mapping is not None and mapping.discovery is not None:
                     endpoints.setdefault(endpoint_key(deployment), deployment)
         return endpoints
 
     async def _ask(self, deployment: Deployment) -> EndpointReport:
-        mapping = self._registry.get(deployment.provider)
+        mapping = self._registry().get(deployment.provider)
         assert mapping is not None and mapping.discovery is not None
         view = deployment_view(deployment)
         label = f"{mapping.name} discovery"

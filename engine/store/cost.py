@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["COST_UNITS", "CostRow"]
 
 # input_token, output_token, cached_input_token, reasoning_token: per token;
-# audio_second: per second of input audio; character: per input character; image: per generated image.
+# audio_second: per second of input audio; character: per input character; image: per generated image;
+# search_unit: per rerank search unit (one query over up to 100 documents).
 COST_UNITS = (
     "input_token",
     "output_token",
@@ -25,6 +26,7 @@ COST_UNITS = (
     "audio_second",
     "character",
     "image",
+    "search_unit",
 )
 
 

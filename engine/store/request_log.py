@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base
@@ -47,3 +47,5 @@ class RequestLogRow(Base):
     error_type: Mapped[str | None] = mapped_column(String(100))
     error_code: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int]
+    # answered by the response cache (engine/cache): no upstream call, tokens 0, cost 0
+    cache_hit: Mapped[bool] = mapped_column(default=False, server_default=false())

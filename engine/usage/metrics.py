@@ -26,6 +26,9 @@ Families:
                                                                               buffer_full, refused
     turnout_console_sign_in_failures_total                                  counter, wrong credentials
                                                                               at the console's sign-in
+    turnout_cache_{hits,misses,stores}_total{alias}, _failures_total{reason}  the response cache's, when
+                                                                              on (engine/cache/metrics.py)
+    and the families of each `watch` source (engine.reload.status: mapping and config reloads)
 """
 
 from __future__ import annotations
@@ -113,6 +116,12 @@ class Metrics:
         self._in_flight = 0
         self._dropped = dict.fromkeys((BUFFER_FULL, REFUSED), 0)
         self._sign_in_failures: Callable[[], int] = lambda: 0
+        self._more: list[Callable[[], Iterable[Metric]]] = []  # other parts' families (the cache's)
+
+    def watch(self, families: Callable[[], Iterable[Metric]]) -> None:
+        """Add the families `families` gives at each scrape (a part that counts for itself: the
+        response cache, engine/cache/metrics.py; mapping and config reloads, engine/reload/status.py)."""
+        self._more.append(families)
 
     def watch_sign_ins(self, failures: Callable[[], int]) -> None:
         """Read the console's failed sign-ins from `failures` at each scrape (the console's throttle
@@ -176,7 +185,8 @@ class Metrics:
             return rendered[1], rendered[2]
         from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-        families = _Families([*self._families(), *_deployment_families(router, table)])
+        more = [family for families in self._more for family in families()]
+        families = _Families([*self._families(), *_deployment_families(router, table), *more])
         body = generate_latest(families)
         self._rendered = (now, body, CONTENT_TYPE_LATEST)
         return body, CONTENT_TYPE_LATEST

@@ -35,6 +35,7 @@ class UsageRecord:
     error_type: str | None = None
     error_code: str | None = None
     attempts: int = 0
+    cache_hit: bool = False  # answered by the response cache: no upstream call, no tokens, cost 0
 
     def row(self) -> dict[str, Any]:
         """The column values, for a Core executemany insert."""

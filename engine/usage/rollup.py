@@ -1,7 +1,7 @@
 """Summing request-log rows into the rollup (engine/store/request_rollup.py), and reading percentiles
 back out of its histograms.
 
-The usage writer calls `rollup_rows` on each batch it writes and upserts the result in the batch's own
+The usage writer calls `rollup_sums` on each batch it writes and upserts the result in the batch's own
 transaction, so the rollup holds exactly the rows the log holds; the migration that created the table
 fills it from the log with the same functions.
 
@@ -27,13 +27,14 @@ from engine.store.base import as_utc
 from engine.store.request_rollup import BINS, SUMS, request_rollup
 
 __all__ = [
+    "COLUMNS",
     "KEPT",
     "LoggedRequest",
     "RollupSums",
     "bin_of",
     "percentile",
     "prune_rollup",
-    "rollup_rows",
+    "rollup_sums",
     "upsert_statement",
     "write_rollup",
 ]
@@ -41,6 +42,7 @@ __all__ = [
 # how long minute and hour rows are kept: the "last hour" and "last day" views read nothing older
 KEPT: Final = {"minute": timedelta(hours=2), "hour": timedelta(days=2)}
 _KEY = ("span", "bucket_start", "alias", "key_id", "provider")
+COLUMNS: Final = (*_KEY, *SUMS)  # a rollup row's columns, as `rows` names them
 _LATENCY = SUMS.index("latency_00")
 _TTFT = SUMS.index("ttft_00")
 _COST = SUMS.index("cost")
@@ -144,14 +146,15 @@ class RollupSums:
     def rows(self) -> list[dict[str, Any]]:
         """The rows, sorted by their primary key: concurrent writers then lock rows in one order and
         never deadlock."""
-        return [
-            {**dict(zip(_KEY, key, strict=True)), **dict(zip(SUMS, values, strict=True))}
-            for key, values in sorted(self._sums.items())
-        ]
+        return [dict(zip(COLUMNS, row, strict=True)) for row in self.tuples()]
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """The rows as `rows` sorts them, each with its values in the order of COLUMNS."""
+        return [(*key, *values) for key, values in sorted(self._sums.items())]
 
 
-def rollup_rows(requests: Iterable[LoggedRequest]) -> list[dict[str, Any]]:
-    """The rollup rows these requests add (one per span, bucket and group), sorted by primary key."""
+def rollup_sums(requests: Iterable[LoggedRequest]) -> RollupSums:
+    """What these requests add to the rollup (one row per span, bucket and group)."""
     sums = RollupSums()
     for request in requests:
         sums.add(
@@ -166,7 +169,7 @@ def rollup_rows(requests: Iterable[LoggedRequest]) -> list[dict[str, Any]]:
             request.latency_ms,
             request.ttft_ms,
         )
-    return sums.rows()
+    return sums
 
 
 def upsert_statement(dialect: Dialect) -> Insert:

@@ -30,7 +30,13 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.pipeline.schemas import CompletionsRequest, EmbeddingsRequest, ImagesRequest, SpeechRequest
+from engine.pipeline.schemas import (
+    CompletionsRequest,
+    EmbeddingsRequest,
+    ImagesRequest,
+    RerankRequest,
+    SpeechRequest,
+)
 from engine.pipeline.validate import ChatRequest
 from engine.settings import project_path
 from tests.e2e.conftest import FIXTURES
@@ -39,6 +45,7 @@ from tests.support.schemas import HOSTILE_VALUES, encode, from_schema, json_valu
 
 MASTER = "sk-fuzz-master"
 ALIAS = "fuzz"
+RERANK_ALIAS = "fuzz-rerank"  # served by vLLM's rerank: the OpenAI mapping has none
 EXAMPLES = 80  # per route: a few thousand requests in all, in seconds
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -69,6 +76,11 @@ ANSWERS: dict[str, tuple[bytes, bytes | None, str]] = {  # path -> (answer, stre
     "/v1/audio/speech": (_fixture("operations/speech/mp3.response.mp3"), None, "audio/mpeg"),
     "/v1/audio/transcriptions": (_fixture("operations/transcriptions/json.response.json"), None, "json"),
     "/v1/audio/translations": (_fixture("operations/translations/json.response.json"), None, "json"),
+    "/v1/rerank": (
+        (FIXTURES / "vllm" / "operations" / "rerank" / "simple.response.json").read_bytes(),
+        None,
+        "json",
+    ),
 }
 
 
@@ -129,8 +141,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]
             "model_name": ALIAS,
             "litellm_params": {"model": "openai/test-model", "api_base": upstream + "/v1"},
         }
+        rerank = {
+            "model_name": RERANK_ALIAS,
+            "litellm_params": {"model": "hosted_vllm/test-model", "api_base": upstream + "/v1"},
+            "model_info": {"mode": "rerank"},
+        }
         tmp = tmp_path_factory.mktemp("fuzz")
-        with running_gateway(tmp, {"model_list": [entry]}, master_key=MASTER) as server:
+        with running_gateway(tmp, {"model_list": [entry, rerank]}, master_key=MASTER) as server:
             yield server
 
 
@@ -186,7 +203,9 @@ def _dialect_schema(name: str, route: str | None = None) -> dict[str, Any]:
     return {**tree["local_routes"][route]["schema"], "$defs": schema["$defs"]}
 
 
-def _usually_served(bodies: st.SearchStrategy[Any], drop: tuple[str, ...]) -> st.SearchStrategy[Any]:
+def _usually_served(
+    bodies: st.SearchStrategy[Any], drop: tuple[str, ...], alias: str = ALIAS
+) -> st.SearchStrategy[Any]:
     """Nine bodies in ten name the served alias and leave out the fields that always end in a refusal
     (`drop`: e.g. an id nothing was stored under), so that they get past the door to the translation."""
 
@@ -194,7 +213,7 @@ def _usually_served(bodies: st.SearchStrategy[Any], drop: tuple[str, ...]) -> st
         if not usual or not isinstance(body, dict):
             return body
         kept = {name: value for name, value in body.items() if name not in drop}
-        return {**kept, "model": ALIAS} if "model" in body else kept
+        return {**kept, "model": alias} if "model" in body else kept
 
     return st.builds(served, bodies, st.integers(0, 9).map(bool))
 
@@ -214,9 +233,11 @@ RAW_BODIES = st.sampled_from(
 )
 
 
-def json_inputs(schema: dict[str, Any], drop: tuple[str, ...] = ()) -> st.SearchStrategy[bytes]:
+def json_inputs(
+    schema: dict[str, Any], drop: tuple[str, ...] = (), alias: str = ALIAS
+) -> st.SearchStrategy[bytes]:
     """Bodies for a JSON route: two in five fitting, two mutated, one any JSON or not JSON at all."""
-    bodies = _usually_served(from_schema(schema), drop)
+    bodies = _usually_served(from_schema(schema), drop, alias)
     valid, changed = bodies.map(encode), mutated(bodies).map(encode)
     return st.one_of(valid, valid, changed, changed, json_values().map(encode) | RAW_BODIES)
 
@@ -247,12 +268,15 @@ ALWAYS_REFUSED = {
     "/v1/responses": ("previous_response_id", "conversation", "background", "tools", "tool_choice")
 }
 
+ALIASES = {"/v1/rerank": RERANK_ALIAS}  # the alias a route's bodies name, when not ALIAS
+
 JSON_ROUTES: dict[str, tuple[dict[str, Any], Callable[[Any], None]]] = {
     "/v1/chat/completions": (canonical(ChatRequest), openai_shape),
     "/v1/completions": (canonical(CompletionsRequest), openai_shape),
     "/v1/embeddings": (canonical(EmbeddingsRequest), openai_shape),
     "/v1/images/generations": (canonical(ImagesRequest), openai_shape),
     "/v1/audio/speech": (canonical(SpeechRequest), openai_shape),
+    "/v1/rerank": (canonical(RerankRequest), openai_shape),
     "/v1/messages": (_dialect_schema("anthropic"), anthropic_shape),
     "/v1/messages/count_tokens": (_dialect_schema("anthropic", "count_tokens"), anthropic_shape),
     "/v1/responses": (_dialect_schema("responses"), openai_shape),
@@ -270,7 +294,7 @@ def test_json_routes(http: httpx.Client, route: str) -> None:
     statuses: list[int] = []
 
     @FUZZ
-    @given(body=json_inputs(schema, ALWAYS_REFUSED.get(route, ())))
+    @given(body=json_inputs(schema, ALWAYS_REFUSED.get(route, ()), ALIASES.get(route, ALIAS)))
     def post(body: bytes) -> None:
         answer = http.post(route, content=body, headers={"content-type": "application/json"})
         statuses.append(answer.status_code)

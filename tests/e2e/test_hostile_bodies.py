@@ -195,7 +195,7 @@ def test_count_tokens_body_of_the_wrong_shape(http: httpx.Client) -> None:
     assert "messages[0].content" in error["message"]
 
 
-# ---- a mapping that fails at run time: a 500 that says no more than it must -------------------------
+# ---- a mapping that fails at run time: a 502 that says no more than it must ------------------------
 
 FRAGILE = """
 name: fragile
@@ -215,12 +215,17 @@ def test_a_failing_mapping_names_no_server_path(tmp_path: Path) -> None:
     (mappings / "dialects" / "fragile.yaml").write_text(FRAGILE)
     with running_gateway(tmp_path, {"model_list": []}, mappings_dir=mappings) as gateway:
         answer = httpx.post(gateway.url + "/fragile", json={"model": "m", "n": "text"}, timeout=10)
-    assert answer.status_code == 500
+    assert answer.status_code == 502
     body = answer.json()
     assert set(body) == {"problem", "status"}, body  # the dialect's own error shape
     assert str(tmp_path) not in answer.text and "/mappings/" not in answer.text
     assert "Traceback" not in answer.text and "TypeError" not in answer.text
-    assert "dialects/fragile.yaml:7" in body["problem"]  # where to look, relative to the mappings folder
+    assert ".yaml" not in answer.text  # where to look is in the log, under the request id
+    request_id = answer.headers["x-turnout-request-id"]
+    assert body["problem"] == (
+        f"the mapping for the fragile dialect failed while translating (request {request_id}); "
+        "see the gateway's log"
+    )
 
 
 @pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/v1/audio/translations"])

@@ -54,6 +54,7 @@ def _row(number: int, created_at: datetime, alias: str, **fields: Any) -> dict[s
         "error_type": None,
         "error_code": None,
         "attempts": 1,
+        "cache_hit": False,
         **fields,
     }
 
@@ -290,6 +291,7 @@ def test_spend_logs_for_a_key(http: httpx.Client) -> None:
             "endTime": "2026-01-06T00:00:00.050000+00:00",
             "completionStartTime": None,
             "status": "failure",
+            "cache_hit": "False",
         },
         {
             "request_id": "req-2",
@@ -307,6 +309,7 @@ def test_spend_logs_for_a_key(http: httpx.Client) -> None:
             "endTime": "2026-01-05T10:00:00.100000+00:00",
             "completionStartTime": None,
             "status": "success",
+            "cache_hit": "False",
         },
     ]
     # LiteLLM's UI passes the stored hash rather than the key

@@ -52,6 +52,7 @@ class Backend:
     stream_path: str  # where it receives streamed chat requests (the same for most backends)
     api_base_suffix: str = ""
     not_applicable: dict[str, str] | None = None  # scenario -> why this backend cannot serve it
+    refused: dict[str, str] | None = None  # scenario -> why Turnout answers it with a 400 itself
     extra_params: dict[str, Any] | None = None  # more litellm_params (api_version, ...)
 
 
@@ -65,6 +66,7 @@ def _load_backends() -> dict[str, Backend]:
             stream_path=data["paths"].get("chat_stream", data["paths"]["chat"]),
             api_base_suffix=data.get("api_base_suffix", ""),
             not_applicable=data.get("not_applicable") or {},
+            refused=data.get("refused") or {},
             extra_params=data.get("litellm_params") or {},
         )
     return backends

@@ -2,7 +2,8 @@
 
 Each case runs over real sockets: the scenario's request goes to the gateway, a fake upstream answers
 with the provider's fixture and records what it was sent. Snapshots pin all three. A backend that
-cannot serve a scenario says so in NOT_APPLICABLE, with the reason — never a silent skip.
+cannot serve a scenario says so in NOT_APPLICABLE, with the reason — never a silent skip; one whose
+mapping refuses it says so under `refused`, and the case checks that refusal instead.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def test_golden(provider: str, scenario: str, harness: Harness, golden: Snapshot
     )
     fake.clear()
     fake.add("GET", "/cat.png", body=PNG, content_type="image/png")
+    if scenario in (backend.refused or {}):
+        _assert_refused(harness, provider, request)
+        return
     kind, fixture = fixture_for(provider, scenario)
     script_fixture(fake, backend.stream_path if request.get("stream") else backend.path, kind, fixture)
 
@@ -74,3 +78,14 @@ def test_golden(provider: str, scenario: str, harness: Harness, golden: Snapshot
         result = {"status": answer.status_code, "headers": headers, "body": normalize(answer.json())}
         assert result == golden(name="response")
     assert sdk_problems(answer) == []  # answers, chunks and errors are what the openai SDK's types say
+
+
+def _assert_refused(harness: Harness, provider: str, request: dict[str, object]) -> None:
+    """A scenario the backend's backend.yaml lists under `refused`: Turnout answers a 400 itself, and
+    nothing reaches the upstream (the fidelity matrix shows these cells as refused)."""
+    request["model"] = f"golden-{provider}"
+    answer = httpx.post(f"{harness.gateway.v1}/chat/completions", json=request, timeout=10)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert [r for r in harness.fake.requests if r.method == "POST"] == []
+    assert sdk_problems(answer) == []

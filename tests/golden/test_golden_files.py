@@ -62,9 +62,10 @@ def test_scenario_shape(name: str) -> None:
 @pytest.mark.parametrize("provider", sorted(FRAMING))
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_fixture_kind_and_framing(provider: str, name: str) -> None:
-    if name in (BACKENDS[provider].get("not_applicable") or {}):
+    spec = BACKENDS[provider]
+    if name in (spec.get("not_applicable") or {}) or name in (spec.get("refused") or {}):
         assert not list((GOLDEN / "fixtures" / provider).glob(f"{name}.*")), (
-            "a fixture for a scenario said not to apply"
+            "a fixture for a scenario said not to apply, or refused before any upstream call"
         )
         return
     request = load_scenario(name)["request"]

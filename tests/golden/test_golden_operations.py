@@ -1,4 +1,4 @@
-"""The operations beyond chat (embeddings, legacy completions) x the backends that serve each one.
+"""The operations beyond chat (embeddings, legacy completions, rerank) x the backends that serve each one.
 
 As in test_golden.py: a scenario's request goes to the gateway over a real socket, a fake upstream answers
 with the provider's fixture, and snapshots pin the exact upstream request and the client's answer, in
@@ -15,6 +15,7 @@ Every backend with a backend.yaml for an operation runs every scenario of that o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,8 @@ from tests.support.sdk_types import problems as sdk_problems
 
 HERE = Path(__file__).parent
 OPERATIONS = HERE / "operations"
-ENDPOINTS = {"embeddings": "/embeddings", "completions": "/completions"}
-MODES = {"embeddings": "embedding", "completions": "completion"}
+ENDPOINTS = {"embeddings": "/embeddings", "completions": "/completions", "rerank": "/rerank"}
+MODES = {"embeddings": "embedding", "completions": "completion", "rerank": "rerank"}
 BACKENDS: dict[str, dict[str, dict[str, Any]]] = {
     operation: {
         spec.parents[2].name: yaml.safe_load(spec.read_text())
@@ -105,10 +106,15 @@ def _fixture(provider: str, operation: str, scenario: str) -> tuple[str, Path]:
     raise FileNotFoundError(f"no fixture for {provider}/operations/{operation}/{scenario}")
 
 
+_GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def _normalize(value: Any) -> Any:
-    """As in test_golden.py, plus the generated ids and clocks of text completions."""
+    """As in test_golden.py, plus the generated ids and clocks of text completions and rerank answers."""
     if isinstance(value, dict):
         out = {k: _normalize(v) for k, v in value.items()}
+        if "results" in out and isinstance(out.get("id"), str) and _GENERATED_ID.match(out["id"]):
+            out["id"] = "<generated>"
         if out.get("object") == "text_completion":
             if isinstance(out.get("created"), int):
                 out["created"] = "<created>"

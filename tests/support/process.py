@@ -16,7 +16,7 @@ import httpx
 
 from tests.support.server import free_port
 
-__all__ = ["TurnoutProcess", "turnout_process"]
+__all__ = ["TurnoutProcess", "clean_environment", "serving", "turnout_process"]
 
 
 @dataclass
@@ -25,16 +25,17 @@ class TurnoutProcess:
     process: subprocess.Popen[str]
     workdir: Path
     stderr: str = ""
+    stdout: str = ""
 
     def stop(self, timeout: float = 40) -> int:
         """SIGTERM, then wait for the graceful shutdown; the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            _out, self.stderr = self.process.communicate(timeout=timeout)
+            self.stdout, self.stderr = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _out, self.stderr = self.process.communicate()
+            self.stdout, self.stderr = self.process.communicate()
             raise AssertionError(f"turnout did not stop within {timeout} s: {self.stderr[-2000:]}") from None
         return self.process.returncode
 
@@ -53,8 +54,16 @@ def turnout_process(
     port = port or free_port()
     env = clean_environment(**{f"TURNOUT_{name.upper()}": value for name, value in settings.items()})
     command = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
+    with serving(command, env, workdir, port) as running:
+        yield running
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], workdir: Path, port: int) -> Iterator[TurnoutProcess]:
+    """Any command that serves Turnout on `port` (an installed `turnout`, an image's CMD), once healthy;
+    stopped with SIGTERM at the end."""
     process = subprocess.Popen(
-        command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     running = TurnoutProcess(f"http://127.0.0.1:{port}", process, workdir)
     try:

@@ -11,6 +11,7 @@ each stream chunk or event, and each error body is validated with pydantic's
 - extra fields are allowed, as the SDK models themselves allow them (`extra="allow"`): Turnout's
   documented extensions (`reasoning_content`, `thinking_blocks`, `extra_content`) and a provider's own
   additions (Azure's `content_filter_results`) travel there, and clients read them as extras;
+- rerank answers (no openai or anthropic type) against Cohere's documented shape, written here;
 - unions with a `type` discriminator (Responses stream events, Anthropic stream events and errors) are
   validated against the one variant their `type` names, so a failure names the field that is wrong.
 
@@ -170,6 +171,49 @@ def _completion_chunk(raw: bytes, data: Any) -> str | None:
     return _validate(Completion, raw)
 
 
+class _Open(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+
+
+class RerankApiVersion(_Open):
+    version: str
+    is_deprecated: bool | None = None
+    is_experimental: bool | None = None
+
+
+class RerankBilledUnits(_Open):
+    search_units: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+
+
+class RerankTokens(_Open):
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+
+
+class RerankMeta(_Open):
+    api_version: RerankApiVersion | None = None
+    billed_units: RerankBilledUnits | None = None
+    tokens: RerankTokens | None = None
+    warnings: list[str] | None = None
+
+
+class RerankResult(_Open):
+    index: int
+    relevance_score: float
+    document: dict[str, str] | None = None
+
+
+class RerankResponse(_Open):
+    """Cohere's documented rerank answer (`V2RerankResponse` in its SDK, which is not a test dependency),
+    which LiteLLM's /rerank answers too."""
+
+    id: str | None = None
+    results: list[RerankResult]
+    meta: RerankMeta | None = None
+
+
 def _whole(model: Any) -> Callable[[bytes, Any], str | None]:
     return lambda raw, data: _validate(model, raw)
 
@@ -186,6 +230,8 @@ _ANSWERS: dict[str, Callable[[bytes, Any], str | None]] = {
     "responses": _whole(Response),
     "messages": _whole(Message),
     "messages/count_tokens": _whole(MessageTokensCount),
+    "rerank": _whole(RerankResponse),
+    "v2/rerank": _whole(RerankResponse),
 }
 _ANTHROPIC_ROUTES = frozenset({"messages", "messages/count_tokens"})
 

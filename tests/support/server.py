@@ -51,11 +51,13 @@ def running_gateway(
     *,
     mappings_dir: Path | None = None,
     clock: Callable[[], float] | None = None,
+    tracer_provider: Any = None,
     **settings: Any,
 ) -> Iterator[GatewayServer]:
     """Serve Turnout with `config` (a LiteLLM-format dict, or None for the default alias set); `clock`
     (epoch seconds, e.g. a FakeClock) replaces the gateway's clocks: rate-limit minutes, cooldowns,
-    key expiry and stored responses' expiry, so no test depends on the wall clock."""
+    key expiry and stored responses' expiry, so no test depends on the wall clock. `tracer_provider` (an
+    OpenTelemetry SDK TracerProvider) receives the gateway's spans."""
     config_path = None
     if config is not None:
         config_path = tmp_path / "config.yaml"
@@ -71,12 +73,12 @@ def running_gateway(
             **settings,
         }
     )
-    registry = load_registry(base.mappings_dir)
+    registry = load_registry(base.mapping_folders)
     # in a thread of its own: prepare runs its own event loop, and a test may hold one already
     # (Playwright's sync API keeps one running in the test's thread)
     with ThreadPoolExecutor(1) as preparing:
         resolved = preparing.submit(prepare, base, registry).result()
-    app = create_app(resolved, registry=registry, clock=clock)
+    app = create_app(resolved, registry=registry, clock=clock, tracer_provider=tracer_provider)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on")

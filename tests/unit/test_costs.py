@@ -248,3 +248,58 @@ def test_add_cost_header() -> None:
     headers = {}
     assert add_cost_header(headers, TOKENS, "chat", {}, None) is None
     assert headers == {}
+
+
+# ---- rerank: search units or tokens, whichever the deployment prices ------------------------------
+
+SEARCHES = _costs(search_unit="0.002")
+RERANK_TOKENS = _costs(input_token="0.000000018")
+DOCS = {"documents": ["a"] * 150}
+
+
+def _rerank(billed: dict[str, Any] | None = None, tokens: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"api_version": {"version": "2"}}
+    if billed is not None:
+        meta["billed_units"] = billed
+    if tokens is not None:
+        meta["tokens"] = tokens
+    return {"id": "r", "results": [], "meta": meta}
+
+
+def test_rerank_priced_per_search_unit() -> None:
+    assert cost_of(SEARCHES, "rerank", DOCS, _rerank({"search_units": 2})) == Decimal("0.004")
+
+
+def test_rerank_priced_per_token_from_tokens_else_billed_total_tokens() -> None:
+    answer = _rerank(tokens={"input_tokens": 1000})
+    assert cost_of(RERANK_TOKENS, "rerank", DOCS, answer) == Decimal("0.000018")
+    assert cost_of(RERANK_TOKENS, "rerank", DOCS, _rerank({"total_tokens": 100})) == Decimal("0.0000018")
+
+
+def test_rerank_counts_only_the_units_it_prices() -> None:
+    # Cohere reports tokens beside search units; a deployment priced per search unit pays units only
+    answer = _rerank({"search_units": 1}, {"input_tokens": 500, "output_tokens": 0})
+    assert cost_of(SEARCHES, "rerank", DOCS, answer) == Decimal("0.002")
+
+
+def test_rerank_unit_priced_but_not_reported_is_unknown_unless_free() -> None:
+    assert cost_of(SEARCHES, "rerank", DOCS, _rerank(tokens={"input_tokens": 5})) is None
+    assert cost_of(RERANK_TOKENS, "rerank", DOCS, _rerank({"search_units": 1})) is None
+    # LiteLLM's price list gives rerank models input_cost_per_token: 0 beside the price per query
+    free_tokens = _costs(search_unit="0.002", input_token="0")
+    assert cost_of(free_tokens, "rerank", DOCS, _rerank({"search_units": 1})) == Decimal("0.002")
+
+
+MALFORMED = [None, {}, {"meta": None}, {"meta": {"billed_units": {"search_units": "1"}}}]
+
+
+@pytest.mark.parametrize("answer", MALFORMED)
+def test_rerank_malformed_meta_is_unknown(answer: Any) -> None:
+    assert cost_of(SEARCHES, "rerank", DOCS, answer) is None
+
+
+def test_rerank_estimate_counts_search_units_by_documents() -> None:
+    """Estimates (a budget reservation, an answer without counts) carry `usage`, not `meta`."""
+    estimate = {"usage": {"prompt_tokens": 400, "completion_tokens": 0}}
+    assert cost_of(SEARCHES, "rerank", DOCS, estimate) == Decimal("0.004")  # 150 documents: 2 units
+    assert cost_of(RERANK_TOKENS, "rerank", DOCS, estimate) == Decimal("0.0000072")

@@ -29,7 +29,14 @@ class FakeAttempts:
         self.failing = failing
         self.tried: list[tuple[str, int]] = []
 
-    async def attempt(self, kind: OperationKind, request: dict[str, Any], deployment: Deployment) -> Outcome:
+    async def attempt(
+        self,
+        kind: OperationKind,
+        request: dict[str, Any],
+        deployment: Deployment,
+        registry: Any = None,
+        trace: Any = None,
+    ) -> Outcome:
         self.tried.append((kind.name, deployment.id))
         if deployment.id in self.failing:
             raise UpstreamUnavailable(f"m{deployment.id} is down")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.mapping.loader import check_folder
+from engine.canonical import OPERATIONS
+from engine.mapping.checks import check_mappings
 from engine.settings import project_path
 
 
@@ -13,7 +14,16 @@ def test_worked_example_mapping_is_valid(tmp_path: Path) -> None:
     block = readme.split("1. Create `mappings/providers/parrot.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "providers").mkdir()
     (tmp_path / "providers" / "parrot.yaml").write_text(block)
-    assert check_folder(tmp_path) == []
+    report = check_mappings(tmp_path)
+    assert report.lines() == []
+
+
+def test_the_canonical_parameter_table_is_engine_canonical() -> None:
+    readme = (project_path("mappings") / "README.md").read_text()
+    table = readme.split("### Canonical parameters\n", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    documented = {op.strip("| `"): {p.strip(" `|") for p in params.split(", ")} for op, params in rows}
+    assert documented == {name: set(kind.parameters) for name, kind in OPERATIONS.items()}
 
 
 def _yaml_block_after(readme: str, marker: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from engine.config.litellm import load_model_set, parse_litellm_config, parse_litellm_data
 from engine.config.plan import ConfigError, ImportPlan
+from engine.mapping.loader import load_registry
 from engine.settings import project_path
 from tests.support.catalog import TEST_CATALOG
 
@@ -202,7 +203,7 @@ def test_default_model_set_parses_cleanly() -> None:
     plan = load_model_set(project_path("mappings") / "models" / "defaults.yaml", CATALOG)
     assert plan.warnings == []
     by_alias = {spec.alias: spec for spec in plan.deployments}
-    assert len(by_alias) == len(plan.deployments) == 17
+    assert len(by_alias) == len(plan.deployments) == 20
     assert (by_alias["gpt-4o"].provider, by_alias["gpt-4o"].upstream_model) == ("ollama", "qwen3:32b")
     assert by_alias["gpt-4o"].api_base == "os.environ/TURNOUT_OLLAMA_URL"
     assert by_alias["text-embedding-ada-002"].mode == "embedding"
@@ -216,3 +217,14 @@ def test_default_model_set_parses_cleanly() -> None:
     )
     assert whisper.costs == {"audio_second": Decimal("0.0001")}
     assert by_alias["dall-e-3"].costs == {"image": Decimal("0.04")}
+
+
+def test_default_rerank_models_reach_their_mappings_with_their_prices() -> None:
+    catalog = load_registry(project_path("mappings")).catalog()
+    plan = load_model_set(project_path("mappings") / "models" / "defaults.yaml", catalog)
+    by_alias = {spec.alias: spec for spec in plan.deployments}
+    rerank = by_alias["rerank-v3.5"]
+    assert (rerank.provider, rerank.upstream_model, rerank.mode) == ("cohere", "rerank-v3.5", "rerank")
+    assert rerank.costs == {"search_unit": Decimal("0.002")}  # $2.00 per 1,000 searches
+    jina = by_alias["jina-reranker-v2-base-multilingual"]
+    assert (jina.provider, jina.mode, jina.costs) == ("jina", "rerank", {"input_token": Decimal("1.8E-8")})

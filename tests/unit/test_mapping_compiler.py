@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,15 +126,40 @@ name: "{{ request.messages | tool_call_name('c1') }}"
         ('x: "{{ request is weird }}"', "unknown test 'weird'"),
         ('x: "{{ open() }}"', "unknown function 'open'"),
         ('x: "{{ request. }}"', "invalid expression"),
-        ("x:\n  $for: request\n  extra: 1", "unknown or mixed keys"),
+        ("x:\n  $for: request\n  extra: 1", "'extra' beside a $for construct"),
         ("x:\n  $switch: request\n  $cases:\n    a: 1\n    $default: 2", "belongs beside"),
     ],
 )
 def test_load_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(
-        MappingLoadError, match=r"m\.yaml:\d+: .*" + message.replace("(", r"\(").replace(")", r"\)")
-    ):
+    with pytest.raises(MappingLoadError, match=r"m\.yaml:\d+: .*" + re.escape(message)):
         section(tmp_path, "ok: 1\n" + text)
+
+
+def test_a_misspelt_construct_key_is_blamed_at_its_own_line_with_the_allowed_keys(tmp_path: Path) -> None:
+    with pytest.raises(MappingLoadError) as caught:
+        section(tmp_path, "x:\n  $switch: request.kind\n  $cases: {a: 1}\n  $defualt: 2")
+    assert str(caught.value) == (
+        f"{tmp_path / 'm.yaml'}:5: unknown key '$defualt' in a $switch construct; did you mean '$default'? "
+        "(allowed: $switch, $cases, $default)"
+    )
+
+
+def test_an_unknown_name_is_told_the_names_in_scope(tmp_path: Path) -> None:
+    with pytest.raises(
+        MappingLoadError,
+        match=re.escape(
+            "unknown name 'requst'; did you mean 'request'? (this section has: request, item, index)"
+        ),
+    ):
+        section(tmp_path, "x:\n  $for: request.xs\n  $do: '{{ requst.a }}'")
+
+
+def test_too_deep_a_section_is_the_mappings_load_error(tmp_path: Path) -> None:
+    deep: Any = 1
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(MappingLoadError, match="nested too deeply"):
+        compile_section(deep, ("request",), "deep.yaml", 1)
 
 
 def test_runtime_errors_name_the_yaml_line(tmp_path: Path) -> None:

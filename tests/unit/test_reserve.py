@@ -73,3 +73,22 @@ def test_other_operations() -> None:
     assert reservation("speech", {"model": "a", "input": "Hello!"}, speech) == Decimal("0.00009")
     audio = _alias(_deployment(1, Cost("audio_second", Decimal("0.0001")), mode="audio_transcription"))
     assert reservation("transcriptions", {"model": "a"}, audio) == 0  # its length is not known before
+
+
+def test_rerank_reserves_search_units_by_its_documents() -> None:
+    search = _deployment(1, Cost("search_unit", Decimal("0.002")), mode="rerank")
+    request = {"model": "a", "query": "q", "documents": ["d"] * 101}
+    assert reservation("rerank", request, _alias(search)) == Decimal("0.004")  # 101 documents: 2 units
+
+
+def test_rerank_reserves_its_query_and_documents_as_tokens() -> None:
+    tokens = _deployment(1, Cost("input_token", IN), mode="rerank")
+    request = {"model": "a", "query": "abcd" * 3, "documents": ["abcd", "abcdefgh"]}  # 24 characters
+    assert reservation("rerank", request, _alias(tokens)) == 6 * IN
+
+
+def test_rerank_object_documents_count_every_field() -> None:
+    tokens = _deployment(1, Cost("input_token", IN), mode="rerank")
+    documents = [{"title": "abcd", "text": "abcd", "queue": "abcd"}, "abcd"]  # 16 characters
+    request = {"model": "a", "query": "abcd" * 2, "documents": documents}  # and 8
+    assert reservation("rerank", request, _alias(tokens)) == 6 * IN
