@@ -250,10 +250,15 @@ def _run_stream(sections: dict[str, CompiledSection], values: dict[str, Any]) ->
                 break
         step = _run(sections["event"], step_values) or {}
         state = {**state, **(step.get("state") or {})}
+        chunks = step.get("chunks") or []
+        chunks = [chunks] if isinstance(chunks, dict) else chunks
+        envelope = step.get("envelope")
+        if envelope:  # the chunks as the gateway sends them: each laid over the stream's `envelope`
+            chunks = [{**envelope, **chunk} for chunk in chunks]
         results.append(
             {
                 "event": number,
-                "chunks": step.get("chunks", []),
+                "chunks": chunks,
                 "state": state,
                 "done": bool(step.get("done")),
             }

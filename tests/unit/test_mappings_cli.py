@@ -99,6 +99,12 @@ def test_eval_runs_a_stream_event_by_event(tmp_path: Path, capsys: pytest.Captur
     )
     assert text == "".join(e["message"]["content"] for e in events)
     assert [step["done"] for step in steps] == [False] * (len(events) - 1) + [True]
+    # each chunk as the gateway sends it: laid over the stream's `envelope` (id, object, created, model)
+    chunks = [c for s in steps for c in s["chunks"]]
+    assert chunks and all(
+        c["object"] == "chat.completion.chunk" and c["model"] == events[0]["model"] for c in chunks
+    )
+    assert {c["id"] for c in chunks} == {steps[0]["state"]["id"]}
 
 
 def test_eval_runs_the_errors_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
