@@ -241,8 +241,8 @@ def test_a_dialect_change_is_served_but_new_routes_need_a_restart(
 
         assert ask()["type"] == "message"
         # what the dialect answers may change: served from the next request on
-        marker = "        type: message\n        role: assistant\n"
-        changed = bundled.replace(marker, marker + "        turnout_version: 2\n", 1)
+        marker = "\n    type: message\n    role: assistant\n"  # the answer's, in `response`'s `$in`
+        changed = bundled.replace(marker, marker + "    turnout_version: 2\n", 1)
         assert changed != bundled
         rewrite(own / "dialects" / "anthropic.yaml", changed)
         wait_for_readiness(server.url, lambda body: mappings_version(body) == 2, "the changed dialect")
