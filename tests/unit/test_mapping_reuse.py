@@ -63,7 +63,7 @@ section:
     )
     assert s({"n": 1}) == [2, 20]
     error = load_error(tmp_path, 'section:\n  $let:\n    a: "{{ b }}"\n    b: 1\n  $in: "{{ a }}"\n')
-    assert error.endswith("m.yaml:3: unknown name 'b'")
+    assert "m.yaml:3: unknown name 'b' " in error  # then the names the section has
 
 
 def test_independent_bindings_share_one_lambda_and_a_chain_nests(tmp_path: Path) -> None:
@@ -140,9 +140,8 @@ def test_a_fragment_that_uses_itself_is_refused(tmp_path: Path) -> None:
 
 def test_an_error_inside_a_fragment_names_its_line_and_the_use(tmp_path: Path) -> None:
     error = load_error(tmp_path, 'fragments:\n  bad:\n    x: "{{ nope }}"\nsection:\n  a: {$use: bad}\n')
-    assert error.endswith(
-        "m.yaml:3: unknown name 'nope' (in fragment 'bad' used at " + f"{tmp_path}/m.yaml:5)"
-    )
+    assert "m.yaml:3: unknown name 'nope' " in error  # then the names the section has
+    assert error.endswith(f"(in fragment 'bad' used at {tmp_path}/m.yaml:5)")
 
 
 def test_a_runtime_failure_inside_a_fragment_names_the_fragment_line(tmp_path: Path) -> None:
