@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 4000
 CONFIG ?=
 
-.PHONY: install run test lint format bench bench-keys bench-hostile check-mappings screenshots fidelity clean
+.PHONY: install run test lint format bench bench-keys bench-hostile bench-instructions check-mappings screenshots fidelity clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-keys: install
 
 bench-hostile: install
 	$(BIN)/python -m bench.hostile
+
+# instructions per request under callgrind: a regression check the machine's noise does not move
+bench-instructions: install
+	$(BIN)/python -m bench.instructions
 
 # the console's browser tests, saving their screenshots where README.md shows them
 screenshots: install

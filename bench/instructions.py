@@ -1,0 +1,150 @@
+"""Instructions per request, counted by callgrind: a figure the machine's noise does not move.
+
+Wall-clock figures on a shared two-core machine drift by 10-30% between runs; an instruction count
+of the same build, inputs and environment repeats to a few percent whatever else the machine does.
+This runs `turnout serve` (from a checkout, or several) under `valgrind --tool=callgrind
+--instr-atstart=no` against the bench's mock, warms each scenario up uninstrumented, then switches
+instrumentation on with `callgrind_control` for N sequential requests and reads the count from the
+dump. Start-up is never counted.
+
+    .venv/bin/python -m bench.instructions                       # this checkout, every scenario
+    .venv/bin/python -m bench.instructions --root /tmp/old .     # an older checkout beside this one
+    .venv/bin/python -m bench.instructions --only ollama,anthropic-stream --requests 200
+
+Each --root runs with PYTHONPATH=ROOT and this environment's packages, so compare checkouts whose
+dependencies match. Needs valgrind (Debian's package). Counts include the usage writer's batches,
+which at one request at a time hold one row each: the figure is c=1's cost, the worst case per
+request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.procs import Process, free_port, wait_healthy
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = {  # name -> (alias in bench/config.yaml, stream)
+    "openai": ("gpt-3.5-turbo", False),
+    "openai-stream": ("gpt-3.5-turbo", True),
+    "ollama": ("ollama-chat", False),
+    "ollama-stream": ("ollama-chat", True),
+    "anthropic": ("anthropic-chat", False),
+    "anthropic-stream": ("anthropic-chat", True),
+    "gemini": ("gemini-chat", False),
+    "gemini-stream": ("gemini-chat", True),
+}
+KEY = "sk-bench-master-key"
+WARM_UP = 30
+
+
+def _post(connection: http.client.HTTPConnection, alias: str, stream: bool) -> None:
+    """One chat request on a kept-alive connection (what a client pool does): the count is the
+    request's, not a TCP handshake's."""
+    body = b'{"model": "%s", "messages": [{"role": "user", "content": "Say hello."}]%s}' % (
+        alias.encode(),
+        b', "stream": true' if stream else b"",
+    )
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        sys.exit(f"bench: {alias} answered {response.status}")
+
+
+def _control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def _total(dump: Path) -> int:
+    # `totals:` is what was counted; `summary:` may say 0 when instrumentation was switched on late
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    sys.exit(f"bench: no totals in {dump}")
+
+
+def count(root: Path, mock_url: str, names: list[str], requests: int, tmp: Path) -> dict[str, float]:
+    """Instructions per request of each scenario, for the checkout at `root`."""
+    config = tmp / "config.yaml"
+    config.write_text((HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url))
+    port = free_port()
+    out = tmp / "callgrind.out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+    }
+    env.pop("TURNOUT_MAPPINGS_DIR", None)
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    argv += [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
+    gateway = Process(argv, tmp / "turnout.log", cwd=tmp, env=env)
+    url = f"http://127.0.0.1:{port}"
+    figures: dict[str, float] = {}
+    try:
+        wait_healthy(url + "/health", gateway, timeout=600)  # start-up is ~50x slower under valgrind
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for name in names:
+            alias, stream = SCENARIOS[name]
+            for _ in range(WARM_UP):
+                _post(connection, alias, stream)
+            before = set(tmp.glob("callgrind.out*"))
+            _control("-i", "on", str(gateway.pid))
+            for _ in range(requests):
+                _post(connection, alias, stream)
+            _control("-i", "off", str(gateway.pid))
+            _control("-d", name, str(gateway.pid))
+            [dump] = set(tmp.glob("callgrind.out*")) - before
+            figures[name] = _total(dump) / requests
+    finally:
+        gateway.stop(grace=60)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", action="append", type=Path, help="a checkout to count (repeatable)")
+    parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
+    parser.add_argument("--requests", type=int, default=100, help="counted requests per scenario")
+    args = parser.parse_args(argv)
+    roots = [root.resolve() for root in args.root or [HERE.parent]]
+    names = args.only.split(",") if args.only else list(SCENARIOS)
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory(prefix="turnout-instructions-") as folder:
+        tmp = Path(folder)
+        port = free_port()
+        mock = Process(
+            [sys.executable, str(HERE / "mock_upstream.py"), "--port", str(port)], tmp / "mock.log"
+        )
+        try:
+            mock_url = f"http://127.0.0.1:{port}"
+            wait_healthy(mock_url + "/health", mock, timeout=15)
+            results = []
+            for number, root in enumerate(roots):
+                own = tmp / f"root{number}"
+                own.mkdir()
+                results.append(count(root, mock_url, names, args.requests, own))
+        finally:
+            mock.stop()
+    print("| scenario | " + " | ".join(str(root) for root in roots) + " |")
+    print("|---|" + "---:|" * len(roots))
+    for name in names:
+        cells = " | ".join(f"{figures[name] / 1e6:.3f} M" for figures in results)
+        print(f"| {name} | {cells} |")
+    print(f"\ninstructions per request (callgrind), {args.requests} sequential requests per scenario")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
