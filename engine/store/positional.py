@@ -37,6 +37,7 @@ class PositionalPlan:
         # for `tuples`: where each bind's value sits in a row given in `names` order, and the few
         # binds that need converting (most of the rollup's ~90 columns are plain integers)
         self._positions = [list(names).index(name) for name in self.order]
+        self._in_order = self._positions == list(range(len(self._positions)))
         self._converted = [
             (bind, process) for bind, process in enumerate(self._processors) if process is not None
         ]
@@ -55,12 +56,10 @@ class PositionalPlan:
 
     def tuples(self, rows: Iterable[Sequence[object]]) -> list[tuple[object, ...]]:
         """One tuple per row, each row's values given in the `names` order, converted."""
-        positions = self._positions
-        identity = positions == list(range(len(positions)))
-        converted = self._converted
+        positions, converted = self._positions, self._converted
         out = []
         for row in rows:
-            values = list(row) if identity else [row[position] for position in positions]
+            values = list(row) if self._in_order else [row[position] for position in positions]
             for bind, process in converted:
                 if values[bind] is not None:
                     values[bind] = process(values[bind])
