@@ -99,12 +99,24 @@ def _refuse_unused(tree: LineDict, fragments: Mapping[Any, Any]) -> None:
 def load_mapping_file(path: Path) -> LineDict:
     try:
         tree = load_yaml(path)
-    except Exception as exc:  # YAML's own errors carry the line
-        raise MappingLoadError(f"{path}: not valid YAML: {exc}") from exc
+    except Exception as exc:
+        raise MappingLoadError(_yaml_problem(path, exc)) from exc
     if not isinstance(tree, LineDict):
         raise MappingLoadError(f"{path}:1: a mapping file must be a YAML mapping")
     _tag_file(tree, str(path))
     return tree
+
+
+def _yaml_problem(path: Path, exc: Exception) -> str:
+    """YAML's error as one `file:line: not valid YAML: …` line, the form every other finding takes
+    (its own text spans lines and names the file again)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return f"{path}: not valid YAML: {exc}"
+    problem = getattr(exc, "problem", None) or "syntax error"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    where = f" ({context} at line {context_mark.line + 1})" if context and context_mark else ""
+    return f"{path}:{mark.line + 1}: not valid YAML: {problem}{where}"
 
 
 def _tag_file(value: Any, file: str) -> None:

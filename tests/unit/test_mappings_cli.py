@@ -50,6 +50,15 @@ def test_check_passes_with_warnings_and_says_so(tmp_path: Path, capsys: pytest.C
     assert out.endswith(": valid, with 1 warning(s)\n")
 
 
+def test_a_yaml_syntax_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _folder(tmp_path, "name: toy\noperations:\n  chat: [\n    a: 1\n")
+    code, _, err = _run(capsys, "check", "--dir", str(folder))
+    assert code == 1
+    [line] = err.splitlines()
+    assert line.startswith(f"{folder / 'providers' / 'toy.yaml'}:5: error: not valid YAML: did not find")
+    assert line.endswith("(while parsing a flow sequence at line 3)")
+
+
 def test_show_prints_the_section_after_extends(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "show", "groq", "chat", "url")
     assert (code, err) == (0, "")
