@@ -16,8 +16,10 @@ COPY engine ./engine
 COPY mappings ./mappings
 COPY migrations ./migrations
 COPY tests/golden/scenarios ./tests/golden/scenarios
+# bytecode is compiled here, once: the running image never writes it (PYTHONDONTWRITEBYTECODE, and the
+# environment belongs to root), so without it every start would compile every module again (seconds)
 RUN python -m venv /opt/turnout \
-    && /opt/turnout/bin/pip install --no-compile /src
+    && /opt/turnout/bin/pip install --compile /src
 
 FROM python:${PYTHON_VERSION}-slim
 # a user without a login shell or a password; /data is its home and the SQLite volume

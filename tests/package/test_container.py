@@ -54,6 +54,13 @@ def test_the_image_is_slim_multi_stage_and_runs_unprivileged() -> None:
     assert "--workers" not in final.last("CMD")  # one worker per container: scale with replicas
 
 
+def test_the_image_carries_bytecode_because_its_containers_never_write_it() -> None:
+    build, final = stages(DOCKERFILE)
+    assert final.environment({}).get("PYTHONDONTWRITEBYTECODE") == "1"
+    [install] = [run for run in build.all("RUN") if "pip install" in run]
+    assert "--compile" in install.split() and "--no-compile" not in install
+
+
 def test_compose_is_valid_against_the_compose_specification() -> None:
     schema = json.loads(SCHEMA.read_text())
     validator = jsonschema.Draft7Validator(schema)
