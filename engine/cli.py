@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine import __version__
-from engine.logs import LogFormat, configure_logging
+from engine.logs import configure_logging
 from engine.settings import Settings
 
-if TYPE_CHECKING:
-    from engine.mapping.loader import MappingRegistry
-
-__all__ = ["main", "migrate_child"]
-
-_SERVER_CUT_AFTER_GRACE = 2.0  # seconds after `shutdown_grace` the server cuts requests still running
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.log_level, settings.log_format, credentials=(settings.master_key, settings.salt_key)
     )
     if args.command == "mappings" and args.mappings_command in ("show", "eval"):
-        return _explore(args, (args.dir or settings.mappings_dir, *settings.mappings_path))
+        from engine.mapping.commands import run_explore
+
+        return run_explore(args, (args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "mappings":
-        return _check_mappings((args.dir or settings.mappings_dir, *settings.mappings_path))
+        from engine.mapping.commands import run_check
+
+        return run_check((args.dir or settings.mappings_dir, *settings.mappings_path))
     if args.command == "import":
         return _import(settings.model_copy(update={"config": args.config}))
     if args.command == "probe":
@@ -221,53 +218,9 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
         return run_admin(settings, args.admin_command, vars(args))
-    return _serve(settings, args.workers)
+    from engine.serve import serve
 
-
-def _check_mappings(folders: tuple[Path, ...]) -> int:
-    """Every error and warning as file:line; exit 1 on errors (warnings alone pass)."""
-    from engine.mapping.checks import check_mappings
-    from engine.mapping.folders import mapping_files
-
-    report = check_mappings(folders)
-    for line in report.lines():
-        print(line, file=sys.stderr)
-    providers = len(mapping_files(folders, "providers"))
-    dialects = len(mapping_files(folders, "dialects"))
-    where = ", ".join(str(folder) for folder in folders)
-    counts = f"{report.errors} error(s), {report.warnings} warning(s)"
-    verdict = "all valid" if not report.errors and not report.warnings else counts
-    if not report.errors and report.warnings:
-        verdict = f"valid, with {report.warnings} warning(s)"
-    print(f"{providers} provider mappings and {dialects} dialect mappings in {where}: {verdict}")
-    return 1 if report.errors else 0
-
-
-def _explore(args: argparse.Namespace, folders: tuple[Path, ...]) -> int:
-    """`mappings show` / `mappings eval`: the result on stdout, a failure as one line on stderr."""
-    from engine.mapping.explore import (
-        ExploreError,
-        evaluate_section,
-        find_section,
-        read_input,
-        read_stream,
-        show_section,
-        to_json,
-    )
-
-    try:
-        found = find_section(folders, args.provider, args.operation, args.section)
-        if args.mappings_command == "show":
-            print(show_section(found, python=args.python), end="")
-        else:
-            if args.input is None and args.stream is None:
-                raise ExploreError("eval needs --input FILE.json (or, for a stream, --stream FILE)")
-            stream = read_stream(args.stream) if args.stream is not None else None
-            print(to_json(evaluate_section(found, read_input(args.input), stream)))
-    except ExploreError as exc:
-        print(f"turnout: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return serve(settings, args.workers)
 
 
 def _record(settings: Settings, args: argparse.Namespace) -> int:
@@ -306,7 +259,9 @@ def _param_value(text: str) -> Any:
 
 
 def _import(settings: Settings) -> int:
-    result = _prepare(settings)
+    from engine.serve import prepare
+
+    result = prepare(settings)
     if isinstance(result, str):
         print(f"turnout: {result}", file=sys.stderr)
         return 2
@@ -319,7 +274,9 @@ def _probe(settings: Settings, aliases: list[str], write: bool, timeout: float) 
     from engine.probe import run_probe
 
     if settings.config is not None:
-        result = _prepare(settings)
+        from engine.serve import prepare
+
+        result = prepare(settings)
         if isinstance(result, str):
             print(f"turnout: {result}", file=sys.stderr)
             return 2
@@ -330,134 +287,3 @@ def _probe(settings: Settings, aliases: list[str], write: bool, timeout: float) 
 
         upgrade_to_head(settings.database_url)
     return run_probe(settings, aliases=aliases, write=write, timeout=timeout)
-
-
-def _serve(settings: Settings, workers: int) -> int:
-    import os
-
-    import uvicorn
-
-    from engine.app import create_app
-    from engine.tracing import tracing_problem
-
-    if (problem := tracing_problem(settings)) is not None:  # before the database is touched
-        print(f"turnout: {problem}", file=sys.stderr)
-        return 2
-    prepared = _prepare(
-        settings, migrate=functools.partial(_migrate_in_child, log_format=settings.log_format)
-    )
-    if isinstance(prepared, str):
-        print(f"turnout: {prepared}", file=sys.stderr)
-        return 2
-    settings, registry = prepared
-    _announce_console(settings)
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools",
-        "ws": "none",  # Turnout serves no WebSocket route: no WebSocket library imported at start
-        "access_log": settings.access_log,
-        "log_level": settings.log_level,
-        "log_config": None,  # the server's lines go through Turnout's handler (engine.logs): one format
-        # the gateway ends its event streams at the grace (engine.pipeline.grace); the server's own
-        # limit, which cuts whatever still runs, comes just after, so that those streams end first
-        "timeout_graceful_shutdown": settings.shutdown_grace + _SERVER_CUT_AFTER_GRACE,
-    }
-    if workers > 1:
-        # workers rebuild the app from the environment; the import above has already run once
-        os.environ.update(_settings_environment(settings))
-        uvicorn.run("engine.asgi:app", workers=workers, **common)
-        return 0
-    uvicorn.run(create_app(settings, registry=registry), **common)
-    return 0
-
-
-def _announce_console(settings: Settings) -> None:
-    """Say where the admin console is, and how to open it, before the server's own start lines."""
-    if not settings.ui_enabled:
-        return
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    host = f"[{host}]" if ":" in host else host
-    how = (
-        "sign in with the master key or an admin password"
-        if settings.master_key or settings.admin_password
-        else "to sign in, set TURNOUT_MASTER_KEY or run `turnout admin set-password`"
-    )
-    where = f"admin console at http://{host}:{settings.port}{settings.ui_path} ({how})"
-    if settings.log_format == "json":  # a log shipper reads standard output too: one JSON object per line
-        logging.getLogger("turnout").info(where)
-        return
-    print(f"turnout: {where}", flush=True)
-
-
-class _PrepareFailed(Exception):
-    pass
-
-
-def _prepare(
-    settings: Settings, *, migrate: Callable[[str], None] | None = None
-) -> tuple[Settings, MappingRegistry] | str:
-    """Load the mappings, bring the database to head and import the config: the resolved settings and
-    the mappings, or the error to print. `migrate` runs Alembic when the database is behind (default:
-    in this process)."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from engine.bootstrap import prepare
-    from engine.config.plan import ConfigError
-    from engine.mapping.compiler import MappingLoadError
-    from engine.mapping.loader import load_registry
-
-    try:
-        registry = load_registry(settings.mapping_folders)
-        return prepare(settings, registry, migrate=migrate), registry
-    except (ConfigError, MappingLoadError, _PrepareFailed) as exc:
-        return str(exc)
-
-
-def _migrate_in_child(database_url: str, log_format: LogFormat = "text") -> None:
-    """Alembic's migrations in a process that exits, so that a serving process never imports Alembic
-    and Mako (~10 MB of memory). Only a database behind the newest revision needs them: an empty one is
-    created and one at head is left alone in this process (engine.store.migrate).
-
-    A plain subprocess rather than multiprocessing, which would leave a resource-tracker interpreter
-    running beside the server. The URL (it may hold a password) travels over stdin, never the command
-    line.
-    """
-    import json
-    import subprocess
-
-    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    child = subprocess.run(
-        [sys.executable, "-c", "from engine.cli import migrate_child; migrate_child()"],
-        input=json.dumps({"database_url": database_url, "log_level": level, "log_format": log_format}),
-        text=True,
-        check=False,
-    )
-    if child.returncode != 0:
-        raise _PrepareFailed(f"migrating the database failed (exit {child.returncode})")
-
-
-def migrate_child() -> None:
-    """The child side of `_migrate_in_child`: the database URL and the log settings in on stdin."""
-    import json
-
-    given = json.loads(sys.stdin.read())
-    configure_logging(given["log_level"], given["log_format"])
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from engine.store.migrate import run_migrations
-
-    run_migrations(given["database_url"])
-
-
-def _settings_environment(settings: Settings) -> dict[str, str]:
-    """The settings for workers, which rebuild them from the environment. The config file's path is
-    passed for watching it (engine.reload): workers never import it at start."""
-    import os
-
-    values = settings.model_dump(exclude={"config", "mappings_path"}, exclude_none=True)
-    env = {f"TURNOUT_{k.upper()}": str(v) for k, v in values.items()}
-    env["TURNOUT_MAPPINGS_PATH"] = os.pathsep.join(str(folder) for folder in settings.mappings_path)
-    if settings.config is not None:
-        env["TURNOUT_CONFIG"] = str(settings.config.resolve())
-    env["TURNOUT_MIGRATE_ON_START"] = "false"
-    return env

@@ -3,7 +3,7 @@
 Synchronous: the CLI calls it before the server's event loop starts (Alembic starts a loop of its own).
 At head already, it costs one or two queries; empty, the schema is created whole (engine.store.schema);
 behind, `migrate` runs Alembic's migrations: `run_migrations` here, or a child process for a serving
-process that keeps Alembic out of its memory (engine.cli).
+process that keeps Alembic out of its memory (engine.serve).
 """
 
 from __future__ import annotations
