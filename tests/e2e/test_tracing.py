@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,14 @@ def _openai(alias: str, url: str, model: str = "test-model", **extra: Any) -> di
     return {"model_name": alias, "litellm_params": params}
 
 
+@contextmanager
+def _one_alias(tmp_path: Path, fake: FakeUpstream, provider: TracerProvider) -> Iterator[Any]:
+    """A gateway serving the alias gpt-x from `fake`, its spans into `provider`."""
+    config = {"model_list": [_openai("gpt-x", fake.url)]}
+    with running_gateway(tmp_path, config, tracer_provider=provider) as gw:
+        yield gw
+
+
 def _ask(gw: Any, alias: str, *, stream: bool = False, **headers: str) -> httpx.Response:
     body: dict[str, Any] = {"model": alias, "messages": HI, "temperature": 0.5, "max_tokens": 64}
     if stream:
@@ -93,9 +102,7 @@ def test_a_whole_answer_is_a_server_span_with_a_client_span_per_try(
 ) -> None:
     with FakeUpstream() as fake:
         fake.add("POST", "/v1/chat/completions", json=golden_json("openai", "simple.response.json"))
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             answer = _ask(gw, "gpt-x")
             assert answer.status_code == 200
             spans = _finished(exporter, 2)
@@ -139,9 +146,7 @@ def test_a_stream_ends_its_spans_when_it_ends_with_its_usage(
 ) -> None:
     with FakeUpstream() as fake:
         fake.add("POST", "/v1/chat/completions", stream=golden_stream("openai", "stream_text"))
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             answer = _ask(gw, "gpt-x", stream=True)
             assert answer.status_code == 200 and "[DONE]" in answer.text
             spans = _finished(exporter, 2)
@@ -242,9 +247,7 @@ def test_an_upstream_5xx_ends_both_spans_in_error(
         fake.add(
             "POST", "/v1/chat/completions", status=500, json={"error": {"message": f"no {UPSTREAM_KEY}"}}
         )
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             assert _ask(gw, "gpt-x").status_code == 500
             spans = _finished(exporter, 2)
     server, (client,) = _split(spans)
@@ -262,9 +265,7 @@ def test_a_refused_request_has_a_server_span_and_no_client_span(
 ) -> None:
     with (
         FakeUpstream() as fake,
-        running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw,
+        _one_alias(tmp_path, fake, provider) as gw,
     ):
         assert _ask(gw, "no-such-model").status_code == 404
         (server,) = _finished(exporter, 1)
@@ -278,9 +279,7 @@ def test_traceparent_in_makes_the_request_a_child_and_goes_out_to_the_upstream(
 ) -> None:
     with FakeUpstream() as fake:
         fake.add("POST", "/v1/chat/completions", json=golden_json("openai", "simple.response.json"))
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             answer = _ask(gw, "gpt-x", traceparent=TRACEPARENT, tracestate="vendor=opaque")
             assert answer.status_code == 200
             spans = _finished(exporter, 2)
@@ -308,9 +307,7 @@ def test_a_malformed_traceparent_starts_a_new_trace(
 ) -> None:
     with FakeUpstream() as fake:
         fake.add("POST", "/v1/chat/completions", json=golden_json("openai", "simple.response.json"))
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             assert _ask(gw, "gpt-x", **headers).status_code == 200
             spans = _finished(exporter, 2)
         sent = fake.last.headers
@@ -324,9 +321,7 @@ def test_two_traceparent_headers_are_ignored(
 ) -> None:
     with FakeUpstream() as fake:
         fake.add("POST", "/v1/chat/completions", json=golden_json("openai", "simple.response.json"))
-        with running_gateway(
-            tmp_path, {"model_list": [_openai("gpt-x", fake.url)]}, tracer_provider=provider
-        ) as gw:
+        with _one_alias(tmp_path, fake, provider) as gw:
             body = {"model": "gpt-x", "messages": HI}
             headers = [("traceparent", TRACEPARENT), ("traceparent", f"00-{'1' * 32}-{'2' * 16}-01")]
             assert httpx.post(gw.v1 + "/chat/completions", json=body, headers=headers).status_code == 200
