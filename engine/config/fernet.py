@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import struct
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -39,6 +40,7 @@ _VERSION = 0x80
 _BLOCK = 16
 _HEADER = 1 + 8 + _BLOCK  # version, timestamp, IV
 _MAC = 32
+_URLSAFE = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 
 
 class InvalidToken(ValueError):
@@ -101,10 +103,7 @@ class _Fernet:
         return base64.urlsafe_b64encode(body + self._mac(body))
 
     def decrypt(self, token: bytes) -> bytes:
-        try:
-            data = base64.urlsafe_b64decode(token)
-        except (binascii.Error, ValueError):
-            raise InvalidToken from None
+        data = _decode(token)
         size = len(data) - _HEADER - _MAC
         if size < _BLOCK or size % _BLOCK or data[0] != _VERSION:
             raise InvalidToken
@@ -118,6 +117,17 @@ class _Fernet:
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._signing_key, body, hashlib.sha256).digest()
+
+
+def _decode(token: bytes) -> bytes:
+    """urlsafe base64 as `cryptography` reads it: whitespace ignored, padding optional, nothing else."""
+    token = token.translate(None, b" \t\n\r\v\f")
+    if not _URLSAFE.fullmatch(token):
+        raise InvalidToken
+    try:
+        return base64.urlsafe_b64decode(token + b"=" * (-len(token) % 4))
+    except binascii.Error:
+        raise InvalidToken from None
 
 
 class _PackageFernet:
