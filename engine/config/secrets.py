@@ -2,18 +2,18 @@
 
 The Fernet key is derived (HKDF-SHA256) from `Settings.salt_key`; without one, from a random key
 generated once into `.turnout/secret.key` (mode 0600). Plaintext never reaches logs or error messages.
+Tokens are made by engine/config/fernet.py, without importing `cryptography` where it can.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
+from engine.config.fernet import InvalidToken, TokenCipher, hkdf_sha256, token_cipher
 from engine.settings import Settings
 from engine.store.db import sqlite_path
 
@@ -45,13 +45,6 @@ def resolve_env_ref(value: str | None) -> str | None:
     return os.environ.get(name) or None
 
 
-def _derive(material: bytes, info: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
-
-
 def _key_file_material(path: Path) -> bytes:
     """Read the generated key, creating it (0600, never overwritten) on first use."""
     if path.exists():
@@ -73,17 +66,16 @@ class SecretBox:
     __slots__ = ("_fernet", "_mac_key", "_material")
 
     def __init__(self, key_material: bytes) -> None:
-        # keys are derived on first use: `cryptography` costs ~6 MB of memory, and a gateway whose
-        # credentials are all environment references never needs it
+        # keys are derived on first use: the cipher may import `cryptography` (~8 MB of memory) where
+        # the process's libcrypto cannot serve, and a gateway whose credentials are all environment
+        # references never needs it
         self._material = key_material
-        self._fernet: Any = None
+        self._fernet: TokenCipher | None = None
         self._mac_key: bytes | None = None
 
-    def _cipher(self) -> Any:
+    def _cipher(self) -> TokenCipher:
         if self._fernet is None:
-            from cryptography.fernet import Fernet
-
-            self._fernet = Fernet(base64.urlsafe_b64encode(_derive(self._material, _HKDF_INFO)))
+            self._fernet = token_cipher(hkdf_sha256(self._material, _HKDF_INFO))
         return self._fernet
 
     def __repr__(self) -> str:
@@ -103,7 +95,7 @@ class SecretBox:
     def fingerprint(self, plaintext: str) -> str:
         """A keyed digest that identifies a credential without revealing it (used to deduplicate)."""
         if self._mac_key is None:
-            self._mac_key = _derive(self._material, _HKDF_INFO + b" fingerprint")
+            self._mac_key = hkdf_sha256(self._material, _HKDF_INFO + b" fingerprint")
         return hmac.new(self._mac_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def derived_key(self, purpose: bytes) -> bytes:
@@ -115,13 +107,11 @@ class SecretBox:
         return hmac.new(self._material, info, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
-        return str(self._cipher().encrypt(plaintext.encode()).decode("ascii"))
+        return self._cipher().encrypt(plaintext.encode()).decode("ascii")
 
     def decrypt(self, token: str) -> str:
-        from cryptography.fernet import InvalidToken
-
         try:
-            return str(self._cipher().decrypt(token.encode("ascii")).decode())
+            return self._cipher().decrypt(token.encode("ascii")).decode()
         except (InvalidToken, UnicodeError) as exc:
             message = "a stored provider credential cannot be decrypted (was the salt key changed?)"
             raise SecretError(message) from exc
