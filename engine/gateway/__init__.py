@@ -14,8 +14,8 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,21 +23,27 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from engine.cache import open_cache
-from engine.config.secrets import SecretBox
+from engine.gateway.parts import (
+    CooldownAnnouncer,
+    counters_for,
+    gen_ai_names,
+    image_fetcher,
+    load_table,
+    pipeline_options,
+    redactor_for,
+    upstream_client,
+    usage_recorder,
+)
+from engine.gateway.watchers import watching
 from engine.keys import KeyRing, KeyService
 from engine.limits.admission import Limiter
-from engine.limits.counters import Counters
-from engine.limits.local import LocalCounters
 from engine.logs import redacting_with
 from engine.mapping.loader import MappingRegistry
-from engine.netguard import AddressPolicy
 from engine.pipeline.attempt import Attempter
 from engine.pipeline.dispatch import Dispatcher
 from engine.pipeline.grace import StreamGrace
-from engine.pipeline.images import ImageFetcher, ImageLimits
-from engine.pipeline.options import PipelineOptions
 from engine.pipeline.run import Pipeline
-from engine.redact import Redactor, credentials_of
+from engine.redact import Redactor
 from engine.reload import FileWatch, MappingSet, Reloader, ReloadStatus, load_mapping_set
 from engine.replicas.bus import ChangeBus, create_bus
 from engine.routing.discovery import Discovery
@@ -47,13 +53,9 @@ from engine.settings import Settings
 from engine.stopping import on_stop_signal
 from engine.store.conversation import ConversationStore
 from engine.store.db import create_engine, session_factory
-from engine.store.load import load_routing_table
 from engine.tracing import open_tracer
-from engine.upstream import UpstreamClient
 from engine.usage.metrics import Metrics
-from engine.usage.recorder import UsageRecorder
 from engine.usage.sink import GatewaySink
-from engine.usage.writer import SqlWriter
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -61,9 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "open_gateway"]
 
 log = logging.getLogger("turnout")
-# seconds between deletions of expired stored exchanges (and revoked keys' ones); until then an expired
-# row is only refused
-_PURGE_EVERY = 3600.0
 
 
 class Routes:
@@ -148,11 +147,11 @@ class Gateway:
         is built with their providers and both are swapped in at once."""
         while True:
             current = self.routes.mappings
-            table = await _load_table(self.settings, self.sessions, (mappings or current).registry)
+            table = await load_table(self.settings, self.sessions, (mappings or current).registry)
             if mappings is None and self.routes.mappings is not current:
                 continue  # new mappings came in meanwhile: their providers may build another table
             if mappings is not None or table != self.routes.table:
-                self.routes.replace(table, _redactor_for(self.settings, table), mappings)
+                self.routes.replace(table, redactor_for(self.settings, table), mappings)
             return
 
     async def check_files(self) -> bool:
@@ -216,24 +215,24 @@ async def open_gateway(
         parts.push_async_callback(database.dispose)
         sessions = session_factory(database)
         key_service = KeyService(sessions)
-        table = await _load_table(settings, sessions, registry)
-        routes = Routes(table, _redactor_for(settings, table), mappings)
+        table = await load_table(settings, sessions, registry)
+        routes = Routes(table, redactor_for(settings, table), mappings)
         parts.enter_context(redacting_with(lambda: routes.redactor))  # every log line, at every level
         keys = await key_service.ring()
-        client = _upstream_client(settings)
+        client = upstream_client(settings)
         parts.push_async_callback(client.close)
-        images = _image_fetcher(settings)
+        images = image_fetcher(settings)
         parts.push_async_callback(images.close)
-        limiter = Limiter(_counters(settings), clock=wall_clock)
+        limiter = Limiter(counters_for(settings), clock=wall_clock)
         parts.push_async_callback(limiter.close)
         bus = create_bus(settings.redis_url, settings.redis_prefix)
         parts.push_async_callback(bus.close)
         metrics = Metrics(lambda: routes.table.aliases, max_age=settings.metrics_max_age)
-        recorder = _usage_recorder(settings, sessions, metrics)
+        recorder = usage_recorder(settings, sessions, metrics)
         recorder.start()
         parts.push_async_callback(recorder.close)  # closed first: every record left is written
-        router = Router(clock=clock or time.monotonic, on_cooldown=_Announcer(bus))
-        options = _pipeline_options(settings)
+        router = Router(clock=clock or time.monotonic, on_cooldown=CooldownAnnouncer(bus))
+        options = pipeline_options(settings)
         current_registry = lambda: routes.mappings.registry  # noqa: E731  # the mappings in force
         attempts = Attempter(
             current_registry, client, options, images=images, redactor=lambda: routes.redactor
@@ -243,7 +242,7 @@ async def open_gateway(
         if cache is not None:
             parts.push_async_callback(cache.close)
             metrics.watch(cache.metrics.families)
-        tracer = open_tracer(settings, _gen_ai_names(current_registry), tracer_provider)
+        tracer = open_tracer(settings, gen_ai_names(current_registry), tracer_provider)
         if tracer is not None:
             parts.callback(tracer.close)  # after the recorder: the last requests' spans are ended
         pipeline = Pipeline(
@@ -278,7 +277,7 @@ async def open_gateway(
         bus.subscribe(gateway.on_change)
         await bus.start()
         parts.callback(on_stop_signal(lambda: grace.begin(settings.shutdown_grace)))
-        parts.enter_context(_watching(gateway))
+        parts.enter_context(watching(gateway))
         log.info(
             "turnout ready: %d aliases, %d provider mappings",
             len(table.aliases),
@@ -291,168 +290,3 @@ async def open_gateway(
         gc.collect()
         gc.freeze()
         yield gateway
-
-
-@contextmanager
-def _watching(gateway: Gateway) -> Iterator[None]:
-    """The gateway's background work while it serves: model discovery, reloads of what other processes
-    change in SQL, and the purge of expired stored exchanges."""
-    settings = gateway.settings
-    # reloads pick up what other processes change in SQL: keys through other replicas and `turnout
-    # keys`; aliases and deployments through `turnout serve --config` on another replica, `turnout
-    # import` or `turnout probe --write`. Discovery asks the backends which models they serve, at once.
-    work: list[tuple[str, float, Callable[[], Awaitable[object]], str, bool]] = [
-        (
-            "discovery",
-            settings.discovery_interval,
-            gateway.refresh_missing_models,
-            "model discovery failed",
-            True,
-        ),
-        (
-            "keys",
-            settings.key_refresh_interval,
-            gateway.reload_keys,
-            "reloading the virtual keys failed",
-            False,
-        ),
-        (
-            "routes",
-            settings.routes_refresh_interval,
-            gateway.reload,
-            "reloading the routing table failed",
-            False,
-        ),
-        (
-            "files",
-            settings.reload_interval,
-            gateway.check_files,
-            "checking the mapping and config files failed",
-            False,
-        ),
-        (
-            "purge",
-            _PURGE_EVERY,
-            gateway.purge_conversations,
-            "purging expired stored exchanges failed",
-            False,
-        ),
-    ]
-    watchers = [
-        asyncio.create_task(_every(interval, job, failure, at_once=at_once), name=f"turnout-{name}")
-        for name, interval, job, failure, at_once in work
-    ]
-    try:
-        yield
-    finally:
-        for watcher in watchers:
-            watcher.cancel()
-
-
-async def _every(
-    interval: float, work: Callable[[], Awaitable[object]], failure: str, *, at_once: bool = False
-) -> None:
-    """Do `work` every `interval` seconds (0: never), the first time at once with `at_once`. A failure (an
-    unreachable database or backend) keeps what was there, and the watcher goes on."""
-    while interval > 0:
-        if not at_once:
-            await asyncio.sleep(interval)
-        at_once = False
-        try:
-            await work()
-        except Exception:
-            log.warning(failure, exc_info=True)
-
-
-def _gen_ai_names(registry: Callable[[], MappingRegistry]) -> Callable[[str], str]:
-    """A mapping's name -> its gen_ai.provider.name in traces: its `gen_ai_provider`, else its name (read
-    from the mappings in force, which a reload may replace)."""
-
-    def name(provider: str) -> str:
-        mapping = registry().get(provider)
-        return (mapping.gen_ai_provider if mapping is not None else None) or provider
-
-    return name
-
-
-class _Announcer:
-    """Tells the other replicas of a cooldown this one started; fire and forget (a lost notice only
-    means they find out themselves)."""
-
-    __slots__ = ("_bus", "_notices")
-
-    def __init__(self, bus: ChangeBus) -> None:
-        self._bus = bus
-        self._notices: set[asyncio.Future[None]] = set()  # notices being published
-
-    def __call__(self, deployment_id: int, seconds: float) -> None:
-        task = asyncio.ensure_future(
-            self._bus.publish("cooldown", {"deployment_id": deployment_id, "seconds": seconds})
-        )
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
-
-
-async def _load_table(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], registry: MappingRegistry
-) -> RoutingTable:
-    secrets = SecretBox.from_settings(settings)
-    async with sessions() as session:
-        return await load_routing_table(session, registry.catalog(), secrets)
-
-
-def _redactor_for(settings: Settings, table: RoutingTable) -> Redactor:
-    return Redactor(credentials_of(table, settings.master_key, settings.salt_key))
-
-
-def _counters(settings: Settings) -> Counters:
-    if settings.redis_url is None:
-        return LocalCounters()
-    from engine.limits.redis_counters import RedisCounters  # imports redis: only in this mode
-
-    return RedisCounters(settings.redis_url, settings.redis_prefix)
-
-
-def _pipeline_options(settings: Settings) -> PipelineOptions:
-    return PipelineOptions(
-        drop_params=settings.drop_params,
-        answer_alias=settings.response_model == "alias",
-        request_timeout=settings.request_timeout,
-        topology_headers_for_keys=settings.topology_headers_for_keys,
-        max_answer_bytes=settings.max_upstream_answer_bytes,
-        max_stream_event_bytes=settings.max_stream_event_bytes,
-    )
-
-
-def _upstream_client(settings: Settings) -> UpstreamClient:
-    return UpstreamClient(
-        pool_size=settings.pool_size,
-        pool_size_per_host=settings.pool_size_per_host,
-        connect_timeout=settings.connect_timeout,
-    )
-
-
-def _usage_recorder(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics
-) -> UsageRecorder:
-    return UsageRecorder(
-        SqlWriter(sessions),
-        flush_interval=settings.usage_flush_interval,
-        batch_size=settings.usage_batch_size,
-        buffer_limit=settings.usage_buffer_limit,
-        on_dropped=metrics.dropped,
-    )
-
-
-def _image_fetcher(settings: Settings) -> ImageFetcher:
-    return ImageFetcher(
-        ImageLimits(
-            timeout=settings.image_fetch_timeout,
-            max_bytes=settings.image_fetch_max_bytes,
-            max_images=settings.image_fetch_max_images,
-            max_total_bytes=settings.image_fetch_max_total_bytes,
-        ),
-        AddressPolicy.parse(settings.image_fetch_allow),
-        connect_timeout=settings.connect_timeout,
-        pool_size=settings.pool_size_per_host,
-    )
