@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
+from litestar.plugins import PluginProtocol
+from litestar.plugins.core import MsgspecDIPlugin
 
 from engine.api.body_limits import BodyBudget, BodyLimits
 from engine.api.chat import chat_completions
@@ -37,7 +39,7 @@ from engine.api.operator import deployments
 from engine.api.respond import note_refusal
 from engine.api.usage import request_log, spend_logs, usage_report
 from engine.config.secrets import SecretBox
-from engine.console import ConsoleState, console_routes
+from engine.console import ConsoleState, LazyConsole
 from engine.console.session import Signer
 from engine.console.throttle import SignInThrottle
 from engine.errors import InvalidRequest, NotFound, PayloadTooLarge, TurnoutError
@@ -54,6 +56,43 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 log = logging.getLogger("turnout")
+
+
+# the API's routes; the dialects' are read from the mappings, and the console's are its own app
+_API = [
+    chat_completions,
+    embeddings,
+    completions,
+    images,
+    rerank,
+    speech,
+    transcriptions,
+    translations,
+    list_models,
+    deployments,
+    usage_report,
+    request_log,
+    spend_logs,
+    generate_key,
+    key_info_route,
+    update_key,
+    delete_keys,
+    list_keys,
+    liveness,
+    readiness,
+    metrics,
+]
+
+
+class _Litestar(Litestar):
+    """Litestar without the plugins it adds for pydantic and attrs types when those packages are
+    installed (pydantic is, for the settings): no handler takes or returns such a type, and the pydantic
+    plugin alone imports pydantic.v1 (~1 MB of a serving process). msgspec's, which reads handlers'
+    signatures, stays."""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        return [*plugins, MsgspecDIPlugin()]
 
 
 def _render(error: TurnoutError) -> Response[bytes]:
@@ -143,55 +182,42 @@ def create_app(
             app.state.gateway = gateway
             yield
 
+    options = _options(settings, tracer_provider, State({"bodies": bodies, "console": console}), limits)
     with _no_litestar_otel_probe():
         dialects = dialect_routes(mappings.dialects)
-        return _litestar(settings, tracer_provider, serve_gateway, bodies, console, limits, dialects)
-
-
-def _litestar(
-    settings: Settings,
-    tracer_provider: TracerProvider | None,
-    serve_gateway: Callable[[Litestar], AbstractAsyncContextManager[None]],
-    bodies: BodyBudget,
-    console: ConsoleState,
-    limits: DefineMiddleware,
-    dialects: list[HTTPRouteHandler],
-) -> Litestar:
-    app = Litestar(
-        route_handlers=[
-            chat_completions,
-            embeddings,
-            completions,
-            images,
-            rerank,
-            speech,
-            transcriptions,
-            translations,
-            list_models,
-            deployments,
-            usage_report,
-            request_log,
-            spend_logs,
-            generate_key,
-            key_info_route,
-            update_key,
-            delete_keys,
-            list_keys,
-            liveness,
-            readiness,
-            metrics,
-            *dialects,
-            *console_routes(settings),
-        ],
-        lifespan=[serve_gateway],
-        state=State({"bodies": bodies, "console": console}),
-        exception_handlers={TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected},
-        # the client's trace context (when tracing is on); cancel work a client left; bound request bodies
-        middleware=[*_tracing(settings, tracer_provider), DisconnectWatch, limits],
-        request_max_body_size=None,  # BodyLimits enforces the limits (per route, and in total)
-        openapi_config=None,
-        logging_config=None,
-    )
+        app = _Litestar(route_handlers=[*_API, *dialects], lifespan=[serve_gateway], **options)
+    handler = app.asgi_handler
+    if settings.ui_enabled:
+        handler = LazyConsole(handler, settings.ui_path, functools.partial(_console_app, settings, options))
     # outside the router, so that every request has its id for the logs, one no route serves too
-    app.asgi_handler = RequestIds(app.asgi_handler)
+    app.asgi_handler = RequestIds(handler)
     return app
+
+
+def _options(
+    settings: Settings, tracer_provider: TracerProvider | None, state: State, limits: DefineMiddleware
+) -> dict[str, Any]:
+    """What the API's app and the console's share: one state (the gateway, the body budget, the
+    console's sessions), the same error rendering and middleware, as when the console's routes were the
+    API app's own."""
+    return {
+        "state": state,
+        "exception_handlers": {
+            TurnoutError: _turnout_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        # the client's trace context (when tracing is on); cancel work a client left; bound request bodies
+        "middleware": [*_tracing(settings, tracer_provider), DisconnectWatch, limits],
+        "request_max_body_size": None,  # BodyLimits enforces the limits (per route, and in total)
+        "openapi_config": None,
+        "logging_config": None,
+    }
+
+
+def _console_app(settings: Settings, options: dict[str, Any]) -> Litestar:
+    """The console's pages and static files, as an app of their own beside the API's (see `options`)."""
+    from engine.console.routes import console_routes
+
+    with _no_litestar_otel_probe():
+        return _Litestar(route_handlers=console_routes(settings), **options)
