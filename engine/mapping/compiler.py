@@ -22,21 +22,22 @@ from engine.mapping.expressions import parse_template_string as split_template
 from engine.mapping.runtime import RUNTIME_GLOBALS, MappingRuntimeError
 from engine.mapping.yaml_lines import LineDict, line_of, plain
 
-__all__ = ["CompiledSection", "MappingLoadError", "Site", "compile_section", "recording_sites"]
+__all__ = ["CompiledSection", "MappingLoadError", "Site", "authoring", "compile_section"]
 
 _counter = itertools.count()
-_RECORDING_SITES: ContextVar[bool] = ContextVar("turnout_recording_sites", default=False)
+_AUTHORING: ContextVar[bool] = ContextVar("turnout_mapping_authoring", default=False)
 _TEMPLATE_MARKS = ("{%", "{#")  # Jinja statements and comments: never evaluated, they would go out as text
 
 
 @contextmanager
-def recording_sites() -> Iterator[None]:
-    """Within: compiled sections keep their Sites for the checker. Serving never asks: it keeps none."""
-    token = _RECORDING_SITES.set(True)
+def authoring() -> Iterator[None]:
+    """Within: compiled sections keep what the tools for mapping authors read, their Sites (the checker)
+    and their generated Python (`mappings show --python`). Serving never asks: it keeps neither."""
+    token = _AUTHORING.set(True)
     try:
         yield
     finally:
-        _RECORDING_SITES.reset(token)
+        _AUTHORING.reset(token)
 
 
 class MappingLoadError(ValueError):
@@ -63,10 +64,10 @@ class CompiledSection:
     function: Callable[..., Any]
     variables: tuple[str, ...]
     where: str  # file:line of the section
-    source: str  # the generated Python, printed by `turnout mappings show --python`
+    source: str  # the generated Python, within `authoring` (else ""): `turnout mappings show --python`
     line_map: dict[int, int]  # generated line -> YAML line
     file_map: dict[int, str] = field(default_factory=dict)  # generated line -> YAML file, when not `where`'s
-    sites: tuple[Site, ...] = ()  # what the checker reads, within `recording_sites` (else none)
+    sites: tuple[Site, ...] = ()  # what the checker reads, within `authoring` (else none)
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -133,8 +134,9 @@ def compile_section(
             line_map[number] = int(yaml_line)
             if other:
                 file_map[number] = gen.files[int(other)]
+    kept = source if _AUTHORING.get() else ""
     return CompiledSection(
-        namespace["_section"], tuple(variables), where, source, line_map, file_map, tuple(gen.sites or ())
+        namespace["_section"], tuple(variables), where, kept, line_map, file_map, tuple(gen.sites or ())
     )
 
 
@@ -147,7 +149,7 @@ class _Generator:
         self.fragments = fragments
         self.expanding: list[str] = []  # the fragments being expanded, innermost last
         self.used: set[str] = set()  # the Python names `lookup` resolved (for `$let`'s grouping)
-        self.sites: list[Site] | None = [] if _RECORDING_SITES.get() else None
+        self.sites: list[Site] | None = [] if _AUTHORING.get() else None
 
     @staticmethod
     def python_name(name: str) -> str:

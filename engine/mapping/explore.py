@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from engine.mapping.compiler import CompiledSection
+from engine.mapping.compiler import CompiledSection, authoring
 from engine.mapping.framing import DONE, decoder_for
 from engine.mapping.loader import check_folder
 from engine.mapping.runtime import MISSING, MappingRejected, MappingRuntimeError
@@ -125,7 +125,8 @@ def _load(folder: Path | Sequence[Path], provider: str) -> tuple[ProviderMapping
     def keep(mapping: ProviderMapping, tree: LineDict) -> None:
         loaded[mapping.name] = (mapping, tree)
 
-    problems = check_folder(folder, keep)
+    with authoring():  # the sections keep their generated Python, for `show --python`
+        problems = check_folder(folder, keep)
     if provider not in loaded:
         own = [p for p in problems if f"/{provider}.yaml" in p.replace("\\", "/")]
         if own:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.mapping.compiler import MappingLoadError, compile_section
+from engine.mapping.compiler import MappingLoadError, authoring, compile_section
 from engine.mapping.runtime import MISSING, MappingRuntimeError
 from engine.mapping.yaml_lines import load_yaml
 
@@ -23,6 +23,20 @@ def section(tmp_path: Path, text: str, variables: tuple[str, ...] = ("request",)
 def test_leaves_are_native_values_literals_and_interpolations(tmp_path: Path) -> None:
     s = section(tmp_path, 'n: "{{ request.n + 1 }}"\nlit: plain text\nmix: "id-{{ request.n }}"\nflag: true')
     assert s({"n": 1}) == {"n": 2, "lit": "plain text", "mix": "id-1", "flag": True}
+
+
+def test_the_generated_python_is_kept_only_for_the_authors_tools(tmp_path: Path) -> None:
+    """Serving keeps the function, not its source (`mappings show --python` compiles within `authoring`);
+    a failure still names its YAML line either way."""
+    text = 'n: "{{ request.n + 1 }}"\nm: "{{ request.x.upper() }}"'
+    served = section(tmp_path, text)
+    with authoring():
+        shown = section(tmp_path, text)
+    assert served.source == "" and served.sites == ()
+    assert shown.source.startswith("def _section(v_request):") and shown.sites
+    for compiled in (served, shown):
+        with pytest.raises(MappingRuntimeError, match=r"m\.yaml:3"):
+            compiled({"n": 1, "x": 2})
 
 
 def test_absent_values_leave_their_key_out_but_null_stays(tmp_path: Path) -> None:

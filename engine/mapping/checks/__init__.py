@@ -9,7 +9,7 @@ cannot refuse on its own but is wrong all the same. Each finding names file:line
   answers and events, canonical answers): read once, close to a key read elsewhere or to a known one;
   a parameter read although the operation's params drop it.
 
-The checker reads the sections the compiler produced (within `recording_sites`, each keeps its
+The checker reads the sections the compiler produced (within `authoring`, each keeps its
 expressions as engine.mapping.compiler.Site), so it sees every construct the compiler knows, and the
 serving path, which records nothing, pays nothing.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.mapping.checks.diagnostics import Diagnostic, Report
 from engine.mapping.checks.mappings import check_dialect, check_provider
-from engine.mapping.compiler import recording_sites
+from engine.mapping.compiler import authoring
 from engine.mapping.dialects import DialectMapping, check_dialects
 from engine.mapping.expressions import shared_parses
 from engine.mapping.loader import check_folder
@@ -35,7 +35,7 @@ __all__ = ["Diagnostic", "Report", "check_mappings"]
 def check_mappings(folder: Path | Sequence[Path]) -> Report:
     """Check every provider and dialect mapping in `folder` (or folders, later ones on top)."""
     report = Report()
-    with shared_parses(), recording_sites():
+    with shared_parses(), authoring():
         report.load_errors += check_folder(folder, partial(_provider, report=report))
         report.load_errors += check_dialects(folder, partial(_dialect, report=report))
     return report
