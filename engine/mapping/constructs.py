@@ -8,7 +8,6 @@ the compiler.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,5 +66,7 @@ def construct_key_problem(spec: dict[Any, Any]) -> tuple[Any, str] | None:
 
 def did_you_mean(word: str, candidates: Any, cutoff: float = 0.6) -> str:
     """'; did you mean X?' for the closest candidate, or ''."""
+    import difflib  # only for a mapping's error: a serving process never needs it
+
     close = difflib.get_close_matches(word, sorted(str(c) for c in candidates), n=1, cutoff=cutoff)
     return f"; did you mean {close[0]!r}?" if close else ""
