@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.mapping.compiler import MappingLoadError
+from engine.mapping.compiler import MappingLoadError, authoring
 from engine.mapping.dialects import load_dialects
 from engine.mapping.loader import check_folder, load_registry
 from engine.mapping.runtime import MappingRuntimeError
@@ -22,7 +22,8 @@ def compiled(tmp_path: Path, text: str, key: str = "section") -> Any:
     path = tmp_path / "m.yaml"
     path.write_text(text)
     tree = load_mapping_file(path)
-    with using_fragments(tree, refuse_unused=True):  # as `turnout mappings check` does
+    # as `turnout mappings check` does; keeping the generated Python, which some tests read
+    with using_fragments(tree, refuse_unused=True), authoring():
         return compile_key(tree, key, ("request",))
 
 
