@@ -30,6 +30,8 @@ class LazyConsole:
         self.app = app
         self._path = path
         self._prefix = path + "/"
+        # normalizing only adds or removes slashes: a path without this text is never the console's
+        self._first_segment = path.strip("/").split("/")[0]
         self._build = build
         self._console: ASGIApp | None = None
         self._building: asyncio.Future[ASGIApp] | None = None
@@ -54,6 +56,8 @@ class LazyConsole:
 
     def _under(self, scope: Scope) -> bool:
         path = scope["path"]
+        if self._first_segment not in path:  # nearly every API request: one substring test
+            return False
         if root_path := scope.get("root_path", ""):  # as Litestar's router takes it off
             path = path.split(root_path, maxsplit=1)[-1]
         path = normalize_path(path)

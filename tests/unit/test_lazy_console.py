@@ -64,9 +64,10 @@ def test_nothing_is_built_until_a_request_under_the_path() -> None:
     lazy = _lazy(build)
 
     async def run() -> list[tuple[int, bytes]]:
-        return [await _get(lazy, path) for path in ("/v1/models", "/health", "/uix", "/u", "/v1/ui")]
+        paths = ("/v1/models", "/health", "/uix", "/u", "/v1/ui", "/v1/models/gui-model")
+        return [await _get(lazy, path) for path in paths]
 
-    assert asyncio.run(run()) == [(200, b"api")] * 5
+    assert asyncio.run(run()) == [(200, b"api")] * 6
     assert build.calls == 0 and not lazy.built
 
 
@@ -82,6 +83,16 @@ def test_the_path_is_read_below_the_root_path_as_the_router_reads_it() -> None:
     lazy = _lazy(_Builds())
     assert asyncio.run(_get(lazy, "/gw/ui/sign-in", root_path="/gw")) == (200, b"console")
     assert asyncio.run(_get(lazy, "/gw/v1/models", root_path="/gw")) == (200, b"api")
+
+
+def test_a_deeper_console_path_is_matched_whole_however_its_slashes_are_written() -> None:
+    lazy = LazyConsole(_answering("api"), "/admin/console", _Builds())
+
+    async def run() -> list[bytes]:
+        paths = ("/admin//console/keys", "/admin/console/", "/admin", "/admin/consoles", "/console")
+        return [(await _get(lazy, path))[1] for path in paths]
+
+    assert asyncio.run(run()) == [b"console", b"console", b"api", b"api", b"api"]
 
 
 def test_it_is_built_once_and_then_reused() -> None:
