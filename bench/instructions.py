@@ -76,16 +76,24 @@ def count(root: Path, mock_url: str, names: list[str], requests: int, tmp: Path)
     config = tmp / "config.yaml"
     config.write_text((HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url))
     port = free_port()
-    out = tmp / "callgrind.out"
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
         "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
     }
     env.pop("TURNOUT_MAPPINGS_DIR", None)
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    argv += [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
-    gateway = Process(argv, tmp / "turnout.log", cwd=tmp, env=env)
+    argv = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
+    return count_server(argv, port, names, requests, tmp, env)
+
+
+def count_server(
+    argv: list[str], port: int, names: list[str], requests: int, tmp: Path, env: dict[str, str]
+) -> dict[str, float]:
+    """Instructions per request of each scenario, for any server `argv` listening on `port` (a
+    gateway, or one of bench/floor.py's floors) started under callgrind with `tmp` as cwd."""
+    out = tmp / "callgrind.out"
+    grind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    gateway = Process([*grind, *argv], tmp / "server.log", cwd=tmp, env=env)
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
