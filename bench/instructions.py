@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", action="append", type=Path, help="a checkout to count (repeatable)")
+    parser.add_argument("roots", nargs="*", type=Path, help="more checkouts (`--root /tmp/old .`)")
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     parser.add_argument("--requests", type=int, default=100, help="counted requests per scenario")
     args = parser.parse_args(argv)
-    roots = [root.resolve() for root in args.root or [HERE.parent]]
+    roots = [root.resolve() for root in [*(args.root or []), *args.roots] or [HERE.parent]]
     names = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:

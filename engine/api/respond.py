@@ -1,9 +1,10 @@
 """The pipeline's Reply as the route's response: a whole body, or a stream as it arrives.
 
-A whole body goes out as a small ASGI app of its own (`WholeBody`), not as Litestar's `Response`:
-that one builds header objects and resolves layered headers, cookies and encoders Turnout never sets,
-~4% of a pass-through request's instructions. The routes that return it are annotated `ASGIApp`, so
-that Litestar sends what they return as it is (a `Stream` is still a Response, converted as before).
+A whole body goes out as a small ASGI app of its own (`WholeBody`), not as Litestar's `Response`,
+which builds header objects and resolves layered headers, cookies and encoders Turnout never sets
+(1.66 M -> 1.49 M instructions per pass-through chat request, bench/instructions.py). The routes
+that return it are annotated `ASGIApp`, so that Litestar sends what they return as it is (a `Stream`
+is still a Response, which Litestar converts as before).
 """
 
 from __future__ import annotations
