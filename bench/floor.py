@@ -311,7 +311,7 @@ def count(args: argparse.Namespace, tmp: Path) -> None:
         for name, root in _turnouts(args).items():
             own = tmp / name
             own.mkdir()
-            figures[name] = instructions.count(root, mock_url, names, args.requests, own)
+            figures[name] = instructions.count(root, mock_url, names, args.requests, own, steady=args.steady)
     finally:
         mock.stop()
     print("| server | " + " | ".join(names) + " |")
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", action="store_true", help="also measure a stream at c=1")
     parser.add_argument("--instructions", action="store_true", help="count instructions (callgrind) instead")
     parser.add_argument("--requests", type=int, default=100, help="counted requests (--instructions)")
+    parser.add_argument("--steady", action="store_true", help="Turnout's timed work off (instructions.py)")
     parser.add_argument(
         "--root", action="append", type=Path, help="another Turnout checkout to measure (repeatable)"
     )
