@@ -117,8 +117,9 @@ class UsageRecorder:
         (not when it refuses rows: those are set apart), with the rows not written still pending.
 
         Rows added while it writes wait for the next flush: going on with them would write back to
-        back in small batches, each paying a transaction's fixed cost (at 500 requests/s, batches of
-        ~40 rows every ~40 ms instead of ~250 every flush interval, ~20% of the CPU of a request)."""
+        back in small batches, each paying a transaction's fixed cost (on SQLite, ~1.5 ms of CPU per
+        batch before ~20 us per row, on the 2-core machine; at c=1, 500 requests/s, batches of ~40
+        rows every ~40 ms instead of one of ~250 per flush interval)."""
         written = 0
         try:
             async with self._lock:
