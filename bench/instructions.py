@@ -41,6 +41,19 @@ SCENARIOS = {  # name -> (alias in bench/config.yaml, stream)
     "gemini-stream": ("gemini-chat", True),
 }
 KEY = "sk-bench-master-key"
+# --steady: the gateway's timed background work off. Under valgrind a request takes ~50x longer, so
+# work done per second (file and SQL reloads, request-log batches: a fixed cost per batch, and a batch
+# per flush interval) is spread over far fewer requests than when served at speed, and by how many
+# depends on how loaded the machine is: counts of one build then differ by 10-20% between runs. Steady
+# counts the request path alone (the request-log rows are built and queued, not written: ~20 us of CPU
+# per row on the 2-core machine, in batches of hundreds when served at speed).
+STEADY = {
+    "TURNOUT_RELOAD_INTERVAL": "0",
+    "TURNOUT_KEY_REFRESH_INTERVAL": "0",
+    "TURNOUT_ROUTES_REFRESH_INTERVAL": "0",
+    "TURNOUT_DISCOVERY_INTERVAL": "0",
+    "TURNOUT_USAGE_FLUSH_INTERVAL": "86400",  # and fewer rows than a batch (500) wait: none written
+}
 WARM_UP = 30
 
 
@@ -71,21 +84,32 @@ def _total(dump: Path) -> int:
     sys.exit(f"bench: no totals in {dump}")
 
 
-def count(root: Path, mock_url: str, names: list[str], requests: int, tmp: Path) -> dict[str, float]:
-    """Instructions per request of each scenario, for the checkout at `root`."""
+def count(
+    root: Path, mock_url: str, names: list[str], requests: int, tmp: Path, *, steady: bool = False
+) -> dict[str, float]:
+    """Instructions per request of each scenario, for the checkout at `root` (see STEADY)."""
     config = tmp / "config.yaml"
     config.write_text((HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url))
     port = free_port()
-    out = tmp / "callgrind.out"
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
         "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+        **(STEADY if steady else {}),
     }
     env.pop("TURNOUT_MAPPINGS_DIR", None)
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    argv += [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
-    gateway = Process(argv, tmp / "turnout.log", cwd=tmp, env=env)
+    argv = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
+    return count_server(argv, port, names, requests, tmp, env)
+
+
+def count_server(
+    argv: list[str], port: int, names: list[str], requests: int, tmp: Path, env: dict[str, str]
+) -> dict[str, float]:
+    """Instructions per request of each scenario, for any server `argv` listening on `port` (a
+    gateway, or one of bench/floor.py's floors) started under callgrind with `tmp` as cwd."""
+    out = tmp / "callgrind.out"
+    grind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    gateway = Process([*grind, *argv], tmp / "server.log", cwd=tmp, env=env)
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, float] = {}
     try:
@@ -113,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", action="append", type=Path, help="a checkout to count (repeatable)")
+    parser.add_argument("roots", nargs="*", type=Path, help="more checkouts (`--root /tmp/old .`)")
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     parser.add_argument("--requests", type=int, default=100, help="counted requests per scenario")
+    parser.add_argument("--steady", action="store_true", help="timed background work off (see STEADY)")
     args = parser.parse_args(argv)
-    roots = [root.resolve() for root in args.root or [HERE.parent]]
+    roots = [root.resolve() for root in [*(args.root or []), *args.roots] or [HERE.parent]]
     names = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
@@ -134,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             for number, root in enumerate(roots):
                 own = tmp / f"root{number}"
                 own.mkdir()
-                results.append(count(root, mock_url, names, args.requests, own))
+                results.append(count(root, mock_url, names, args.requests, own, steady=args.steady))
         finally:
             mock.stop()
     print("| scenario | " + " | ".join(str(root) for root in roots) + " |")
@@ -142,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         cells = " | ".join(f"{figures[name] / 1e6:.3f} M" for figures in results)
         print(f"| {name} | {cells} |")
-    print(f"\ninstructions per request (callgrind), {args.requests} sequential requests per scenario")
+    steady = "; steady (timed background work off)" if args.steady else ""
+    print(f"\ninstructions per request (callgrind), {args.requests} sequential requests per scenario{steady}")
     return 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, post
+from litestar.types import ASGIApp
 
 from engine.api.auth import check_key
 from engine.api.body_limits import read_body
@@ -15,7 +16,7 @@ __all__ = ["chat_completions"]
 
 
 @post(["/v1/chat/completions", "/chat/completions"], status_code=200, opt={"operation": "chat"})
-async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
     # auth is called here, not as a guard: Litestar copies the handler object for every guard call,
     # which cost ~6% of the CPU of a request
     key = check_key(request)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, post
+from litestar.types import ASGIApp
 
 from engine.api.auth import check_key
 from engine.api.body_limits import read_body
@@ -19,7 +20,7 @@ from engine.pipeline.schemas import decode_request
 __all__ = ["completions", "embeddings", "images", "rerank", "speech", "transcriptions", "translations"]
 
 
-async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+async def _json_operation(request: Request[Any, Any, Any], operation: str) -> ASGIApp:
     key = check_key(request)  # see engine/api/chat.py: not a guard, on purpose
     canonical = decode_request(operation, await read_body(request))
     privacy = request.headers.get("x-turnout-privacy")
@@ -31,7 +32,7 @@ async def _json_operation(request: Request[Any, Any, Any], operation: str) -> Re
 
 
 @post(["/v1/embeddings", "/embeddings"], status_code=200, opt={"operation": "embeddings"})
-async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+async def embeddings(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _json_operation(request, "embeddings")
 
 
@@ -40,7 +41,7 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     status_code=200,
     opt={"operation": "completions"},
 )
-async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def completions(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _json_operation(request, "completions")
 
 
@@ -49,17 +50,17 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     status_code=200,
     opt={"operation": "images"},
 )
-async def images(request: Request[Any, Any, Any]) -> Response[Any]:
+async def images(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _json_operation(request, "images")
 
 
 @post(["/v1/rerank", "/v2/rerank", "/rerank"], status_code=200, opt={"operation": "rerank"})
-async def rerank(request: Request[Any, Any, Any]) -> Response[Any]:
+async def rerank(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _json_operation(request, "rerank")
 
 
 @post(["/v1/audio/speech", "/audio/speech"], status_code=200, opt={"operation": "speech"})
-async def speech(request: Request[Any, Any, Any]) -> Response[Any]:
+async def speech(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _json_operation(request, "speech")
 
 
@@ -69,7 +70,7 @@ _NUMBER_FIELDS = {"temperature"}
 _BOOLEAN_FIELDS = {"stream"}  # form fields are text: "true" / "false"
 
 
-async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> Response[Any]:
+async def _upload_operation(request: Request[Any, Any, Any], operation: str) -> ASGIApp:
     api_key = check_key(request)  # before anything of the upload is read
     limit = gateway_of(request).settings.audio_max_bytes
     declared = int(request.headers.get("content-length") or 0)
@@ -135,7 +136,7 @@ def _check_upload(canonical: dict[str, Any]) -> None:
     status_code=200,
     opt={"operation": "transcriptions", "upload": True},
 )
-async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def transcriptions(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _upload_operation(request, "transcriptions")
 
 
@@ -144,5 +145,5 @@ async def transcriptions(request: Request[Any, Any, Any]) -> Response[Any]:
     status_code=200,
     opt={"operation": "translations", "upload": True},
 )
-async def translations(request: Request[Any, Any, Any]) -> Response[Any]:
+async def translations(request: Request[Any, Any, Any]) -> ASGIApp:
     return await _upload_operation(request, "translations")

@@ -113,15 +113,23 @@ class UsageRecorder:
                 log.warning("writing the request log failed; retrying in %.1f s", backoff, exc_info=True)
 
     async def flush(self) -> int:
-        """Write everything pending now; how many rows were written. Raises when the database fails
-        (not when it refuses rows: those are set apart), with the rows not written still pending."""
+        """Write the rows pending now; how many rows were written. Raises when the database fails
+        (not when it refuses rows: those are set apart), with the rows not written still pending.
+
+        Rows added while it writes wait for the next flush: going on with them would write back to
+        back in small batches, each paying a transaction's fixed cost (on SQLite, ~1.5 ms of CPU per
+        batch before ~20 us per row, on the 2-core machine; at c=1, 500 requests/s, batches of ~40
+        rows every ~40 ms instead of one of ~250 per flush interval)."""
         written = 0
         try:
             async with self._lock:
-                while self._pending:
+                left = len(self._pending)
+                while left > 0 and self._pending:
                     # taken out first, so rows added (or dropped by `add`) meanwhile do not shift under it
-                    batch = self._pending[: self._batch_size]
-                    self._pending = self._pending[self._batch_size :]
+                    size = min(self._batch_size, left)
+                    batch = self._pending[:size]
+                    self._pending = self._pending[size:]
+                    left -= size
                     written += await self._write_batch(batch)
         finally:
             self.written += written

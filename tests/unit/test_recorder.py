@@ -245,3 +245,43 @@ def test_what_postgres_cannot_store_is_a_refusal_not_an_outage(tmp_path: Path) -
         await down.dispose()
 
     asyncio.run(run())
+
+
+class _GatedWriter:
+    """Writes nothing, and holds each write until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.writing = asyncio.Event()
+        self.go = asyncio.Event()
+
+    def refused(self, error: BaseException) -> bool:
+        return False
+
+    async def write(self, batch: list[UsageRecord], *, rows: bool = True) -> None:
+        self.batches.append(len(batch))
+        self.writing.set()
+        await self.go.wait()
+
+    async def stored(self, request_id: str) -> bool:
+        return False
+
+
+def test_rows_added_during_a_flush_wait_for_the_next_one() -> None:
+    """Written back to back, they would go in small batches, each paying a transaction's fixed cost."""
+
+    async def run() -> None:
+        writer = _GatedWriter()
+        recorder = UsageRecorder(writer, flush_interval=60, batch_size=500)
+        for n in range(3):
+            recorder.add(_record(n))
+        flushing = asyncio.create_task(recorder.flush())
+        await writer.writing.wait()
+        for n in range(3, 5):
+            recorder.add(_record(n))
+        writer.go.set()
+        assert await flushing == 3
+        assert recorder.pending == 2 and writer.batches == [3]
+        assert await recorder.flush() == 2
+
+    asyncio.run(run())

@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
+from litestar.types import ASGIApp
 
 from engine.api.body_limits import read_body
 from engine.api.respond import respond
@@ -36,7 +37,7 @@ async def playground_page(request: Request[Any, Any, Any]) -> Response[str]:
 # `operation` makes it a pipeline route like /v1/chat/completions: a client that leaves cancels the
 # upstream call (engine/api/disconnect.py), and a request refused before the pipeline is logged
 @post("/playground/chat", status_code=200, opt={"operation": "chat"})
-async def playground_chat(request: Request[Any, Any, Any]) -> Response[Any]:
+async def playground_chat(request: Request[Any, Any, Any]) -> ASGIApp:
     gateway = console_gateway(request)
     return respond(await gateway.pipeline.complete(await read_body(request), key=None))
 
