@@ -2,7 +2,7 @@
 
 Turnout's design fixes the server (uvicorn with uvloop and httptools), the framework (Litestar) and
 the upstream client (one pooled aiohttp session). This serves three minimal proxies on that stack,
-with the options `turnout serve` uses (engine/cli.py `_serve`), and measures them beside Turnout
+with the options `turnout serve` uses (engine/serve.py `serve`), and measures them beside Turnout
 against the bench's mock, so what is left between Turnout and its floor is Turnout's own work:
 
     fixed     uvicorn + a raw ASGI app answering the mock's chat JSON from memory (the server alone)
