@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the paced stream's gap between events (default {PACED_MS:g}: under callgrind a chunk takes"
         " milliseconds, and events that arrive together would be read in one wake-up)",
     )
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream the mock sends")
     parser.add_argument("--keep", type=Path, help="a folder to copy each callgrind dump to")
     args = parser.parse_args(argv)
     roots = [root.resolve() for root in args.root or [HERE.parent]]
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(port),
                 "--paced-ms",
                 str(args.paced_ms),
+                "--chunks",
+                str(args.chunks),
             ],
             tmp / "mock.log",
         )

@@ -9,10 +9,10 @@ from litestar import Request, Response
 from litestar.response import Stream
 
 from engine.api.auth import request_key
+from engine.api.event_stream import EventStream
 from engine.api.state import gateway_of
 from engine.errors import TurnoutError
 from engine.pipeline.outcome import Reply
-from engine.pipeline.stream_events import openai_sse
 
 __all__ = ["note_refusal", "respond"]
 
@@ -24,7 +24,7 @@ def respond(reply: Reply) -> Response[Any]:
         return Response(reply.body, media_type=reply.media_type, headers=reply.headers)
     if reply.media_type == "text/event-stream":  # canonical pieces, rendered as the OpenAI dialect's SSE
         headers = {**_SSE_HEADERS, **reply.headers}
-        return Stream(openai_sse(reply.stream), media_type=reply.media_type, headers=headers)
+        return EventStream(reply.stream, headers=headers)
     raw = cast("AsyncIterator[bytes]", reply.stream)  # audio, transcripts: the upstream's bytes
     return Stream(raw, media_type=reply.media_type, headers=reply.headers)
 
