@@ -305,13 +305,13 @@ def count(args: argparse.Namespace, tmp: Path) -> None:
             server_port = free_port()
             argv = floor_argv(variant, server_port, mock_url)
             wanted = names[:1] if variant == "fixed" else names
-            figures[variant] = instructions.count_server(
-                argv, server_port, wanted, args.requests, own, _env()
-            )
+            counted = instructions.count_server(argv, server_port, wanted, args.requests, own, _env())
+            figures[variant] = {scenario: per_request for scenario, (per_request, _) in counted.items()}
         for name, root in _turnouts(args).items():
             own = tmp / name
             own.mkdir()
-            figures[name] = instructions.count(root, mock_url, names, args.requests, own, steady=args.steady)
+            counted = instructions.count(root, mock_url, names, args.requests, own, steady=args.steady)
+            figures[name] = {scenario: per_request for scenario, (per_request, _) in counted.items()}
     finally:
         mock.stop()
     print("| server | " + " | ".join(names) + " |")

@@ -10,11 +10,15 @@ dump. Start-up is never counted.
     .venv/bin/python -m bench.instructions                       # this checkout, every scenario
     .venv/bin/python -m bench.instructions --root /tmp/old .     # an older checkout beside this one
     .venv/bin/python -m bench.instructions --only ollama,anthropic-stream --requests 200
+    .venv/bin/python -m bench.instructions --only openai-paced --requests 30   # the per-chunk cost
+    .venv/bin/python -m bench.instructions --steady /tmp/old .   # the request path alone (see STEADY)
 
 Each --root runs with PYTHONPATH=ROOT and this environment's packages, so compare checkouts whose
-dependencies match. Needs valgrind (Debian's package). Counts include the usage writer's batches,
-which at one request at a time hold one row each: the figure is c=1's cost, the worst case per
-request.
+dependencies match. Needs valgrind (Debian's package). Counts include the usage writer's batches
+(unless --steady), which at one request at a time hold few rows each: the figure is c=1's cost, the
+worst case per request. A stream's count is also given per event the client got (`data:` lines): for the paced
+stream, whose events reach the gateway one per wake-up, that is the per-chunk cost `make bench`'s
+"paced stream c=1" row measures in CPU time, start and end of the request included.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = {  # name -> (alias in bench/config.yaml, stream)
     "openai": ("gpt-3.5-turbo", False),
     "openai-stream": ("gpt-3.5-turbo", True),
+    # the mock writes this stream one event at a time (--paced-ms apart): each chunk is a wake-up of its own
+    "openai-paced": ("gpt-3.5-turbo-paced", True),
     "ollama": ("ollama-chat", False),
     "ollama-stream": ("ollama-chat", True),
     "anthropic": ("anthropic-chat", False),
@@ -55,11 +62,12 @@ STEADY = {
     "TURNOUT_USAGE_FLUSH_INTERVAL": "86400",  # and fewer rows than a batch (500) wait: none written
 }
 WARM_UP = 30
+PACED_MS = 20.0
 
 
-def _post(connection: http.client.HTTPConnection, alias: str, stream: bool) -> None:
+def _post(connection: http.client.HTTPConnection, alias: str, stream: bool) -> int:
     """One chat request on a kept-alive connection (what a client pool does): the count is the
-    request's, not a TCP handshake's."""
+    request's, not a TCP handshake's. The number of SSE events it got (0 for an answer)."""
     body = b'{"model": "%s", "messages": [{"role": "user", "content": "Say hello."}]%s}' % (
         alias.encode(),
         b', "stream": true' if stream else b"",
@@ -67,9 +75,10 @@ def _post(connection: http.client.HTTPConnection, alias: str, stream: bool) -> N
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
     response = connection.getresponse()
-    response.read()
+    body = response.read()
     if response.status != 200:
         sys.exit(f"bench: {alias} answered {response.status}")
+    return body.count(b"data:") if stream else 0
 
 
 def _control(*args: str) -> None:
@@ -85,9 +94,17 @@ def _total(dump: Path) -> int:
 
 
 def count(
-    root: Path, mock_url: str, names: list[str], requests: int, tmp: Path, *, steady: bool = False
-) -> dict[str, float]:
-    """Instructions per request of each scenario, for the checkout at `root` (see STEADY)."""
+    root: Path,
+    mock_url: str,
+    names: list[str],
+    requests: int,
+    tmp: Path,
+    *,
+    steady: bool = False,
+    keep: Path | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Instructions per request of each scenario, and per event a stream sent, for the checkout at
+    `root` (see STEADY)."""
     config = tmp / "config.yaml"
     config.write_text((HERE / "config.yaml").read_text().replace("${MOCK_URL}", mock_url))
     port = free_port()
@@ -95,23 +112,37 @@ def count(
         **os.environ,
         "PYTHONPATH": str(root),
         "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+        # no periodic reloads (files, keys, routes, discovery): under callgrind they cost ~4M instructions a
+        # second of wall time, which a slow request (a paced stream) would count as its own
+        **{
+            f"TURNOUT_{name}_INTERVAL": "0"
+            for name in ("RELOAD", "KEY_REFRESH", "ROUTES_REFRESH", "DISCOVERY")
+        },
         **(STEADY if steady else {}),
     }
     env.pop("TURNOUT_MAPPINGS_DIR", None)
     argv = [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", str(port)]
-    return count_server(argv, port, names, requests, tmp, env)
+    return count_server(argv, port, names, requests, tmp, env, keep=keep)
 
 
 def count_server(
-    argv: list[str], port: int, names: list[str], requests: int, tmp: Path, env: dict[str, str]
-) -> dict[str, float]:
-    """Instructions per request of each scenario, for any server `argv` listening on `port` (a
-    gateway, or one of bench/floor.py's floors) started under callgrind with `tmp` as cwd."""
+    argv: list[str],
+    port: int,
+    names: list[str],
+    requests: int,
+    tmp: Path,
+    env: dict[str, str],
+    *,
+    keep: Path | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Instructions per request of each scenario, and per event a stream sent, for any server `argv`
+    listening on `port` (a gateway, or one of bench/floor.py's floors) started under callgrind with
+    `tmp` as cwd."""
     out = tmp / "callgrind.out"
     grind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     gateway = Process([*grind, *argv], tmp / "server.log", cwd=tmp, env=env)
     url = f"http://127.0.0.1:{port}"
-    figures: dict[str, float] = {}
+    figures: dict[str, tuple[float, float]] = {}
     try:
         wait_healthy(url + "/health", gateway, timeout=600)  # start-up is ~50x slower under valgrind
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -121,12 +152,14 @@ def count_server(
                 _post(connection, alias, stream)
             before = set(tmp.glob("callgrind.out*"))
             _control("-i", "on", str(gateway.pid))
-            for _ in range(requests):
-                _post(connection, alias, stream)
+            events = sum(_post(connection, alias, stream) for _ in range(requests))
             _control("-i", "off", str(gateway.pid))
             _control("-d", name, str(gateway.pid))
             [dump] = set(tmp.glob("callgrind.out*")) - before
-            figures[name] = _total(dump) / requests
+            total = _total(dump)
+            if keep is not None:  # for callgrind_annotate: where the instructions went
+                shutil.copy(dump, keep / f"{tmp.name}-{name}.callgrind")
+            figures[name] = (total / requests, total / events if events else 0.0)
     finally:
         gateway.stop(grace=60)
     return figures
@@ -141,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     parser.add_argument("--requests", type=int, default=100, help="counted requests per scenario")
     parser.add_argument("--steady", action="store_true", help="timed background work off (see STEADY)")
+    parser.add_argument(
+        "--paced-ms",
+        type=float,
+        default=PACED_MS,
+        help=f"the paced stream's gap between events (default {PACED_MS:g}: under callgrind a chunk takes"
+        " milliseconds, and events that arrive together would be read in one wake-up)",
+    )
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream the mock sends")
+    parser.add_argument("--keep", type=Path, help="a folder to copy each callgrind dump to")
     args = parser.parse_args(argv)
     roots = [root.resolve() for root in [*(args.root or []), *args.roots] or [HERE.parent]]
     names = args.only.split(",") if args.only else list(SCENARIOS)
@@ -151,7 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         port = free_port()
         mock = Process(
-            [sys.executable, str(HERE / "mock_upstream.py"), "--port", str(port)], tmp / "mock.log"
+            [
+                sys.executable,
+                str(HERE / "mock_upstream.py"),
+                "--port",
+                str(port),
+                "--paced-ms",
+                str(args.paced_ms),
+                "--chunks",
+                str(args.chunks),
+            ],
+            tmp / "mock.log",
         )
         try:
             mock_url = f"http://127.0.0.1:{port}"
@@ -160,16 +212,25 @@ def main(argv: list[str] | None = None) -> int:
             for number, root in enumerate(roots):
                 own = tmp / f"root{number}"
                 own.mkdir()
-                results.append(count(root, mock_url, names, args.requests, own, steady=args.steady))
+                results.append(
+                    count(root, mock_url, names, args.requests, own, steady=args.steady, keep=args.keep)
+                )
         finally:
             mock.stop()
     print("| scenario | " + " | ".join(str(root) for root in roots) + " |")
     print("|---|" + "---:|" * len(roots))
     for name in names:
-        cells = " | ".join(f"{figures[name] / 1e6:.3f} M" for figures in results)
+        cells = " | ".join(f"{figures[name][0] / 1e6:.3f} M" for figures in results)
         print(f"| {name} | {cells} |")
     steady = "; steady (timed background work off)" if args.steady else ""
     print(f"\ninstructions per request (callgrind), {args.requests} sequential requests per scenario{steady}")
+    streams = [name for name in names if SCENARIOS[name][1]]
+    if streams:
+        print("\n| per event sent | " + " | ".join(str(root) for root in roots) + " |")
+        print("|---|" + "---:|" * len(roots))
+        for name in streams:
+            cells = " | ".join(f"{figures[name][1] / 1e3:.1f} k" for figures in results)
+            print(f"| {name} | {cells} |")
     return 0
 
 

@@ -42,7 +42,7 @@ CREATED = 1700000000
 CREATED_AT = "2023-11-14T22:13:20.000000Z"
 STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 STREAM_FALSE = re.compile(rb'"stream"\s*:\s*false')
-# a model whose name contains "paced" streams one event per PACED_SECONDS, as a real token stream does
+# a model whose name contains "paced" streams one event per --paced-ms, as a real token stream does
 PACED = re.compile(rb'"model"\s*:\s*"[^"]*paced')
 PACED_SECONDS = 0.005
 INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
@@ -300,8 +300,9 @@ def answer(responses: Responses, method: bytes, path: bytes, body: bytes) -> byt
 class MockProtocol(asyncio.Protocol):
     """One keep-alive connection: parse as many complete requests as the buffer holds, answer each."""
 
-    def __init__(self, responses: Responses) -> None:
+    def __init__(self, responses: Responses, paced_seconds: float = PACED_SECONDS) -> None:
         self.responses = responses
+        self.paced_seconds = paced_seconds
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -331,13 +332,13 @@ class MockProtocol(asyncio.Protocol):
                 return
 
     def _paced(self, frames: list[bytes]) -> None:
-        """Write the head and first frame now, each next frame PACED_SECONDS later (the client, one
+        """Write the head and first frame now, each next frame `paced_seconds` later (the client, one
         request at a time per connection, waits for the end before it sends the next)."""
         if self.transport is None or not frames:
             return
         self.transport.write(frames[0])
         if len(frames) > 1:
-            asyncio.get_running_loop().call_later(PACED_SECONDS, self._paced, frames[1:])
+            asyncio.get_running_loop().call_later(self.paced_seconds, self._paced, frames[1:])
 
     def _next_request(self) -> tuple[bytes, bytes] | None:
         buffer = self.buffer
@@ -400,10 +401,10 @@ def _dechunk(buffer: bytes, pos: int) -> tuple[bytes, int] | None:
         pos = line_end + 2 + size + 2
 
 
-async def serve(host: str, port: int, responses: Responses) -> None:
+async def serve(host: str, port: int, responses: Responses, paced_seconds: float = PACED_SECONDS) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: MockProtocol(responses), host, port, backlog=4096, reuse_address=True
+        lambda: MockProtocol(responses, paced_seconds), host, port, backlog=4096, reuse_address=True
     )
     print(f"mock upstream pid={os.getpid()} on http://{host}:{port} loop={type(loop).__module__}", flush=True)
     async with server:
@@ -418,11 +419,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--model", default="mock-model", help="model name echoed in responses")
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream (default 20)")
+    parser.add_argument(
+        "--paced-ms", type=float, default=PACED_SECONDS * 1000, help="a paced stream's gap between events"
+    )
     args = parser.parse_args(argv)
     if args.host not in LOOPBACK:
         print("mock_upstream: refusing to bind a non-loopback address", file=sys.stderr)
         return 2
-    main_task = serve(args.host, args.port, build_responses(args.model, max(args.chunks, 1)))
+    main_task = serve(
+        args.host, args.port, build_responses(args.model, max(args.chunks, 1)), args.paced_ms / 1000
+    )
     try:
         try:
             import uvloop

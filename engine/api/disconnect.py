@@ -9,8 +9,10 @@ middleware listens for the disconnect:
 
 - before the response has started, it cancels the handler's task; the pipeline records a 499 and its
   upstream call is closed on the way out, and the cancellation ends here;
-- once a (streamed) response has started, it only reports the disconnect through the `receive` it
-  gave the app, so that Litestar's own listener ends the stream as before.
+- once a (streamed) response has started, it reports the disconnect through the `receive` it gave the
+  app, so that a response that listens (Litestar's `Stream`) ends the stream itself; a response that
+  does not listen (engine.api.event_stream, which sends from the handler's task) is cancelled as a
+  handler is before it answers.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class _Exchange:
         self.started = False  # the response's status line has gone out
         self.complete = False  # ... and its last byte
         self.left = False  # the client went away before the response was complete
-        self.cancelled = False  # ... before it had started, so the handler's task was cancelled
+        self.cancelled = False  # ... and the handler's task was cancelled (see the module doc)
 
     async def receive(self) -> ReceiveMessage:
         """The server's messages while the body comes in; after it, only the end of the exchange."""
@@ -104,8 +106,9 @@ class _Exchange:
         if self.complete:  # the server says "disconnect" once the response is complete, too
             return
         self.left = True
+        listening = self._ended is not None
         self._end()
-        if not self.started:
+        if not self.started or not listening:
             self.cancelled = True
             self._task.cancel()
 

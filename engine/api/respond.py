@@ -17,10 +17,10 @@ from litestar.response import Stream
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.auth import request_key
+from engine.api.event_stream import EventStream
 from engine.api.state import gateway_of
 from engine.errors import TurnoutError
 from engine.pipeline.outcome import Reply
-from engine.pipeline.stream_events import openai_sse
 
 __all__ = ["WholeBody", "note_refusal", "respond"]
 
@@ -59,8 +59,8 @@ def respond(reply: Reply) -> ASGIApp:
             return cast("ASGIApp", Response(reply.body, media_type=reply.media_type, headers=reply.headers))
         return WholeBody(reply.body, reply.media_type, reply.headers)
     if reply.media_type == "text/event-stream":  # canonical pieces, rendered as the OpenAI dialect's SSE
-        headers = {**_SSE_HEADERS, **reply.headers, "content-type": _content_type(reply.media_type)}
-        return cast("ASGIApp", Stream(openai_sse(reply.stream), headers=headers))
+        headers = {**_SSE_HEADERS, **reply.headers}  # EventStream sets its own content type
+        return cast("ASGIApp", EventStream(reply.stream, headers=headers))
     raw = cast("AsyncIterator[bytes]", reply.stream)  # audio, transcripts: the upstream's bytes
     headers = {**reply.headers, "content-type": _content_type(reply.media_type)}
     return cast("ASGIApp", Stream(raw, headers=headers))

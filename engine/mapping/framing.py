@@ -46,6 +46,7 @@ class MalformedEvent(ValueError):
 
 
 _decode = msgspec.json.Decoder().decode
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n")  # the blank lines that end an event (as _last_event_end finds them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,8 @@ class SseSplitter:
         limit is checked on what stays held, when more of it comes (or at the end): complete events
         are returned first, however the bytes were cut into pieces."""
         if not self._parts:
+            if data.endswith(_EVENT_ENDS):  # whole events (nearly every piece): the piece as it came
+                return data
             end = _last_event_end(data)
             if end == len(data):
                 return data

@@ -6,7 +6,7 @@
     StreamError  the error that ends a stream (an upstream failure mid-stream, the end of the shutdown
                  grace); each route renders it in its own shape
 
-The OpenAI route encodes at its edge (`openai_sse`); dialect routes translate the same pieces
+The OpenAI route encodes at its edge (`SseRenderer`, piece by piece); dialect routes translate the same pieces
 (`ChunkReader`), so a translated chunk is never encoded to be decoded again, and a pass-through
 one is decoded once, only for a dialect.
 """
@@ -22,7 +22,16 @@ from engine.errors import TurnoutError
 from engine.mapping.framing import SseDecoder
 from engine.pipeline.translate import encode_json
 
-__all__ = ["ChunkReader", "Chunks", "StreamError", "StreamPiece", "error_event", "openai_sse", "sse_event"]
+__all__ = [
+    "ChunkReader",
+    "Chunks",
+    "SseRenderer",
+    "StreamError",
+    "StreamPiece",
+    "error_event",
+    "openai_sse",
+    "sse_event",
+]
 
 _decode = msgspec.json.Decoder().decode
 
@@ -56,20 +65,31 @@ def error_event(error: TurnoutError) -> bytes:
     return b"data: " + error.to_json() + b"\n\n"
 
 
-async def openai_sse(stream: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
-    """The pieces as the OpenAI chat dialect's SSE bytes: chunks encoded, an error as a last
+class SseRenderer:
+    """Pieces as the OpenAI chat dialect's SSE bytes, one at a time: chunks encoded, an error as a last
     `data: {"error": ...}` event (in an event of its own after an upstream's half event)."""
-    last = b""
-    async for piece in stream:
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = b""  # the last bytes rendered
+
+    def render(self, piece: StreamPiece) -> bytes:
         if isinstance(piece, bytes):
             if piece:
-                last = piece
-            yield piece
-        elif isinstance(piece, Chunks):
-            last = b"".join([sse_event(chunk) for chunk in piece.items])
-            yield last
-        else:
-            yield _event_boundary(last) + error_event(piece.error)
+                self._last = piece
+            return piece
+        if isinstance(piece, Chunks):
+            self._last = b"".join([sse_event(chunk) for chunk in piece.items])
+            return self._last
+        return _event_boundary(self._last) + error_event(piece.error)
+
+
+async def openai_sse(stream: AsyncIterator[StreamPiece]) -> AsyncIterator[bytes]:
+    """The pieces as the OpenAI chat dialect's SSE bytes (SseRenderer)."""
+    render = SseRenderer().render
+    async for piece in stream:
+        yield render(piece)
 
 
 def _event_boundary(tail: bytes) -> bytes:

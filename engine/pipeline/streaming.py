@@ -110,22 +110,33 @@ async def passthrough_stream(
 class _ErrorWatch:
     """What a pass-through stream's bytes say about in-band errors, read across network pieces."""
 
-    __slots__ = ("guarded", "label", "redactor", "tail", "upstream_error")
+    __slots__ = ("_last", "guarded", "label", "redactor", "upstream_error")
 
     def __init__(self, redactor: Redactor, label: str) -> None:
         self.redactor = redactor
         self.label = label
-        self.tail = b""  # the last bytes seen: a marker cut in two is still found
+        self._last = b""  # the last piece (at least its last 64 bytes): a marker cut in two is still found
         self.guarded = False  # an error showed: the rest is redacted
         self.upstream_error = False  # the upstream's own error event ends the stream: add no second
 
+    @property
+    def tail(self) -> bytes:
+        """The last bytes seen."""
+        return self._last[-64:]
+
     def scan(self, data: bytes) -> None:
-        # the piece itself, and its seam with the last one (a marker cut in two): no copy of the piece
-        seam = self.tail[-7:] + data[:7]
-        if b'"error"' in data or b'"error"' in seam:
+        # the piece itself, and its seam with the last one (a marker cut in two) only when the last one
+        # ends in a quote's reach: no copy of the piece. (bytes.find, not `in`: `in` first tries the
+        # operand as an int, and the TypeError it builds costs more than the search.)
+        last = self._last
+        if data.find(b'"error"') >= 0 or (
+            last.find(b'"', -6) >= 0 and _seam(last, data).find(b'"error"') >= 0
+        ):
             self.guarded = True
+            seam = _seam(last, data)
             self.upstream_error = self.upstream_error or b'{"error"' in data or b'{"error"' in seam
-        self.tail = data[-64:] if len(data) >= 64 else (self.tail + data)[-64:]
+        # kept as it is (a reference, not a copy) unless it is too short to hold the tail alone
+        self._last = data if len(data) >= 64 else (last[-64:] + data)[-64:]
 
     def events(self, events: bytes) -> bytes:
         """Whole events as they go on: once an error showed, redacted, and an in-band error event sent
@@ -134,6 +145,11 @@ class _ErrorWatch:
             return events
         events = self.redactor.data(events)
         return _own_error_events(events, self.label) if b'"error"' in events else events
+
+
+def _seam(last: bytes, data: bytes) -> bytes:
+    """Where two pieces meet: enough of each for a marker of up to 8 bytes cut in two."""
+    return last[-7:] + data[:7]
 
 
 def _checked_events(check: Callable[[bytes], bytes], events: bytes) -> tuple[bytes, bool]:

@@ -3,7 +3,8 @@
 Prompts (`estimate_prompt_tokens`) feed the context-window pre-call check, tpm accounting, budget
 reservations and the usage of answers without one; generated text (`generated_characters`, summed
 over a whole answer's choices or a stream's deltas alike) the completion side. Real counts come from
-the backend.
+the backend. (Pass-through stream events are counted by a typed view in engine.pipeline.stream_usage,
+which a test holds to the same count as `generated_characters`.)
 """
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ def test_content_goes_through_unscanned() -> None:
 
 @pytest.mark.parametrize("noted", [False, True], ids=["bytes", "with-usage"])
 def test_an_error_event_cut_anywhere_is_redacted(noted: bool) -> None:
-    for cut in (3, ERROR.index(b'"error"') + 3, ERROR.index(KEY.encode()) + 10, len(ERROR) - 1):
+    marker = ERROR.index(b'{"error"')
+    # every cut through the `{"error"` marker, one in the key, and one before the blank line
+    for cut in (*range(marker - 2, marker + 10), ERROR.index(KEY.encode()) + 10, len(ERROR) - 1):
         redactor = _Watching()
         usage = StreamUsage(strip=True) if noted else None
         out = b"".join(_through([CONTENT[0], ERROR[:cut], ERROR[cut:]], redactor, usage))

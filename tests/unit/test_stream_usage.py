@@ -103,3 +103,59 @@ def test_events_whose_data_is_not_json_are_malformed(strip: bool) -> None:
     for bad in (b"data: <html>\n\n", b'data: {"id": \n\n', _event(_delta("a")) + b"data: oops\n\n"):
         with pytest.raises(MalformedEvent):
             usage.sse(bad)
+
+
+_CALL = {"index": 0, "function": {"name": "get_weather", "arguments": '{"a":1}'}}
+# chunk shapes the typed view of a plain chunk reads, and shapes it leaves to the general reading
+SHAPES: list[Any] = [
+    _delta("Hello"),
+    _delta('h\u00e9llo \u2603\n"quoted" \\ end'),
+    {"choices": [{"delta": {"reasoning_content": "hmm", "reasoning": "so", "refusal": "no", "text": "t"}}]},
+    {"choices": [{"delta": {"role": "assistant", "content": None, "tool_calls": [_CALL]}}]},
+    {"choices": [{"delta": {"tool_calls": [{"function": None}, {"index": 1}, _CALL]}}]},
+    {"choices": [{"delta": {}, "text": "a text completion's", "finish_reason": "stop"}]},
+    {"choices": [{"text": "no delta at all", "content": "and this", "tool_calls": [_CALL]}]},
+    {"choices": [{"delta": None, "text": "null delta"}]},
+    {"choices": [{"delta": {"role": "assistant"}, "text": "not counted: the delta is not empty"}]},
+    {"choices": [{"delta": {"content": "x", "audio": {"id": "a"}}}]},  # a field the view does not know
+    {"choices": [{"delta": "not an object", "text": "abc"}]},
+    {"choices": [{"delta": {"content": 5}}, {"delta": {"content": "yes"}}]},  # a number is not text
+    {"choices": [{"delta": {"tool_calls": [{"function": {"name": 1, "arguments": "ab"}}]}}]},
+    {"choices": [{"delta": {"tool_calls": ["call"]}}]},
+    {"choices": ["not a choice", {"delta": {"content": "counted"}}]},
+    {"choices": {"0": {"delta": {"content": "not a list"}}}},
+    {"choices": [{"delta": {"content": "a"}}], "usage": None, "model": "m", "service_tier": "default"},
+    {"choices": [{"delta": {"content": "with usage"}}], "usage": USAGE},
+    {"choices": [], "usage": USAGE},
+    {"choices": [{"delta": {"content": "an error too"}}], "error": {"message": "m", "type": "t"}},
+    [1, 2],
+]
+
+
+@pytest.mark.parametrize("strip", [True, False])
+@pytest.mark.parametrize("shape", SHAPES, ids=range(len(SHAPES)))
+def test_pass_through_events_count_as_their_chunks_do(shape: Any, strip: bool) -> None:
+    """The typed reading of a plain event, or the general one it leaves the others to, counts and takes
+    out what `chunk` does with the decoded event."""
+    by_chunk, by_event = StreamUsage(strip=strip), StreamUsage(strip=strip)
+    sent = by_chunk.chunk(json.loads(json.dumps(shape)))
+    for event in (_event(shape), _event(shape, b"\r\n\r\n"), _event(shape) + b"data: [DONE]\n\n"):
+        by_event = StreamUsage(strip=strip)
+        out = by_event.sse(event)
+        assert by_event.characters == by_chunk.characters
+        assert (by_event.usage, by_event.error) == (by_chunk.usage, by_chunk.error)
+        if sent is None:
+            assert b"usage" not in out and b"choices" not in out
+        elif out.startswith(b"data: "):
+            assert json.loads(out[6:].split(b"\n")[0]) == sent
+
+
+def test_unread_fields_of_a_plain_event_are_checked_too() -> None:
+    usage = StreamUsage(strip=True)
+    for bad in (
+        b'data: {"id": "\xff", "choices": []}\n\n',  # not UTF-8, in a field the count skips
+        b'data: {"choices": 5, "id": }\n\n',  # the view stops at `choices`: the rest is still JSON
+    ):
+        with pytest.raises(MalformedEvent):
+            usage.sse(bad)
+    assert usage.sse('data: {"id": "h\u00e9", "choices": []}\n\n'.encode()) is not None
