@@ -4,12 +4,12 @@ importing `cryptography` (~8 MB per process) where the process's libcrypto serve
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.process import fresh_interpreter
 
 _SCRIPT = """
 import json, sys
@@ -39,16 +39,7 @@ print(json.dumps({"authorization": sent,
 
 
 def _serve_a_literal_key(tmp_path: Path, mode: str) -> tuple[str, list[str]]:
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path), mode],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = fresh_interpreter(_SCRIPT, str(tmp_path), mode, home=tmp_path)
     return seen["authorization"], seen["cryptography"]
 
 

@@ -4,9 +4,9 @@ it never needs (each import here costs resident memory in every worker, for the 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.process import fresh_interpreter
 
 # what a serving process imports only once the console has been asked for (engine.console.lazy)
 _CONSOLE = ("engine.console.routes", "engine.console.pages", "engine.console.render")
@@ -37,16 +37,9 @@ print(json.dumps(seen))
 
 
 def test_a_serving_process_imports_the_console_on_its_first_request_and_never_these(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path), json.dumps([*_CONSOLE, *_NEVER])],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=120,
+    seen = fresh_interpreter(
+        _SCRIPT, str(tmp_path), json.dumps([*_CONSOLE, *_NEVER]), home=tmp_path, timeout=120
     )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["health"] == 200 and seen["models"] == 200
     assert seen["before"] == []  # the API served, the console not yet asked for
     status, policy = seen["page"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.support.server import free_port
 
-__all__ = ["TurnoutProcess", "clean_environment", "serving", "turnout_process"]
+__all__ = ["TurnoutProcess", "clean_environment", "fresh_interpreter", "serving", "turnout_process"]
 
 
 @dataclass
@@ -86,3 +88,20 @@ def _wait_healthy(running: TurnoutProcess, seconds: float = 40) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError("turnout serve did not become healthy")
+
+
+def fresh_interpreter(script: str, *args: str, home: Path, timeout: float = 60) -> dict[str, Any]:
+    """Run `script` (Python source, given `args` as sys.argv[1:]) in a new interpreter with a bare
+    environment, from the checkout's root, and return the JSON object its last output line holds: what
+    a process imports is only seen in one that nothing else has imported into."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seen
