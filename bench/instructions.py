@@ -48,19 +48,17 @@ SCENARIOS = {  # name -> (alias in bench/config.yaml, stream)
     "gemini-stream": ("gemini-chat", True),
 }
 KEY = "sk-bench-master-key"
-# --steady: the gateway's timed background work off. Under valgrind a request takes ~50x longer, so
-# work done per second (file and SQL reloads, request-log batches: a fixed cost per batch, and a batch
-# per flush interval) is spread over far fewer requests than when served at speed, and by how many
-# depends on how loaded the machine is: counts of one build then differ by 10-20% between runs. Steady
-# counts the request path alone (the request-log rows are built and queued, not written: ~20 us of CPU
-# per row on the 2-core machine, in batches of hundreds when served at speed).
-STEADY = {
-    "TURNOUT_RELOAD_INTERVAL": "0",
-    "TURNOUT_KEY_REFRESH_INTERVAL": "0",
-    "TURNOUT_ROUTES_REFRESH_INTERVAL": "0",
-    "TURNOUT_DISCOVERY_INTERVAL": "0",
-    "TURNOUT_USAGE_FLUSH_INTERVAL": "86400",  # and fewer rows than a batch (500) wait: none written
+# always: no periodic reloads (files, keys, routes, discovery). Under callgrind they cost ~4M
+# instructions a second of wall time, which a slow request (a paced stream) would count as its own.
+NO_RELOADS = {
+    f"TURNOUT_{name}_INTERVAL": "0" for name in ("RELOAD", "KEY_REFRESH", "ROUTES_REFRESH", "DISCOVERY")
 }
+# --steady: the request-log batches off too. Under valgrind a request takes ~50x longer, so a batch's
+# fixed cost (one per flush interval) is spread over far fewer requests than when served at speed, and
+# by how many depends on how loaded the machine is: counts of one build then differ by 10-20% between
+# runs. Steady counts the request path alone (the rows are built and queued, not written: ~20 us of CPU
+# per row on the 2-core machine, in batches of hundreds when served at speed).
+STEADY = {"TURNOUT_USAGE_FLUSH_INTERVAL": "86400"}  # and fewer rows than a batch (500) wait: none written
 WARM_UP = 30
 PACED_MS = 20.0
 
@@ -112,12 +110,7 @@ def count(
         **os.environ,
         "PYTHONPATH": str(root),
         "TURNOUT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        # no periodic reloads (files, keys, routes, discovery): under callgrind they cost ~4M instructions a
-        # second of wall time, which a slow request (a paced stream) would count as its own
-        **{
-            f"TURNOUT_{name}_INTERVAL": "0"
-            for name in ("RELOAD", "KEY_REFRESH", "ROUTES_REFRESH", "DISCOVERY")
-        },
+        **NO_RELOADS,
         **(STEADY if steady else {}),
     }
     env.pop("TURNOUT_MAPPINGS_DIR", None)
